@@ -1,0 +1,101 @@
+/**
+ * Node adapter: @hono/node-server for HTTP, `ws` for WebSockets. The upgrade
+ * goes through the Hono app first (routing, room names, subprotocol), then `ws`
+ * completes it. The `ws` socket itself is the engine's Peer (it already has
+ * `send` and `close`), so a connection costs no wrapper objects or closures.
+ */
+import type { IncomingMessage } from "node:http";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import { createAdaptorServer } from "@hono/node-server";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { Runtime } from "../src/runtime.ts";
+import { createEdgewire, listeningLine } from "../src/server.ts";
+import type { ConnRecord } from "../src/transports/peer.ts";
+
+type NodePeer = WebSocket & { record: ConnRecord };
+type Upgrading = IncomingMessage & { edgewire?: ConnRecord };
+
+const runtime: Runtime = {
+  name: "node",
+  upgrade(c, record) {
+    // The app accepted the upgrade: leave the record on the request for `ws`.
+    (c.env as { incoming: Upgrading }).incoming.edgewire = record;
+    return new Response(null);
+  },
+};
+const { config, engine, app } = createEdgewire(process.env, runtime);
+
+const wss = new WebSocketServer({
+  noServer: true,
+  maxPayload: config.maxMessageBytes,
+  perMessageDeflate: false,
+  handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
+});
+
+// Shared listeners (`this` is the socket): no per-connection closures.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  engine.message(this as NodePeer, isBinary ? data : data.toString("utf8"));
+}
+function onClose(this: WebSocket): void {
+  engine.close(this as NodePeer);
+}
+function onError(this: WebSocket, error: Error): void {
+  // `ws` already closed the socket with the right code (1009, 1002, ...); a
+  // listener must exist or EventEmitter would throw and kill the process.
+  if (process.env.EDGEWIRE_DEBUG) console.error("edgewire: socket error", error.message);
+}
+
+function toRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
+}
+
+async function reject(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
+  response.headers.forEach((value, key) => {
+    if (key !== "content-length" && key !== "connection") head += `${key}: ${value}\r\n`;
+  });
+  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]));
+}
+
+async function onUpgrade(req: Upgrading, socket: Duplex, head: Buffer): Promise<void> {
+  socket.on("error", () => socket.destroy());
+  try {
+    const response = await app.fetch(toRequest(req), { incoming: req });
+    const record = req.edgewire;
+    if (!record) return await reject(socket, response);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      req.edgewire = undefined;
+      const peer = Object.assign(ws, { record }) as NodePeer;
+      peer.on("message", onMessage);
+      peer.on("close", onClose);
+      peer.on("error", onError);
+      engine.open(peer);
+    });
+  } catch (error) {
+    console.error("edgewire: upgrade failed", error);
+    socket.destroy();
+  }
+}
+
+const server = createAdaptorServer({ fetch: app.fetch });
+server.on("upgrade", onUpgrade);
+server.listen(config.port, config.host, () => {
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  console.log(listeningLine("node", config.host, port));
+});
+
+// Graceful shutdown: tell every client "going away" (1001) before exiting.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const ws of wss.clients) ws.close(1001, "server shutting down");
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}

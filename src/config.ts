@@ -1,0 +1,50 @@
+/**
+ * One validated configuration, read from an environment-like record so every
+ * adapter (process.env, Deno.env, Bun.env, a Worker's env) feeds the same parser.
+ */
+import * as v from "valibot";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./engine.ts";
+import { describeIssues } from "./protocol.ts";
+import { DEFAULT_HISTORY_LIMIT } from "./rooms/history.ts";
+
+const intFrom = (min: number, max: number) =>
+  v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));
+
+/** Environment variables edgewire reads, with their defaults. */
+export const ConfigSchema = v.object({
+  PORT: v.optional(intFrom(0, 65535), "8787"),
+  HOST: v.optional(v.pipe(v.string(), v.minLength(1)), "127.0.0.1"),
+  /** when set, `POST /rooms/:room/messages` needs `Authorization: Bearer <token>` */
+  EDGEWIRE_PUSH_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
+  EDGEWIRE_MAX_MESSAGE_BYTES: v.optional(intFrom(1024, 64 * 1024 * 1024), String(DEFAULT_MAX_MESSAGE_BYTES)),
+  EDGEWIRE_HISTORY_LIMIT: v.optional(intFrom(0, 1_000_000), String(DEFAULT_HISTORY_LIMIT)),
+});
+
+/** The parsed configuration. */
+export interface Config {
+  port: number;
+  host: string;
+  pushToken: string | undefined;
+  maxMessageBytes: number;
+  historyLimit: number;
+}
+
+/** Parse `env`; throws one readable error naming every bad variable. */
+export function loadConfig(env: Record<string, unknown>): Config {
+  // Only strings count: a Worker's env also holds bindings (Durable Object namespaces).
+  const strings: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.entries)) {
+    const value = env[key];
+    if (typeof value === "string" && value !== "") strings[key] = value;
+  }
+  const parsed = v.safeParse(ConfigSchema, strings);
+  if (!parsed.success) throw new Error(`edgewire: bad configuration: ${describeIssues(parsed.issues)}`);
+  const c = parsed.output;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    pushToken: c.EDGEWIRE_PUSH_TOKEN,
+    maxMessageBytes: c.EDGEWIRE_MAX_MESSAGE_BYTES,
+    historyLimit: c.EDGEWIRE_HISTORY_LIMIT,
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * The edgewire wire protocol (`edgewire.v1`): valibot schemas of every frame a
+ * client may send, the shapes the server sends, close codes and error codes.
+ * Everything here is runtime-free so the client SDK can import it too.
+ */
+import * as v from "valibot";
+
+/** The one subprotocol this server speaks; offered in `Sec-WebSocket-Protocol`. */
+export const SUBPROTOCOL = "edgewire.v1";
+
+/** Close codes used by the server (RFC 6455 §7.4.1 plus the application range). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  invalidData: 1007,
+  policy: 1008,
+  tooBig: 1009,
+  serverError: 1011,
+  tryAgainLater: 1013,
+} as const;
+
+/** Stable error codes carried by error frames and HTTP error bodies. */
+export const ErrorCode = {
+  invalidJson: "invalid_json",
+  invalidMessage: "invalid_message",
+  messageTooLarge: "message_too_large",
+  invalidRoom: "invalid_room",
+  unsupportedProtocol: "unsupported_protocol",
+  upgradeRequired: "upgrade_required",
+  notFound: "not_found",
+  invalidBody: "invalid_body",
+  unauthorized: "unauthorized",
+  internal: "internal_error",
+} as const;
+
+/** One of the stable error codes. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Room names: 1–64 characters of letters, digits, `_`, `-`, `.`; checked before the upgrade. */
+export const RoomNameSchema = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(64),
+  v.regex(/^[A-Za-z0-9_.-]+$/, "room names use only letters, digits, '_', '-', '.'"),
+);
+/** A valid room name. */
+export type RoomName = v.InferOutput<typeof RoomNameSchema>;
+
+/** Any JSON value (what a member may publish as `data`). */
+export const JsonValueSchema: v.GenericSchema<unknown> = v.unknown();
+
+/** Client → server: publish `data` to the room; `id` (optional) is echoed in the `ack`. */
+export const PublishFrameSchema = v.object({
+  type: v.literal("publish"),
+  data: JsonValueSchema,
+  id: v.optional(v.pipe(v.string(), v.maxLength(64))),
+});
+/** A publish frame. */
+export type PublishFrame = v.InferOutput<typeof PublishFrameSchema>;
+
+/** Client → server: an application-level ping, answered with `pong` (for clients that cannot send protocol pings, e.g. browsers). */
+export const PingFrameSchema = v.object({
+  type: v.literal("ping"),
+  id: v.optional(v.pipe(v.string(), v.maxLength(64))),
+});
+/** A ping frame. */
+export type PingFrame = v.InferOutput<typeof PingFrameSchema>;
+
+/** Every text frame a room member may send. */
+export const ClientFrameSchema = v.variant("type", [PublishFrameSchema, PingFrameSchema]);
+/** A frame from a room member. */
+export type ClientFrame = v.InferOutput<typeof ClientFrameSchema>;
+
+/** A member as other members see it. */
+export interface Member {
+  id: string;
+  joinedAt: number;
+}
+
+/** Server → client: first frame on a room connection. `seq` is the room's last sequence number. */
+export interface WelcomeFrame {
+  type: "welcome";
+  id: string;
+  room: string;
+  protocol: string;
+  seq: number;
+  members: Member[];
+}
+
+/** Server → client: a room message, in the room's one order (`seq` only grows). */
+export interface MessageFrame {
+  type: "message";
+  room: string;
+  seq: number;
+  from: string;
+  data: unknown;
+  ts: number;
+}
+
+/** Server → client: a member joined or left. */
+export interface PresenceFrame {
+  type: "presence";
+  room: string;
+  event: "join" | "leave";
+  member: Member;
+  count: number;
+}
+
+/** Server → client: the publish with this `id` got sequence number `seq`. */
+export interface AckFrame {
+  type: "ack";
+  id: string;
+  seq: number;
+}
+
+/** Server → client: reply to a ping (exactly `{"type":"pong"}` for `{"type":"ping"}`, so a Durable Object can answer it without waking). */
+export interface PongFrame {
+  type: "pong";
+  id?: string;
+}
+
+/** Server → client: the last frame was refused; the connection stays open. */
+export interface ErrorFrame {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  id?: string;
+}
+
+/** Every frame the server sends on a room connection. */
+export type ServerFrame = WelcomeFrame | MessageFrame | PresenceFrame | AckFrame | PongFrame | ErrorFrame;
+
+/** Body of `POST /rooms/:room/messages` replies. */
+export interface PushResult {
+  room: string;
+  seq: number;
+}
+
+/** HTTP error body shape used by every route. */
+export interface HttpError {
+  error: { code: ErrorCode; message: string };
+}
+
+/** valibot issues as one readable line: "path: message; path: message". */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issues
+    .map((issue) => {
+      const path = v.getDotPath(issue);
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join("; ");
+}
+
+/** Who a backend push is `from`. */
+export const SERVER_SENDER = "server";
