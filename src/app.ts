@@ -15,7 +15,7 @@ export interface AppOptions {
   runtime: Runtime;
   engine: Engine;
   /** when set, room routes are validated here and then handed on (the Worker → its room's Durable Object) */
-  forwardRoom?: (room: string, request: Request) => Promise<Response>;
+  forwardRoom?: (room: string, request: Request, env: unknown) => Promise<Response>;
   /** bearer token required by the backend push API, if any */
   pushToken?: string;
 }
@@ -77,7 +77,7 @@ export function createApp(options: AppOptions): Hono {
   if (forward) {
     const handOn = (c: Context) => {
       const room = roomName(c);
-      return typeof room === "string" ? forward(room, c.req.raw) : room;
+      return typeof room === "string" ? forward(room, c.req.raw, c.env) : room;
     };
     app.all("/rooms/:room", handOn);
     app.all("/rooms/:room/*", handOn);
@@ -97,7 +97,8 @@ function mountRooms(app: Hono, options: AppOptions, upgrade: Upgrade, roomName: 
     if (typeof room !== "string") return room;
     if (isUpgrade(c)) return upgrade(c, "room", room);
     const { members, seq } = await engine.broker.snapshot(room);
-    return c.json({ room, seq, count: members.length, members });
+    const instance = options.runtime.instance;
+    return c.json({ room, seq, count: members.length, members, ...(instance ? { instance } : {}) });
   });
 
   app.post("/rooms/:room/messages", async (c) => {

@@ -10,6 +10,8 @@ import type { ConnRecord, Frame } from "./transports/peer.ts";
 export interface Runtime {
   /** short runtime name, shown by `/healthz` ("node", "deno", "bun", "workerd") */
   readonly name: string;
+  /** id of this server instance (a Durable Object's incarnation), shown with a room's presence */
+  readonly instance?: string;
   /**
    * Complete a WebSocket upgrade already validated by the app. `protocol` is the
    * subprotocol to answer with ("" for none). The adapter later reports the
