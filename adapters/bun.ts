@@ -65,8 +65,8 @@ server = Bun.serve<BunPeer>({
       // Binary arrives as a Buffer (a Uint8Array); text as a string.
       engine.message(ws.data, message);
     },
-    close(ws) {
-      engine.close(ws.data);
+    close(ws, code, reason) {
+      engine.close(ws.data, code, reason);
     },
   },
 });

@@ -109,7 +109,7 @@ export class RoomObject extends DurableObject<Env> {
     try {
       ws.close(echoable(code), reason);
     } catch {}
-    this.#engine.close(this.#peer(ws));
+    this.#engine.close(this.#peer(ws), code, reason);
   }
 
   override webSocketError(ws: WebSocket): void {
@@ -137,7 +137,7 @@ function workerApp(env: Env): Hono {
       );
       server.addEventListener("close", (e) => {
         peer.close(echoable(e.code), e.reason);
-        engine.close(peer);
+        engine.close(peer, e.code, e.reason);
       });
       engine.open(peer);
       return upgradeResponse(client, record);

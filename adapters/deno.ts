@@ -29,9 +29,11 @@ class DenoPeer implements Peer {
         engine.message(this, typeof data === "string" ? data : new Uint8Array(data));
         break;
       }
-      case "close":
-        engine.close(this);
+      case "close": {
+        const { code, reason } = event as CloseEvent;
+        engine.close(this, code, reason);
         break;
+      }
       // "error" is always followed by "close", which does the cleanup.
     }
   }
@@ -40,7 +42,10 @@ class DenoPeer implements Peer {
 const runtime: Runtime = {
   name: "deno",
   upgrade(c, record) {
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw, record.protocol ? { protocol: record.protocol } : {});
+    // Not `{ protocol }`: Deno splits the offer on ", " only and refuses "a,edgewire.v1"
+    // (as `ws` sends it), so the chosen protocol is set on the response instead.
+    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    if (record.protocol) response.headers.set("Sec-WebSocket-Protocol", record.protocol);
     socket.binaryType = "arraybuffer";
     const peer = new DenoPeer(socket, record);
     for (const type of ["open", "message", "close"]) socket.addEventListener(type, peer);

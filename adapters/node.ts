@@ -37,8 +37,8 @@ const wss = new WebSocketServer({
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   engine.message(this as NodePeer, isBinary ? data : data.toString("utf8"));
 }
-function onClose(this: WebSocket): void {
-  engine.close(this as NodePeer);
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  engine.close(this as NodePeer, code, reason.toString("utf8"));
 }
 function onError(this: WebSocket, error: Error): void {
   // `ws` already closed the socket with the right code (1009, 1002, ...); a

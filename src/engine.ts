@@ -41,7 +41,7 @@ export interface EngineOptions {
 interface RouteHandlers {
   open(engine: Engine, peer: Peer): void | Promise<void>;
   message(engine: Engine, peer: Peer, data: Frame): void | Promise<void>;
-  close(engine: Engine, peer: Peer): void | Promise<void>;
+  close(engine: Engine, peer: Peer, code: number, reason: string): void | Promise<void>;
 }
 
 /** A room's members on this instance. */
@@ -127,8 +127,8 @@ const roomRoute: RouteHandlers = {
       peer.send(JSON.stringify({ type: "ack", id: frame.id, seq: published.seq } satisfies AckFrame));
     }
   },
-  async close(engine, peer) {
-    await engine.leave(peer);
+  async close(engine, peer, code, reason) {
+    await engine.leave(peer, code, reason);
   },
 };
 
@@ -176,9 +176,9 @@ export class Engine {
     this.#run(peer, (h) => h.message(this, peer, data));
   }
 
-  /** the connection closed (either side) or failed */
-  close(peer: Peer): void {
-    this.#run(peer, (h) => h.close(this, peer));
+  /** the connection closed (either side) or failed; 1006 when it dropped without a Close frame */
+  close(peer: Peer, code = 1006, reason = ""): void {
+    this.#run(peer, (h) => h.close(this, peer, code, reason));
   }
 
   /**
@@ -228,8 +228,8 @@ export class Engine {
     }
   }
 
-  /** remove `peer` from its room and tell the others */
-  async leave(peer: Peer): Promise<void> {
+  /** remove `peer` from its room and tell the others how it ended */
+  async leave(peer: Peer, code?: number, reason?: string): Promise<void> {
     const { room, id } = peer.record;
     if (room === null) return;
     const local = this.#rooms.get(room);
@@ -242,7 +242,7 @@ export class Engine {
         this.#rooms.delete(room);
       }
     }
-    await this.broker.leave(room, id);
+    await this.broker.leave(room, id, code, reason);
   }
 
   /** number of members of `room` connected to this instance */

@@ -104,6 +104,10 @@ export interface PresenceFrame {
   event: "join" | "leave";
   member: Member;
   count: number;
+  /** on `leave`: the close code the member's connection ended with (1006: dropped) */
+  code?: number;
+  /** on `leave`: the close reason, if any */
+  reason?: string;
 }
 
 /** Server → client: the publish with this `id` got sequence number `seq`. */

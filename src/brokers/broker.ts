@@ -36,8 +36,8 @@ export interface Broker {
   join(room: string, member: Member): MaybePromise<JoinSnapshot>;
   /** re-add a member known from a restored connection record, telling nobody (Durable Object wake-up) */
   restore(room: string, member: Member): void;
-  /** remove a member and tell the others */
-  leave(room: string, memberId: string): MaybePromise<void>;
+  /** remove a member and tell the others how its connection ended */
+  leave(room: string, memberId: string, code?: number, reason?: string): MaybePromise<void>;
   /** the room's current members and last sequence number */
   snapshot(room: string): MaybePromise<JoinSnapshot>;
   /** messages after `seq` still in history, oldest first */

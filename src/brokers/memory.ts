@@ -73,17 +73,23 @@ export class MemoryBroker implements Broker {
     this.#room(room).members.set(member.id, member);
   }
 
-  leave(room: string, memberId: string): void {
+  leave(room: string, memberId: string, code?: number, reason?: string): void {
     const state = this.#rooms.get(room);
     const member = state?.members.get(memberId);
     if (!state || !member) return;
     state.members.delete(memberId);
-    this.#presence(room, state, "leave", member);
+    this.#presence(room, state, "leave", member, code === undefined ? {} : { code, reason: reason ?? "" });
     this.#release(room, state);
   }
 
-  #presence(room: string, state: RoomState, event: "join" | "leave", member: Member): void {
-    const frame: PresenceFrame = { type: "presence", room, event, member, count: state.members.size };
+  #presence(
+    room: string,
+    state: RoomState,
+    event: "join" | "leave",
+    member: Member,
+    ending: { code?: number; reason?: string } = {},
+  ): void {
+    const frame: PresenceFrame = { type: "presence", room, event, member, count: state.members.size, ...ending };
     this.#deliver(room, { frame: JSON.stringify(frame), except: member.id });
   }
 

@@ -1,0 +1,271 @@
+/**
+ * The conformance cases: one list, run unchanged against every runtime over
+ * real sockets. A case a runtime cannot do is declared in capabilities.ts with
+ * the reason, and the run prints it in the capability table.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { RunningServer, RuntimeName } from "../support/servers.ts";
+import { TestSocket, withTimeout } from "../support/test-socket.ts";
+
+/** One conformance case. */
+export interface Case {
+  name: string;
+  run(server: RunningServer): Promise<void>;
+  /** why `runtime` cannot do this case, if it cannot; shown in the capability table */
+  unsupported?(runtime: RuntimeName): string | undefined;
+}
+
+let counter = 0;
+/** A room name no other case uses. */
+const freshRoom = (tag: string) => `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+
+type Json = Record<string, unknown>;
+
+/** Open a socket and wait for the handshake. */
+async function connect(url: string, protocols?: string | string[]): Promise<TestSocket> {
+  const socket = new TestSocket(url, protocols);
+  await withTimeout(socket.opened, 10_000, `connect ${url}`);
+  return socket;
+}
+
+/** Join `room` and return the socket with its welcome frame. */
+async function join(server: RunningServer, room: string): Promise<{ socket: TestSocket; welcome: Json }> {
+  const socket = await connect(`${server.ws}/rooms/${room}`, "edgewire.v1");
+  const welcome = await socket.json();
+  assert.equal(welcome.type, "welcome");
+  return { socket, welcome };
+}
+
+async function echoOnce(server: RunningServer, payload: string | Buffer): Promise<void> {
+  const socket = await connect(`${server.ws}/echo`);
+  socket.ws.send(payload, { binary: typeof payload !== "string" });
+  const frame = await socket.next();
+  if (typeof payload === "string") {
+    assert.equal(frame.binary, false, "text must come back as text");
+    assert.equal(frame.data, payload);
+  } else {
+    assert.equal(frame.binary, true, "binary must come back as binary");
+    assert.ok(Buffer.compare(frame.data as Buffer, payload) === 0, "bytes differ");
+  }
+  await socket.close();
+}
+
+/** Every conformance case, in the order the table prints them. */
+export const cases: Case[] = [
+  { name: "echo: ASCII text", run: (s) => echoOnce(s, "hello, edgewire") },
+  { name: "echo: multi-byte UTF-8 text", run: (s) => echoOnce(s, "héllo wörld — 你好 🌍🚀 ∑") },
+  { name: "echo: 1 MiB text", run: (s) => echoOnce(s, "x".repeat(1024 * 1024)) },
+  { name: "echo: empty binary", run: (s) => echoOnce(s, Buffer.alloc(0)) },
+  { name: "echo: 1 MiB binary byte-exact", run: (s) => echoOnce(s, randomBytes(1024 * 1024)) },
+  {
+    name: "echo: many frames keep their order",
+    async run(s) {
+      const socket = await connect(`${s.ws}/echo`);
+      for (let i = 0; i < 200; i++) socket.ws.send(`m${i}`);
+      for (let i = 0; i < 200; i++) assert.equal((await socket.next()).data, `m${i}`);
+      await socket.close();
+    },
+  },
+  {
+    name: "subprotocol edgewire.v1 accepted",
+    async run(s) {
+      const a = await connect(`${s.ws}/echo`, ["chat.v9", "edgewire.v1"]);
+      assert.equal(a.ws.protocol, "edgewire.v1");
+      await a.close();
+      const b = await connect(`${s.ws}/rooms/${freshRoom("proto")}`, "edgewire.v1");
+      assert.equal(b.ws.protocol, "edgewire.v1");
+      assert.equal((await b.json()).protocol, "edgewire.v1");
+      await b.close();
+      const none = await connect(`${s.ws}/echo`);
+      assert.equal(none.ws.protocol, "");
+      await none.close();
+    },
+  },
+  {
+    name: "unknown subprotocol refused before the upgrade",
+    async run(s) {
+      const socket = new TestSocket(`${s.ws}/echo`, "chat.v9");
+      const error = (await socket.opened.then(
+        () => assert.fail("upgrade should be refused"),
+        (e: unknown) => e,
+      )) as { status?: number; body?: string };
+      assert.equal(error.status, 400);
+      assert.equal(JSON.parse(error.body ?? "{}").error?.code, "unsupported_protocol");
+    },
+  },
+  {
+    name: "426 without upgrade, 404 unknown route, 400 bad room name",
+    async run(s) {
+      const echo = await fetch(`${s.http}/echo`);
+      assert.equal(echo.status, 426);
+      assert.equal(((await echo.json()) as { error: Json }).error.code, "upgrade_required");
+      const missing = await fetch(`${s.http}/nowhere`);
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as { error: Json }).error.code, "not_found");
+      const bad = await fetch(`${s.http}/rooms/${"x".repeat(65)}`);
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: Json }).error.code, "invalid_room");
+      const badWs = new TestSocket(`${s.ws}/rooms/bad%20room`);
+      const error = (await badWs.opened.then(
+        () => assert.fail("bad room must be refused"),
+        (e: unknown) => e,
+      )) as { status?: number };
+      assert.equal(error.status, 400);
+    },
+  },
+  {
+    name: "room broadcast: every member gets one order, seq grows",
+    async run(s) {
+      const room = freshRoom("order");
+      const members = [await join(s, room), await join(s, room), await join(s, room)];
+      // Presence frames for later joiners are not part of this check.
+      for (const [i, m] of members.entries()) for (let j = i + 1; j < members.length; j++) await m.socket.until("presence");
+      const perMember = 10;
+      for (let n = 0; n < perMember; n++) for (const [i, m] of members.entries()) m.socket.sendJson({ type: "publish", data: { i, n } });
+      const total = perMember * members.length;
+      const seen: string[][] = [];
+      for (const m of members) {
+        const order: string[] = [];
+        let last = 0;
+        while (order.length < total) {
+          const f = await m.socket.until<{ seq: number; data: { i: number; n: number }; from: string }>("message");
+          assert.ok(f.seq > last, `seq must grow: ${f.seq} after ${last}`);
+          last = f.seq;
+          order.push(`${f.seq}:${f.from}:${f.data.i}/${f.data.n}`);
+        }
+        seen.push(order);
+      }
+      assert.deepEqual(seen[1], seen[0]);
+      assert.deepEqual(seen[2], seen[0]);
+      await Promise.all(members.map((m) => m.socket.close()));
+    },
+  },
+  {
+    name: "presence: welcome lists members, join and leave reach the others",
+    async run(s) {
+      const room = freshRoom("presence");
+      const a = await join(s, room);
+      assert.deepEqual((a.welcome.members as Json[]).map((m) => m.id), [a.welcome.id]);
+      const b = await join(s, room);
+      const ids = (b.welcome.members as Json[]).map((m) => m.id).sort();
+      assert.deepEqual(ids, [a.welcome.id, b.welcome.id].sort());
+      const joined = await a.socket.until<{ event: string; member: Json; count: number }>("presence");
+      assert.equal(joined.event, "join");
+      assert.equal(joined.member.id, b.welcome.id);
+      assert.equal(joined.count, 2);
+      const listed = (await (await fetch(`${s.http}/rooms/${room}`)).json()) as { count: number; members: Json[] };
+      assert.equal(listed.count, 2);
+      await b.socket.close();
+      const left = await a.socket.until<{ event: string; member: Json; count: number }>("presence");
+      assert.equal(left.event, "leave");
+      assert.equal(left.member.id, b.welcome.id);
+      assert.equal(left.count, 1);
+      await a.socket.close();
+    },
+  },
+  {
+    name: "invalid JSON: error frame, socket stays usable",
+    async run(s) {
+      const { socket } = await join(s, freshRoom("badjson"));
+      socket.ws.send("{not json");
+      const error = await socket.until<{ code: string }>("error");
+      assert.equal(error.code, "invalid_json");
+      socket.sendJson({ type: "publish", data: "still here", id: "k1" });
+      const message = await socket.until<{ data: string }>("message");
+      assert.equal(message.data, "still here");
+      assert.equal((await socket.until<{ id: string }>("ack")).id, "k1");
+      await socket.close();
+    },
+  },
+  {
+    name: "schema failure: error frame with its code, socket stays usable",
+    async run(s) {
+      const { socket } = await join(s, freshRoom("schema"));
+      socket.sendJson({ type: "shout", data: 1 });
+      assert.equal((await socket.until<{ code: string }>("error")).code, "invalid_message");
+      socket.sendJson({ type: "publish", id: "no-data" });
+      const missing = await socket.until<{ code: string; id: string }>("error");
+      assert.equal(missing.code, "invalid_message");
+      assert.equal(missing.id, "no-data");
+      socket.sendJson({ type: "ping", id: "p" });
+      assert.equal((await socket.until<{ id: string }>("pong")).id, "p");
+      await socket.close();
+    },
+  },
+  {
+    name: "binary relay: other members get the same bytes, sender does not",
+    async run(s) {
+      const room = freshRoom("binary");
+      const a = await join(s, room);
+      const b = await join(s, room);
+      const c = await join(s, room);
+      await a.socket.until("presence");
+      await a.socket.until("presence");
+      await b.socket.until("presence");
+      const bytes = randomBytes(4096);
+      a.socket.ws.send(bytes);
+      for (const m of [b, c]) {
+        let frame = await m.socket.next();
+        while (!frame.binary) frame = await m.socket.next();
+        assert.ok(Buffer.compare(frame.data as Buffer, bytes) === 0, "relayed bytes differ");
+      }
+      // The sender's next frame is its own text message, not its bytes.
+      a.socket.sendJson({ type: "publish", data: "after" });
+      const next = await a.socket.next();
+      assert.equal(next.binary, false);
+      assert.equal(JSON.parse(next.data as string).data, "after");
+      await Promise.all([a, b, c].map((m) => m.socket.close()));
+    },
+  },
+  {
+    name: "close code and reason: client 4000 'bye' reaches the server",
+    async run(s) {
+      const room = freshRoom("close");
+      const a = await join(s, room);
+      const b = await join(s, room);
+      await a.socket.until("presence");
+      const ended = await b.socket.close(4000, "bye");
+      assert.deepEqual(ended, { code: 4000, reason: "bye" }, "the server reciprocates the client's code");
+      const left = await a.socket.until<{ event: string; code: number; reason: string }>("presence");
+      assert.equal(left.event, "leave");
+      assert.equal(left.code, 4000);
+      assert.equal(left.reason, "bye");
+      await a.socket.close();
+    },
+  },
+  {
+    name: "server-initiated close: oversized frame closes with 1009",
+    async run(s) {
+      const { socket } = await join(s, freshRoom("big"));
+      socket.ws.send("y".repeat(1024 * 1024 + 1));
+      const ended = await withTimeout(socket.ended, 10_000, "close after oversized frame");
+      assert.equal(ended.code, 1009);
+    },
+  },
+  {
+    name: "backend push: members get the message with the seq in the reply",
+    async run(s) {
+      const room = freshRoom("push");
+      const a = await join(s, room);
+      const b = await join(s, room);
+      const res = await fetch(`${s.http}/rooms/${room}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "from backend" }),
+      });
+      assert.equal(res.status, 200);
+      const reply = (await res.json()) as { seq: number; room: string };
+      assert.equal(reply.room, room);
+      assert.equal(reply.seq, 1);
+      for (const m of [a, b]) {
+        const f = await m.socket.until<{ seq: number; from: string; data: Json }>("message");
+        assert.deepEqual([f.seq, f.from, f.data], [reply.seq, "server", { text: "from backend" }]);
+      }
+      const bad = await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: "{oops" });
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: Json }).error.code, "invalid_body");
+      await Promise.all([a, b].map((m) => m.socket.close()));
+    },
+  },
+];

@@ -1,0 +1,115 @@
+/**
+ * A WebSocket client for tests: frames queue up so a test can `await next()`
+ * in order, every wait has a deadline, and the handshake's HTTP status is
+ * visible when an upgrade is refused.
+ */
+import WebSocket from "ws";
+
+/** One received frame. */
+export interface Received {
+  data: string | Buffer;
+  binary: boolean;
+}
+
+/** How a test socket ended. */
+export interface Ended {
+  code: number;
+  reason: string;
+}
+
+/** Default deadline of every wait, long enough for a loaded 2-core CI machine. */
+export const WAIT_MS = 10_000;
+
+/** A queued, awaitable WebSocket client. */
+export class TestSocket {
+  readonly ws: WebSocket;
+  readonly #queue: Received[] = [];
+  #waiter: (() => void) | undefined;
+  /** resolves when the socket closes */
+  readonly ended: Promise<Ended>;
+  /** resolves when open, rejects with the HTTP status when the upgrade is refused */
+  readonly opened: Promise<void>;
+
+  /** connect to `url`, offering `protocols` */
+  constructor(url: string, protocols?: string | string[], headers?: Record<string, string>) {
+    this.ws = new WebSocket(url, protocols, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
+    this.ws.on("message", (data: Buffer, binary: boolean) => {
+      this.#queue.push({ data: binary ? data : data.toString("utf8"), binary });
+      this.#waiter?.();
+    });
+    this.ended = new Promise((resolve) => {
+      this.ws.on("close", (code, reason) => {
+        resolve({ code, reason: reason.toString("utf8") });
+        this.#waiter?.();
+      });
+    });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })));
+      });
+      this.ws.once("error", reject);
+    });
+    this.ws.on("error", () => {});
+  }
+
+  /** the next frame, in arrival order */
+  async next(ms = WAIT_MS): Promise<Received> {
+    const deadline = Date.now() + ms;
+    while (this.#queue.length === 0) {
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error("socket closed while waiting for a frame");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no frame within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#waiter = undefined;
+    }
+    return this.#queue.shift() as Received;
+  }
+
+  /** the next text frame parsed as JSON */
+  async json<T = Record<string, unknown>>(ms = WAIT_MS): Promise<T> {
+    const frame = await this.next(ms);
+    if (frame.binary) throw new Error("expected a text frame, got binary");
+    return JSON.parse(frame.data as string) as T;
+  }
+
+  /** skip frames until one of JSON type `type` arrives */
+  async until<T = Record<string, unknown>>(type: string, ms = WAIT_MS): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const frame = await this.next(Math.max(1, deadline - Date.now()));
+      if (frame.binary) continue;
+      const json = JSON.parse(frame.data as string) as { type?: string };
+      if (json.type === type) return json as T;
+    }
+  }
+
+  /** send a JSON frame */
+  sendJson(value: unknown): void {
+    this.ws.send(JSON.stringify(value));
+  }
+
+  /** close and wait for the closing handshake */
+  async close(code?: number, reason?: string): Promise<Ended> {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    else if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+    return withTimeout(this.ended, WAIT_MS, "close");
+  }
+}
+
+/** `promise`, or an error naming `what` after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
