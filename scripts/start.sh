@@ -1,0 +1,9 @@
+#!/bin/sh
+# `npm start` runs the Node dev server; `bun run start` runs the same app on Bun
+# (both read package.json "start", so the package manager decides the runtime).
+set -e
+cd "$(dirname "$0")/.."
+case "${npm_config_user_agent:-}" in
+  bun/*) exec bun adapters/bun.ts ;;
+  *) exec node --import tsx adapters/node.ts ;;
+esac
