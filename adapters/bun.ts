@@ -54,6 +54,8 @@ server = Bun.serve<BunPeer>({
   port: config.port,
   hostname: config.host,
   fetch: (request, srv) => app.fetch(request, srv),
+  // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.
+  idleTimeout: Math.min(255, Math.ceil(config.pollTimeoutMs / 1000) + 10),
   websocket: {
     maxPayloadLength: config.maxMessageBytes,
     perMessageDeflate: false,

@@ -14,6 +14,7 @@ import { Engine } from "../src/engine.ts";
 import { CloseCode } from "../src/protocol.ts";
 import { SqlHistory } from "../src/rooms/sql-history.ts";
 import type { Runtime } from "../src/runtime.ts";
+import { appOptions } from "../src/server.ts";
 import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
 
 /** Bindings and variables from wrangler.toml. */
@@ -80,7 +81,7 @@ export class RoomObject extends DurableObject<Env> {
         return upgradeResponse(client, record);
       },
     };
-    this.#app = createApp({ runtime, engine: this.#engine, ...(config.pushToken ? { pushToken: config.pushToken } : {}) });
+    this.#app = createApp({ runtime, engine: this.#engine, ...appOptions(config) });
     // Pings are answered by the runtime, so they do not wake a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
     // Woken or rebuilt: every socket still open comes back with its record.
@@ -146,9 +147,11 @@ function workerApp(env: Env): Hono {
   const app = createApp({
     runtime,
     engine,
-    forwardRoom: (room, request, bindings) => {
+    // Rooms and echo polling sessions live in objects; ':' keeps the two name spaces apart.
+    forward: (target, request, bindings) => {
       const rooms = (bindings as Env).ROOMS;
-      return rooms.get(rooms.idFromName(room)).fetch(request);
+      const name = target.kind === "room" ? target.room : `echo-poll:${target.shard}`;
+      return rooms.get(rooms.idFromName(name)).fetch(request);
     },
   });
   worker = { app, engine };

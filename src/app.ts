@@ -6,24 +6,37 @@
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
 import type { Engine } from "./engine.ts";
-import { describeIssues, ErrorCode, type HttpError, type PushResult, RoomNameSchema, SUBPROTOCOL } from "./protocol.ts";
+import {
+  describeIssues,
+  ErrorCode,
+  type HttpError,
+  type PushResult,
+  RoomNameSchema,
+  SUBPROTOCOL,
+} from "./protocol.ts";
 import type { Runtime } from "./runtime.ts";
+import { type PollOptions, PollTransport } from "./transports/long-poll.ts";
 import type { RouteName } from "./transports/peer.ts";
+
+/** Where the Worker hands a request on: a room's object, or the object holding an echo polling session. */
+export type ForwardTarget = { kind: "room"; room: string } | { kind: "echo-poll"; shard: string };
 
 /** What the app is built from. */
 export interface AppOptions {
   runtime: Runtime;
   engine: Engine;
-  /** when set, room routes are validated here and then handed on (the Worker → its room's Durable Object) */
-  forwardRoom?: (room: string, request: Request, env: unknown) => Promise<Response>;
+  /** when set, stateful routes are validated here and then handed on (the Worker → a Durable Object) */
+  forward?: (target: ForwardTarget, request: Request, env: unknown) => Promise<Response>;
   /** bearer token required by the backend push API, if any */
   pushToken?: string;
+  /** long-polling limits and timings */
+  poll?: Partial<PollOptions>;
 }
 
 /** A JSON error body with a stable code. */
 export function httpError(
   c: Context,
-  status: 400 | 401 | 404 | 413 | 426 | 500,
+  status: 400 | 401 | 404 | 413 | 426 | 500 | 503,
   code: ErrorCode,
   message: string,
 ): Response {
@@ -41,10 +54,18 @@ export function negotiate(offer: string | undefined): string | null {
   return offer.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : null;
 }
 
+/** Echo polling sessions carry the shard of the object holding them as an 8-character prefix. */
+const SHARD = /^[a-z0-9]{8}$/;
+const SHARD_HEADER = "x-edgewire-shard";
+
+/** Which route and room a request targets, or the error response that refuses it. */
+type Target = { route: RouteName; room: string | null } | Response;
+
 /** Build the app for one runtime. */
 export function createApp(options: AppOptions): Hono {
   const { runtime, engine } = options;
   const app = new Hono();
+  const polling = new PollTransport(engine, options.poll);
 
   app.onError((error, c) => {
     console.error("edgewire: request failed", error);
@@ -52,58 +73,120 @@ export function createApp(options: AppOptions): Hono {
   });
   app.notFound((c) => httpError(c, 404, ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`));
 
-  const upgrade: Upgrade = (c, route, room) => {
+  // Everything a connection must pass before it exists, for both transports.
+  const admit = (c: Context, target: Target, offer: string | undefined) => {
+    if (target instanceof Response) return target;
+    const protocol = negotiate(offer);
+    if (protocol === null) {
+      return httpError(c, 400, ErrorCode.unsupportedProtocol, `offer the subprotocol ${SUBPROTOCOL}, or none`);
+    }
+    return engine.record(target.route, target.room, protocol);
+  };
+
+  const upgrade = (c: Context, target: Target): Response | Promise<Response> => {
     if (!isUpgrade(c)) {
       c.header("Upgrade", "websocket");
       return httpError(c, 426, ErrorCode.upgradeRequired, "this route speaks WebSocket: send an Upgrade: websocket request");
     }
-    const protocol = negotiate(c.req.header("sec-websocket-protocol"));
-    if (protocol === null) {
-      return httpError(c, 400, ErrorCode.unsupportedProtocol, `offer the subprotocol ${SUBPROTOCOL}, or none`);
-    }
-    return runtime.upgrade(c, engine.record(route, room, protocol));
+    const record = admit(c, target, c.req.header("sec-websocket-protocol"));
+    return record instanceof Response ? record : runtime.upgrade(c, record);
+  };
+
+  // Long-polling: the same admission, the same engine, sessions instead of sockets.
+  const mountPolling = (base: string, target: (c: Context) => Target) => {
+    const key = (c: Context) => `${c.req.path.slice(0, c.req.path.lastIndexOf("/poll/"))} ${c.req.param("sid")}`;
+    const missing = (c: Context) => httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
+    app.post(`${base}/poll`, (c) => {
+      const record = admit(c, target(c), c.req.header("x-edgewire-protocol"));
+      if (record instanceof Response) return record;
+      const shard = c.req.header(SHARD_HEADER);
+      const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
+      if (!polling.open(record, `${c.req.path.slice(0, -"/poll".length)} ${sid}`)) {
+        return httpError(c, 503, ErrorCode.tryAgainLater, "too many polling sessions on this instance");
+      }
+      return c.json({ sid, protocol: record.protocol, timeoutMs: polling.options.timeoutMs });
+    });
+    app.get(`${base}/poll/:sid`, async (c) => {
+      const cursor = Number.parseInt(c.req.query("cursor") ?? "0", 10);
+      const result = await polling.poll(key(c), Number.isFinite(cursor) ? cursor : 0);
+      if (typeof result === "string") return missing(c);
+      c.header("Cache-Control", "no-store");
+      return c.json(result);
+    });
+    app.post(`${base}/poll/:sid`, async (c) => {
+      const text = await c.req.text();
+      if (text.length > engine.maxMessageBytes * 2) {
+        return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${engine.maxMessageBytes} bytes per frame`);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return httpError(c, 400, ErrorCode.invalidBody, 'the body must be JSON: {"n":1,"frames":[{"t":"…"}]}');
+      }
+      const result = polling.send(key(c), body);
+      if (result === "session_not_found") return missing(c);
+      if (result === "invalid_body") return httpError(c, 400, ErrorCode.invalidBody, 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}');
+      return c.json({ ok: true });
+    });
+    app.delete(`${base}/poll/:sid`, (c) => {
+      const asked = Number.parseInt(c.req.query("code") ?? "1000", 10);
+      // Only codes a client may send (RFC 6455 §7.4): 1000 or the application range.
+      const code = asked === 1000 || (asked >= 3000 && asked <= 4999) ? asked : 1000;
+      const result = polling.close(key(c), code, (c.req.query("reason") ?? "").slice(0, 123));
+      return result === "ok" ? c.json({ ok: true }) : missing(c);
+    });
   };
 
   app.get("/healthz", (c) => c.json({ ok: true, runtime: runtime.name }));
-  app.get("/echo", (c) => upgrade(c, "echo", null));
+  app.get("/echo", (c) => upgrade(c, { route: "echo", room: null }));
 
-  // Room names are checked before any upgrade or forward.
-  const roomName = (c: Context): string | Response => {
+  // Room names are checked before any upgrade, session or forward.
+  const roomTarget = (c: Context): Target => {
     const parsed = v.safeParse(RoomNameSchema, c.req.param("room"));
-    return parsed.success ? parsed.output : httpError(c, 400, ErrorCode.invalidRoom, describeIssues(parsed.issues));
+    if (!parsed.success) return httpError(c, 400, ErrorCode.invalidRoom, describeIssues(parsed.issues));
+    return { route: "room", room: parsed.output };
   };
 
-  const forward = options.forwardRoom;
+  const forward = options.forward;
   if (forward) {
-    const handOn = (c: Context) => {
-      const room = roomName(c);
-      return typeof room === "string" ? forward(room, c.req.raw, c.env) : room;
+    const toRoom = (c: Context) => {
+      const target = roomTarget(c);
+      return target instanceof Response ? target : forward({ kind: "room", room: target.room as string }, c.req.raw, c.env);
     };
-    app.all("/rooms/:room", handOn);
-    app.all("/rooms/:room/*", handOn);
-  } else {
-    mountRooms(app, options, upgrade, roomName);
+    app.all("/rooms/:room", toRoom);
+    app.all("/rooms/:room/*", toRoom);
+    // A new echo session picks a shard at random; later requests find it in the sid.
+    app.post("/echo/poll", (c) => {
+      const shard = crypto.randomUUID().replaceAll("-", "").slice(0, 8);
+      const request = new Request(c.req.raw);
+      request.headers.set(SHARD_HEADER, shard);
+      return forward({ kind: "echo-poll", shard }, request, c.env);
+    });
+    app.all("/echo/poll/:sid", (c) => {
+      const shard = c.req.param("sid").slice(0, 8);
+      if (!SHARD.test(shard)) return httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session");
+      return forward({ kind: "echo-poll", shard }, c.req.raw, c.env);
+    });
+    return app;
   }
-  return app;
-}
 
-type Upgrade = (c: Context, route: RouteName, room: string | null) => Response | Promise<Response>;
+  mountPolling("/echo", () => ({ route: "echo", room: null }));
+  mountPolling("/rooms/:room", roomTarget);
 
-// The room routes proper: where the room's state lives (a process, or the room's Durable Object).
-function mountRooms(app: Hono, options: AppOptions, upgrade: Upgrade, roomName: (c: Context) => string | Response): void {
-  const { engine } = options;
   app.get("/rooms/:room", async (c) => {
-    const room = roomName(c);
-    if (typeof room !== "string") return room;
-    if (isUpgrade(c)) return upgrade(c, "room", room);
+    const target = roomTarget(c);
+    if (target instanceof Response) return target;
+    if (isUpgrade(c)) return upgrade(c, target);
+    const room = target.room as string;
     const { members, seq } = await engine.broker.snapshot(room);
-    const instance = options.runtime.instance;
+    const instance = runtime.instance;
     return c.json({ room, seq, count: members.length, members, ...(instance ? { instance } : {}) });
   });
 
   app.post("/rooms/:room/messages", async (c) => {
-    const room = roomName(c);
-    if (typeof room !== "string") return room;
+    const target = roomTarget(c);
+    if (target instanceof Response) return target;
     if (options.pushToken !== undefined && c.req.header("authorization") !== `Bearer ${options.pushToken}`) {
       return httpError(c, 401, ErrorCode.unauthorized, "backend push needs Authorization: Bearer <token>");
     }
@@ -117,7 +200,9 @@ function mountRooms(app: Hono, options: AppOptions, upgrade: Upgrade, roomName: 
     } catch {
       return httpError(c, 400, ErrorCode.invalidBody, "the body must be JSON: it is published as the message's data");
     }
-    const frame = await engine.push(room, data);
-    return c.json({ room, seq: frame.seq } satisfies PushResult);
+    const frame = await engine.push(target.room as string, data);
+    return c.json({ room: target.room as string, seq: frame.seq } satisfies PushResult);
   });
+
+  return app;
 }

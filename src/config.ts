@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./engine.ts";
 import { describeIssues } from "./protocol.ts";
 import { DEFAULT_HISTORY_LIMIT } from "./rooms/history.ts";
+import { DEFAULT_POLL_OPTIONS } from "./transports/long-poll.ts";
 
 const intFrom = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));
@@ -18,6 +19,10 @@ export const ConfigSchema = v.object({
   EDGEWIRE_PUSH_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
   EDGEWIRE_MAX_MESSAGE_BYTES: v.optional(intFrom(1024, 64 * 1024 * 1024), String(DEFAULT_MAX_MESSAGE_BYTES)),
   EDGEWIRE_HISTORY_LIMIT: v.optional(intFrom(0, 1_000_000), String(DEFAULT_HISTORY_LIMIT)),
+  /** how long a long-polling GET is held without frames */
+  EDGEWIRE_POLL_TIMEOUT_MS: v.optional(intFrom(100, 120_000), String(DEFAULT_POLL_OPTIONS.timeoutMs)),
+  /** a long-polling session with no GET for this long is closed */
+  EDGEWIRE_POLL_IDLE_MS: v.optional(intFrom(100, 3_600_000), String(DEFAULT_POLL_OPTIONS.idleMs)),
 });
 
 /** The parsed configuration. */
@@ -27,6 +32,8 @@ export interface Config {
   pushToken: string | undefined;
   maxMessageBytes: number;
   historyLimit: number;
+  pollTimeoutMs: number;
+  pollIdleMs: number;
 }
 
 /** Parse `env`; throws one readable error naming every bad variable. */
@@ -46,5 +53,7 @@ export function loadConfig(env: Record<string, unknown>): Config {
     pushToken: c.EDGEWIRE_PUSH_TOKEN,
     maxMessageBytes: c.EDGEWIRE_MAX_MESSAGE_BYTES,
     historyLimit: c.EDGEWIRE_HISTORY_LIMIT,
+    pollTimeoutMs: c.EDGEWIRE_POLL_TIMEOUT_MS,
+    pollIdleMs: c.EDGEWIRE_POLL_IDLE_MS,
   };
 }

@@ -30,6 +30,8 @@ export const ErrorCode = {
   notFound: "not_found",
   invalidBody: "invalid_body",
   unauthorized: "unauthorized",
+  sessionNotFound: "session_not_found",
+  tryAgainLater: "try_again_later",
   internal: "internal_error",
 } as const;
 

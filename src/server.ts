@@ -4,7 +4,7 @@
  * adds its runtime's sockets and listener.
  */
 import type { Hono } from "hono";
-import { createApp } from "./app.ts";
+import { type AppOptions, createApp } from "./app.ts";
 import { MemoryBroker } from "./brokers/memory.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { Engine } from "./engine.ts";
@@ -24,8 +24,16 @@ export function createEdgewire(env: Record<string, unknown>, runtime: Runtime): 
   const broker = new MemoryBroker({ history: new MemoryHistory(config.historyLimit) });
   const publish = runtime.publish?.bind(runtime);
   const engine = new Engine({ broker, maxMessageBytes: config.maxMessageBytes, ...(publish ? { publish } : {}) });
-  const app = createApp({ runtime, engine, ...(config.pushToken ? { pushToken: config.pushToken } : {}) });
+  const app = createApp({ runtime, engine, ...appOptions(config) });
   return { config, engine, app };
+}
+
+/** The app options that come from configuration (shared with the Cloudflare adapter). */
+export function appOptions(config: Config): Pick<AppOptions, "pushToken" | "poll"> {
+  return {
+    ...(config.pushToken ? { pushToken: config.pushToken } : {}),
+    poll: { timeoutMs: config.pollTimeoutMs, idleMs: config.pollIdleMs },
+  };
 }
 
 /** The one line every adapter logs when it listens. */

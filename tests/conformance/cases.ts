@@ -18,19 +18,19 @@ export interface Case {
 
 let counter = 0;
 /** A room name no other case uses. */
-const freshRoom = (tag: string) => `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+export const freshRoom = (tag: string) => `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
 
 type Json = Record<string, unknown>;
 
 /** Open a socket and wait for the handshake. */
-async function connect(url: string, protocols?: string | string[]): Promise<TestSocket> {
+export async function connect(url: string, protocols?: string | string[]): Promise<TestSocket> {
   const socket = new TestSocket(url, protocols);
   await withTimeout(socket.opened, 10_000, `connect ${url}`);
   return socket;
 }
 
 /** Join `room` and return the socket with its welcome frame. */
-async function join(server: RunningServer, room: string): Promise<{ socket: TestSocket; welcome: Json }> {
+export async function join(server: RunningServer, room: string): Promise<{ socket: TestSocket; welcome: Json }> {
   const socket = await connect(`${server.ws}/rooms/${room}`, "edgewire.v1");
   const welcome = await socket.json();
   assert.equal(welcome.type, "welcome");

@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases } from "./cases.ts";
+import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
@@ -18,7 +19,7 @@ const record = (name: string, runtime: RuntimeName, outcome: string) => {
 
 function printTable(): void {
   const lines = [`| case | ${selected.join(" | ")} |`, `| --- | ${selected.map(() => "---").join(" | ")} |`];
-  const order = [...cases, ...runtimeCases].map((c) => c.name);
+  const order = [...cases, ...pollingCases, ...runtimeCases].map((c) => c.name);
   for (const name of order) {
     const row = results.get(name) ?? new Map<RuntimeName, string>();
     lines.push(`| ${name} | ${selected.map((r) => row.get(r) ?? "not run").join(" | ")} |`);
@@ -32,12 +33,12 @@ describe("conformance", { concurrency: true }, () => {
     describe(runtime, () => {
       let server: RunningServer | undefined;
       before(async () => {
-        server = await startServer(runtime);
+        server = await startServer(runtime, POLLING_ENV);
       });
       after(async () => {
         await server?.stop();
       });
-      for (const c of [...cases, ...runtimeCases]) {
+      for (const c of [...cases, ...pollingCases, ...runtimeCases]) {
         const reason = unsupported[runtime][c.name] ?? c.unsupported?.(runtime);
         if (reason) {
           record(c.name, runtime, `n/a: ${reason}`);

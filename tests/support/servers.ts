@@ -47,7 +47,7 @@ export const WRANGLER_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-function command(runtime: RuntimeName, port: number, inspector: number): [string, string[]] {
+function command(runtime: RuntimeName, port: number, inspector: number, env: Record<string, string>): [string, string[]] {
   switch (runtime) {
     case "node":
       return [bin("tsx"), ["adapters/node.ts"]];
@@ -60,7 +60,20 @@ function command(runtime: RuntimeName, port: number, inspector: number): [string
       const state = mkdtempSync(join(tmpdir(), "edgewire-wrangler-"));
       return [
         bin("wrangler"),
-        ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state],
+        [
+          "dev",
+          "--local",
+          "--ip",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--inspector-port",
+          String(inspector),
+          "--persist-to",
+          state,
+          // A Worker reads its configuration from vars, not from the process environment.
+          ...Object.entries(env).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+        ],
       ];
     }
   }
@@ -74,7 +87,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const port = await freePort();
   const inspector = await freePort();
-  const [cmd, args] = command(runtime, port, inspector);
+  const [cmd, args] = command(runtime, port, inspector, env);
   let output = "";
   const child: ChildProcess = spawn(cmd, args, {
     cwd: root,

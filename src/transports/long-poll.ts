@@ -1,0 +1,258 @@
+/**
+ * The long-polling transport: a session is a Peer whose frames wait in a
+ * numbered queue until a held GET collects them. The engine cannot tell it from
+ * a WebSocket, so one room mixes both kinds of member in one order.
+ * Protocol: docs/protocol.md, "Long-polling transport".
+ */
+import * as v from "valibot";
+import type { Engine } from "../engine.ts";
+import { CloseCode } from "../protocol.ts";
+import { fromBase64, toBase64 } from "./base64.ts";
+import type { ConnRecord, Frame, Peer } from "./peer.ts";
+
+/** A frame in JSON: text as `t`, bytes as base64 `b`. */
+export type WireFrame = { t: string } | { b: string };
+
+/** Body of `POST {route}/poll/:sid`. */
+export const PollSendSchema = v.object({
+  n: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  frames: v.array(v.union([v.object({ t: v.string() }), v.object({ b: v.string() })])),
+});
+
+/** What a GET returns. */
+export interface PollResult {
+  cursor: number;
+  frames: WireFrame[];
+  close?: { code: number; reason: string };
+}
+
+/** Limits and timings of the transport. */
+export interface PollOptions {
+  /** how long a GET is held without frames (ms) */
+  timeoutMs: number;
+  /** a session with no GET for this long is closed as dropped (ms) */
+  idleMs: number;
+  /** most bytes one GET returns (it always returns at least one frame) */
+  batchBytes: number;
+  /** unacknowledged bytes beyond which a session is closed with 1013 */
+  maxQueuedBytes: number;
+  /** most sessions held at once */
+  maxSessions: number;
+}
+
+/** Defaults documented in docs/protocol.md. */
+export const DEFAULT_POLL_OPTIONS: PollOptions = {
+  timeoutMs: 25_000,
+  idleMs: 60_000,
+  batchBytes: 256 * 1024,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  maxSessions: 10_000,
+};
+
+const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength);
+
+/** One long-polling connection, seen by the engine as a Peer. */
+export class PollSession implements Peer {
+  /** frames not yet acknowledged; the first one has number `base` */
+  frames: Frame[] = [];
+  base = 0;
+  queued = 0;
+  /** last client POST handled (retries with an old `n` are ignored) */
+  lastSend = 0;
+  lastSeen: number;
+  ended: { code: number; reason: string } | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    readonly sid: string,
+    readonly record: ConnRecord,
+    private readonly transport: PollTransport,
+  ) {
+    this.lastSeen = transport.now();
+  }
+
+  send(frame: Frame): void {
+    if (this.ended) return;
+    this.frames.push(frame);
+    this.queued += frameSize(frame);
+    if (this.queued > this.transport.options.maxQueuedBytes) {
+      // A consumer too slow to keep up: end it rather than grow without bound.
+      this.close(CloseCode.tryAgainLater, "slow consumer: reconnect and resync");
+      return;
+    }
+    this.wake();
+  }
+
+  /** server-side close: the engine hears it now, the client with its next GET */
+  close(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = { code, reason };
+    this.transport.engine.close(this, code, reason);
+    this.wake();
+  }
+
+  /** resolve a held GET, if any */
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** hold until frames exist, the session ends, or `ms` pass */
+  wait(ms: number): Promise<void> {
+    this.wake(); // a second GET answers the first one with nothing
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#wake = done;
+    });
+  }
+
+  get holding(): boolean {
+    return this.#wake !== undefined;
+  }
+}
+
+/** Why a poll request failed. */
+export type PollError = "session_not_found" | "try_again_later" | "invalid_body";
+
+/** All long-polling sessions of one app instance. */
+export class PollTransport {
+  readonly options: PollOptions;
+  readonly #sessions = new Map<string, PollSession>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  /** sessions driven through `engine` */
+  constructor(
+    readonly engine: Engine,
+    options: Partial<PollOptions> = {},
+    readonly now: () => number = Date.now,
+  ) {
+    this.options = { ...DEFAULT_POLL_OPTIONS, ...options };
+  }
+
+  /** number of live sessions */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** open a session for an accepted record; null when the instance is full */
+  open(record: ConnRecord, sid: string): PollSession | null {
+    if (this.#sessions.size >= this.options.maxSessions) return null;
+    const session = new PollSession(sid, record, this);
+    this.#sessions.set(sid, session);
+    this.#startSweeper();
+    this.engine.open(session);
+    return session;
+  }
+
+  /** collect frames from `cursor` on, holding the request while there are none */
+  async poll(sid: string, cursor: number): Promise<PollResult | PollError> {
+    const session = this.#sessions.get(sid);
+    if (!session) return "session_not_found";
+    session.lastSeen = this.now();
+    this.#ack(session, cursor);
+    if (session.frames.length === 0 && !session.ended) {
+      await session.wait(this.options.timeoutMs);
+      session.lastSeen = this.now();
+    }
+    return this.#collect(session);
+  }
+
+  /** frames from the client, handled in order as if they came on a socket */
+  send(sid: string, body: unknown): "ok" | PollError {
+    const session = this.#sessions.get(sid);
+    if (!session || session.ended) return "session_not_found";
+    const parsed = v.safeParse(PollSendSchema, body);
+    if (!parsed.success) return "invalid_body";
+    if (parsed.output.n <= session.lastSend) return "ok";
+    session.lastSend = parsed.output.n;
+    for (const frame of parsed.output.frames) {
+      if (session.ended) break;
+      let data: Frame;
+      try {
+        data = "t" in frame ? frame.t : fromBase64(frame.b);
+      } catch {
+        return "invalid_body";
+      }
+      this.engine.message(session, data);
+    }
+    return "ok";
+  }
+
+  /** the client closes its session with a code and reason */
+  close(sid: string, code: number, reason: string): "ok" | PollError {
+    const session = this.#sessions.get(sid);
+    if (!session) return "session_not_found";
+    this.#sessions.delete(sid);
+    if (!session.ended) {
+      session.ended = { code, reason };
+      this.engine.close(session, code, reason);
+    }
+    session.wake();
+    this.#stopSweeperIfIdle();
+    return "ok";
+  }
+
+  /** close abandoned sessions; runs on a timer while sessions exist */
+  sweep(): void {
+    const now = this.now();
+    for (const [sid, session] of this.#sessions) {
+      const idle = !session.holding && now - session.lastSeen > this.options.idleMs;
+      if (idle) {
+        this.#sessions.delete(sid);
+        if (!session.ended) {
+          session.ended = { code: 1006, reason: "session expired" };
+          this.engine.close(session, 1006, "session expired");
+        }
+      }
+    }
+    this.#stopSweeperIfIdle();
+  }
+
+  #ack(session: PollSession, cursor: number): void {
+    const upTo = Math.min(Math.max(cursor, session.base), session.base + session.frames.length);
+    const drop = upTo - session.base;
+    if (drop <= 0) return;
+    for (let i = 0; i < drop; i++) session.queued -= frameSize(session.frames[i] as Frame);
+    session.frames.splice(0, drop);
+    session.base = upTo;
+  }
+
+  #collect(session: PollSession): PollResult {
+    const frames: WireFrame[] = [];
+    let bytes = 0;
+    for (const frame of session.frames) {
+      const size = frameSize(frame);
+      if (frames.length > 0 && bytes + size > this.options.batchBytes) break;
+      bytes += size;
+      frames.push(typeof frame === "string" ? { t: frame } : { b: toBase64(frame) });
+    }
+    const result: PollResult = { cursor: session.base + frames.length, frames };
+    if (session.ended && frames.length === session.frames.length) {
+      // Everything delivered: the session is over and its id forgotten.
+      result.close = session.ended;
+      this.#sessions.delete(session.sid);
+      this.#stopSweeperIfIdle();
+    }
+    return result;
+  }
+
+  #startSweeper(): void {
+    if (this.#sweeper !== undefined) return;
+    const every = Math.max(50, Math.min(10_000, Math.floor(this.options.idleMs / 2)));
+    this.#sweeper = setInterval(() => this.sweep(), every);
+  }
+
+  #stopSweeperIfIdle(): void {
+    if (this.#sessions.size > 0 || this.#sweeper === undefined) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+}
