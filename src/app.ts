@@ -6,14 +6,7 @@
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
 import type { Engine } from "./engine.ts";
-import {
-  describeIssues,
-  ErrorCode,
-  type HttpError,
-  type PushResult,
-  RoomNameSchema,
-  SUBPROTOCOL,
-} from "./protocol.ts";
+import { describeIssues, ErrorCode, type HttpError, type PushResult, RoomNameSchema, SUBPROTOCOL } from "./protocol.ts";
 import type { Runtime } from "./runtime.ts";
 import { type PollOptions, PollTransport } from "./transports/long-poll.ts";
 import type { RouteName } from "./transports/peer.ts";
@@ -86,7 +79,12 @@ export function createApp(options: AppOptions): Hono {
   const upgrade = (c: Context, target: Target): Response | Promise<Response> => {
     if (!isUpgrade(c)) {
       c.header("Upgrade", "websocket");
-      return httpError(c, 426, ErrorCode.upgradeRequired, "this route speaks WebSocket: send an Upgrade: websocket request");
+      return httpError(
+        c,
+        426,
+        ErrorCode.upgradeRequired,
+        "this route speaks WebSocket: send an Upgrade: websocket request",
+      );
     }
     const record = admit(c, target, c.req.header("sec-websocket-protocol"));
     return record instanceof Response ? record : runtime.upgrade(c, record);
@@ -95,7 +93,8 @@ export function createApp(options: AppOptions): Hono {
   // Long-polling: the same admission, the same engine, sessions instead of sockets.
   const mountPolling = (base: string, target: (c: Context) => Target) => {
     const key = (c: Context) => `${c.req.path.slice(0, c.req.path.lastIndexOf("/poll/"))} ${c.req.param("sid")}`;
-    const missing = (c: Context) => httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
+    const missing = (c: Context) =>
+      httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
     app.post(`${base}/poll`, (c) => {
       const record = admit(c, target(c), c.req.header("x-edgewire-protocol"));
       if (record instanceof Response) return record;
@@ -126,7 +125,8 @@ export function createApp(options: AppOptions): Hono {
       }
       const result = polling.send(key(c), body);
       if (result === "session_not_found") return missing(c);
-      if (result === "invalid_body") return httpError(c, 400, ErrorCode.invalidBody, 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}');
+      if (result === "invalid_body")
+        return httpError(c, 400, ErrorCode.invalidBody, 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}');
       return c.json({ ok: true });
     });
     app.delete(`${base}/poll/:sid`, (c) => {
@@ -152,7 +152,9 @@ export function createApp(options: AppOptions): Hono {
   if (forward) {
     const toRoom = (c: Context) => {
       const target = roomTarget(c);
-      return target instanceof Response ? target : forward({ kind: "room", room: target.room as string }, c.req.raw, c.env);
+      return target instanceof Response
+        ? target
+        : forward({ kind: "room", room: target.room as string }, c.req.raw, c.env);
     };
     app.all("/rooms/:room", toRoom);
     app.all("/rooms/:room/*", toRoom);

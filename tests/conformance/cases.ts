@@ -120,9 +120,11 @@ export const cases: Case[] = [
       const room = freshRoom("order");
       const members = [await join(s, room), await join(s, room), await join(s, room)];
       // Presence frames for later joiners are not part of this check.
-      for (const [i, m] of members.entries()) for (let j = i + 1; j < members.length; j++) await m.socket.until("presence");
+      for (const [i, m] of members.entries())
+        for (let j = i + 1; j < members.length; j++) await m.socket.until("presence");
       const perMember = 10;
-      for (let n = 0; n < perMember; n++) for (const [i, m] of members.entries()) m.socket.sendJson({ type: "publish", data: { i, n } });
+      for (let n = 0; n < perMember; n++)
+        for (const [i, m] of members.entries()) m.socket.sendJson({ type: "publish", data: { i, n } });
       const total = perMember * members.length;
       const seen: string[][] = [];
       for (const m of members) {
@@ -146,7 +148,10 @@ export const cases: Case[] = [
     async run(s) {
       const room = freshRoom("presence");
       const a = await join(s, room);
-      assert.deepEqual((a.welcome.members as Json[]).map((m) => m.id), [a.welcome.id]);
+      assert.deepEqual(
+        (a.welcome.members as Json[]).map((m) => m.id),
+        [a.welcome.id],
+      );
       const b = await join(s, room);
       const ids = (b.welcome.members as Json[]).map((m) => m.id).sort();
       assert.deepEqual(ids, [a.welcome.id, b.welcome.id].sort());

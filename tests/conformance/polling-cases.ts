@@ -44,7 +44,10 @@ export const pollingCases: Case[] = [
   {
     name: "polling: subprotocol negotiated, unknown one refused",
     async run(s) {
-      const res = await fetch(`${s.http}/echo/poll`, { method: "POST", headers: { "x-edgewire-protocol": "edgewire.v1" } });
+      const res = await fetch(`${s.http}/echo/poll`, {
+        method: "POST",
+        headers: { "x-edgewire-protocol": "edgewire.v1" },
+      });
       assert.equal(((await res.json()) as Json).protocol, "edgewire.v1");
       const bad = await fetch(`${s.http}/echo/poll`, { method: "POST", headers: { "x-edgewire-protocol": "chat.v9" } });
       assert.equal(bad.status, 400);
@@ -132,7 +135,8 @@ export const pollingCases: Case[] = [
       await poller.send([frame], 7);
       await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: '"marker"' });
       const data: string[] = [];
-      while (!data.includes("marker")) data.push(...(await poller.poll()).frames.map((f) => json<{ data: string }>(f).data));
+      while (!data.includes("marker"))
+        data.push(...(await poller.poll()).frames.map((f) => json<{ data: string }>(f).data));
       assert.deepEqual(data, ["once", "marker"]);
       await poller.close();
     },
@@ -144,7 +148,8 @@ export const pollingCases: Case[] = [
       const poller = await PollClient.open(`${s.http}/rooms/${room}`);
       await pollUntil(poller, "welcome");
       const big = (c: string) => c.repeat(200 * 1024);
-      for (const c of ["a", "b", "c"]) await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: JSON.stringify(big(c)) });
+      for (const c of ["a", "b", "c"])
+        await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: JSON.stringify(big(c)) });
       // One message bigger than a whole batch still arrives, alone.
       await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: JSON.stringify("d".repeat(600 * 1024)) });
       const first = await poller.poll();
@@ -190,6 +195,3 @@ export const pollingCases: Case[] = [
 
 /** Server settings the polling cases rely on (short, so expiry shows in seconds). */
 export const POLLING_ENV = { EDGEWIRE_POLL_TIMEOUT_MS: "3000", EDGEWIRE_POLL_IDLE_MS: "2000" };
-
-
-

@@ -25,7 +25,8 @@ export class PollClient {
       method: "POST",
       headers: protocol ? { "x-edgewire-protocol": protocol } : {},
     });
-    if (res.status !== 200) throw Object.assign(new Error(`open: HTTP ${res.status}`), { status: res.status, body: await res.text() });
+    if (res.status !== 200)
+      throw Object.assign(new Error(`open: HTTP ${res.status}`), { status: res.status, body: await res.text() });
     const { sid } = (await res.json()) as { sid: string };
     return new PollClient(route, sid);
   }

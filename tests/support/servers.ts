@@ -47,7 +47,12 @@ export const WRANGLER_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-function command(runtime: RuntimeName, port: number, inspector: number, env: Record<string, string>): [string, string[]] {
+function command(
+  runtime: RuntimeName,
+  port: number,
+  inspector: number,
+  env: Record<string, string>,
+): [string, string[]] {
   switch (runtime) {
     case "node":
       return [bin("tsx"), ["adapters/node.ts"]];

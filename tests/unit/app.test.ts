@@ -1,0 +1,123 @@
+/** The app's routes through `app.request()`, with a fake runtime: no sockets. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { negotiate } from "../../src/app.ts";
+import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
+
+const ws = { upgrade: "websocket", connection: "Upgrade" };
+
+describe("app routes", () => {
+  it("answers /healthz", async () => {
+    const { app } = fakeApp();
+    const res = await app.request("/healthz");
+    assert.deepEqual(await res.json(), { ok: true, runtime: "fake" });
+  });
+
+  it("refuses a plain GET of a WebSocket route with 426", async () => {
+    const { app, upgrades } = fakeApp();
+    for (const path of ["/echo"]) {
+      const res = await app.request(path);
+      assert.equal(res.status, 426);
+      assert.equal(res.headers.get("upgrade"), "websocket");
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, "upgrade_required");
+    }
+    assert.equal(upgrades.length, 0);
+  });
+
+  it("answers unknown routes with a JSON 404", async () => {
+    const { app } = fakeApp();
+    const res = await app.request("/nope");
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, "not_found");
+  });
+
+  it("hands an accepted upgrade to the runtime with a fresh record", async () => {
+    const { app, upgrades } = fakeApp();
+    const res = await app.request("/rooms/lobby", { headers: { ...ws, "sec-websocket-protocol": "x, edgewire.v1" } });
+    assert.equal(res.headers.get("x-upgraded"), "1");
+    assert.equal(upgrades.length, 1);
+    assert.deepEqual(
+      { ...upgrades[0], id: "", at: 0 },
+      { v: 1, id: "", route: "room", room: "lobby", protocol: "edgewire.v1", seq: 0, at: 0 },
+    );
+  });
+
+  it("refuses an unknown subprotocol before the upgrade", async () => {
+    const { app, upgrades } = fakeApp();
+    const res = await app.request("/echo", { headers: { ...ws, "sec-websocket-protocol": "mqtt" } });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, "unsupported_protocol");
+    assert.equal(upgrades.length, 0);
+  });
+
+  it("validates room names before upgrading", async () => {
+    const { app, upgrades } = fakeApp();
+    for (const name of ["a%20b", "x".repeat(65), "%F0%9F%8C%8D", "a:b"]) {
+      const res = await app.request(`/rooms/${name}`, { headers: ws });
+      assert.equal(res.status, 400, name);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, "invalid_room");
+    }
+    assert.equal(upgrades.length, 0);
+  });
+
+  it("lists presence and the room's last seq", async () => {
+    const { app, engine } = fakeApp();
+    const peer = new FakePeer(record("room", "lobby"));
+    engine.open(peer);
+    await settle();
+    await engine.push("lobby", { hello: 1 });
+    const body = (await (await app.request("/rooms/lobby")).json()) as {
+      count: number;
+      seq: number;
+      members: { id: string }[];
+    };
+    assert.equal(body.count, 1);
+    assert.equal(body.seq, 1);
+    assert.equal(body.members[0]?.id, peer.record.id);
+  });
+
+  it("publishes a backend push to members with the seq it replies", async () => {
+    const { app, engine } = fakeApp();
+    const peer = new FakePeer(record("room", "news"));
+    engine.open(peer);
+    await settle();
+    const res = await app.request("/rooms/news/messages", { method: "POST", body: JSON.stringify({ headline: "hi" }) });
+    assert.deepEqual(await res.json(), { room: "news", seq: 1 });
+    const message = peer.ofType<{ seq: number; from: string; data: unknown }>("message")[0];
+    assert.deepEqual([message?.seq, message?.from, message?.data], [1, "server", { headline: "hi" }]);
+  });
+
+  it("refuses a push that is not JSON, too big, or unauthenticated", async () => {
+    const { app } = fakeApp({ pushToken: "s3cret" });
+    const auth = { authorization: "Bearer s3cret" };
+    const bad = await app.request("/rooms/r/messages", { method: "POST", body: "{", headers: auth });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, "invalid_body");
+    const big = await app.request("/rooms/r/messages", {
+      method: "POST",
+      body: JSON.stringify("x".repeat(1024 * 1024 + 1)),
+      headers: auth,
+    });
+    assert.equal(big.status, 413);
+    const anonymous = await app.request("/rooms/r/messages", { method: "POST", body: "1" });
+    assert.equal(anonymous.status, 401);
+    const wrong = await app.request("/rooms/r/messages", {
+      method: "POST",
+      body: "1",
+      headers: { authorization: "Bearer nope" },
+    });
+    assert.equal(wrong.status, 401);
+    const ok = await app.request("/rooms/r/messages", { method: "POST", body: "1", headers: auth });
+    assert.equal(ok.status, 200);
+  });
+});
+
+describe("negotiate", () => {
+  it("picks edgewire.v1 from an offer, accepts none, refuses others", () => {
+    assert.equal(negotiate(undefined), "");
+    assert.equal(negotiate(""), "");
+    assert.equal(negotiate("edgewire.v1"), "edgewire.v1");
+    assert.equal(negotiate("a,edgewire.v1"), "edgewire.v1");
+    assert.equal(negotiate("a, b"), null);
+  });
+});

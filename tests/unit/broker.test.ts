@@ -1,0 +1,98 @@
+/** Memory broker, history stores and configuration. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MemoryBroker } from "../../src/brokers/memory.ts";
+import { loadConfig } from "../../src/config.ts";
+import { MemoryHistory } from "../../src/rooms/history.ts";
+import { fromBase64, toBase64 } from "../../src/transports/base64.ts";
+
+describe("memory broker", () => {
+  it("delivers in publish order with growing seq, per room", async () => {
+    const broker = new MemoryBroker({ now: () => 42 });
+    const got: string[] = [];
+    const off = broker.subscribe("r", (d) => got.push(d.frame as string));
+    const frames = await Promise.all([
+      broker.publish("r", "a", 1),
+      broker.publish("r", "b", 2),
+      broker.publish("other", "c", 3),
+    ]);
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      [1, 2, 1],
+    );
+    assert.deepEqual(
+      got.map((t) => JSON.parse(t).seq),
+      [1, 2],
+    );
+    assert.deepEqual(JSON.parse(got[0] as string), { type: "message", room: "r", seq: 1, from: "a", data: 1, ts: 42 });
+    off();
+  });
+
+  it("keeps presence and tells subscribers of joins and leaves except the subject", async () => {
+    const broker = new MemoryBroker();
+    const got: { frame: string; except?: string }[] = [];
+    broker.subscribe("r", (d) => got.push(d as { frame: string; except?: string }));
+    const snap = await broker.join("r", { id: "m1", joinedAt: 1 });
+    assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], seq: 0 });
+    broker.leave("r", "m1", 1006, "");
+    assert.deepEqual(
+      got.map((d) => [JSON.parse(d.frame).event, d.except]),
+      [
+        ["join", "m1"],
+        ["leave", "m1"],
+      ],
+    );
+    assert.equal(JSON.parse(got[1]?.frame as string).code, 1006);
+    broker.leave("r", "ghost");
+    assert.equal(got.length, 2, "leaving twice tells nobody");
+  });
+});
+
+describe("memory history", () => {
+  it("keeps a bounded, ordered log and answers since()", () => {
+    const history = new MemoryHistory(10);
+    for (let i = 0; i < 30; i++)
+      history.append("r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: i, ts: 0 }));
+    assert.equal(history.lastSeq("r"), 30);
+    const recent = history.since("r", 25, 100);
+    assert.deepEqual(
+      recent.map((f) => f.seq),
+      [26, 27, 28, 29, 30],
+    );
+    const all = history.since("r", 0, 100);
+    assert.ok(all.length >= 10 && all.length <= 13, `bounded: ${all.length}`);
+    assert.deepEqual(
+      history.since("r", 28, 1).map((f) => f.seq),
+      [29],
+    );
+    assert.equal(history.lastSeq("unknown"), 0);
+  });
+});
+
+describe("config", () => {
+  it("has defaults and reads overrides", () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 8787);
+    assert.equal(c.host, "127.0.0.1");
+    assert.equal(c.maxMessageBytes, 1024 * 1024);
+    assert.equal(c.pollTimeoutMs, 25_000);
+    const d = loadConfig({ PORT: "9000", EDGEWIRE_PUSH_TOKEN: "t", ROOMS: { binding: true } });
+    assert.equal(d.port, 9000);
+    assert.equal(d.pushToken, "t");
+  });
+
+  it("names every bad variable in one error", () => {
+    assert.throws(
+      () => loadConfig({ PORT: "http", EDGEWIRE_MAX_MESSAGE_BYTES: "1" }),
+      /PORT.*EDGEWIRE_MAX_MESSAGE_BYTES/s,
+    );
+  });
+});
+
+describe("base64", () => {
+  it("round-trips bytes of every value and large sizes", () => {
+    const bytes = new Uint8Array(100_000).map((_, i) => (i * 7) % 256);
+    assert.deepEqual(fromBase64(toBase64(bytes)), bytes);
+    assert.equal(toBase64(new Uint8Array([255, 0, 1])), Buffer.from([255, 0, 1]).toString("base64"));
+  });
+});

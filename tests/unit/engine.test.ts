@@ -1,0 +1,219 @@
+/** The engine with fake peers: routing from records, ordering, errors, fan-out paths, restore. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Broker, JoinSnapshot } from "../../src/brokers/broker.ts";
+import { MemoryBroker } from "../../src/brokers/memory.ts";
+import { utf8Length } from "../../src/engine.ts";
+import type { Frame } from "../../src/transports/peer.ts";
+import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
+
+async function joined(engine: ReturnType<typeof engineWith>, room: string): Promise<FakePeer> {
+  const peer = new FakePeer(record("room", room));
+  engine.open(peer);
+  await settle();
+  return peer;
+}
+
+describe("engine", () => {
+  it("echoes text and bytes unchanged", () => {
+    const engine = engineWith();
+    const peer = new FakePeer(record("echo"));
+    engine.open(peer);
+    const bytes = new Uint8Array([0, 1, 255]);
+    engine.message(peer, "héllo");
+    engine.message(peer, bytes);
+    assert.deepEqual(peer.sent, ["héllo", bytes]);
+  });
+
+  it("welcomes with members and seq, then tells others of joins and leaves", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    const b = await joined(engine, "r");
+    const welcome = b.ofType<{ members: { id: string }[]; seq: number }>("welcome")[0];
+    assert.deepEqual(
+      welcome?.members.map((m) => m.id),
+      [a.record.id, b.record.id],
+    );
+    assert.equal(b.saves, 1, "the record is saved after the welcome sets its seq");
+    assert.deepEqual(
+      a.ofType<{ event: string }>("presence").map((p) => p.event),
+      ["join"],
+    );
+    assert.equal(b.ofType("presence").length, 0, "a member is not told of its own join");
+    engine.close(b, 4000, "bye");
+    await settle();
+    const left = a.ofType<{ event: string; code: number; reason: string; count: number }>("presence")[1];
+    assert.deepEqual([left?.event, left?.code, left?.reason, left?.count], ["leave", 4000, "bye", 1]);
+  });
+
+  it("sequences publishes in one order for every member and acks by id", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    const b = await joined(engine, "r");
+    for (let i = 0; i < 5; i++) {
+      engine.message(a, JSON.stringify({ type: "publish", data: `a${i}`, id: `k${i}` }));
+      engine.message(b, JSON.stringify({ type: "publish", data: `b${i}` }));
+    }
+    await settle();
+    const order = (p: FakePeer) => p.ofType<{ seq: number; data: string }>("message").map((m) => `${m.seq}${m.data}`);
+    assert.deepEqual(order(a), order(b));
+    assert.deepEqual(
+      a.ofType<{ seq: number }>("message").map((m) => m.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    assert.deepEqual(
+      a.ofType<{ id: string }>("ack").map((k) => k.id),
+      ["k0", "k1", "k2", "k3", "k4"],
+    );
+    assert.equal(b.ofType("ack").length, 0);
+  });
+
+  it("answers bad frames with error codes and keeps the connection", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    engine.message(a, "{nope");
+    engine.message(a, JSON.stringify({ type: "publish" }));
+    engine.message(a, JSON.stringify({ type: "dance", id: "d1" }));
+    engine.message(a, JSON.stringify([1, 2]));
+    engine.message(a, JSON.stringify({ type: "ping" }));
+    await settle();
+    assert.deepEqual(
+      a.ofType<{ code: string }>("error").map((e) => e.code),
+      ["invalid_json", "invalid_message", "invalid_message", "invalid_message"],
+    );
+    assert.equal(a.ofType<{ id?: string }>("error")[2]?.id, "d1");
+    assert.equal(a.sent.at(-1), '{"type":"pong"}');
+    assert.equal(a.closed, undefined);
+  });
+
+  it("relays binary to the other members only", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    const b = await joined(engine, "r");
+    const bytes = new Uint8Array([7, 7, 7]);
+    engine.message(a, bytes);
+    await settle();
+    assert.ok(b.sent.includes(bytes));
+    assert.ok(!a.sent.includes(bytes));
+  });
+
+  it("closes an oversized frame with 1009 before parsing it", () => {
+    const engine = engineWith({ maxMessageBytes: 1024 });
+    const text = new FakePeer(record("echo"));
+    engine.message(text, "é".repeat(513)); // 1026 bytes in UTF-8, 513 characters
+    assert.equal(text.closed?.code, 1009);
+    const bin = new FakePeer(record("echo"));
+    engine.message(bin, new Uint8Array(1025));
+    assert.equal(bin.closed?.code, 1009);
+    const fits = new FakePeer(record("echo"));
+    engine.message(fits, "x".repeat(1024));
+    assert.equal(fits.closed, undefined);
+  });
+
+  it("closes only the faulty connection with 1011 when a handler throws", async () => {
+    const broker = new MemoryBroker();
+    broker.publish = () => {
+      throw new Error("boom");
+    };
+    const logged: string[] = [];
+    const engine = engineWith({ broker, log: (m) => logged.push(m) });
+    const a = await joined(engine, "r");
+    const b = await joined(engine, "r");
+    engine.message(a, JSON.stringify({ type: "publish", data: 1 }));
+    await settle();
+    assert.equal(a.closed?.code, 1011);
+    assert.equal(b.closed, undefined);
+    assert.equal(logged.length, 1);
+  });
+
+  it("uses native topic publish where the runtime has it, one frame per broadcast", async () => {
+    const published: [string, Frame][] = [];
+    const engine = engineWith({ publish: (topic, frame) => published.push([topic, frame]) });
+    const subscribed: string[] = [];
+    const others: [string, Frame][] = [];
+    const native = (room: string) => {
+      const peer = new FakePeer(record("room", room));
+      Object.assign(peer, {
+        subscribe: (t: string) => subscribed.push(t),
+        publishOthers: (t: string, f: Frame) => others.push([t, f]),
+      });
+      return peer;
+    };
+    const a = native("r");
+    engine.open(a);
+    await settle();
+    const b = native("r");
+    engine.open(b);
+    await settle();
+    assert.deepEqual(subscribed, ["room:r", "room:r"]);
+    engine.message(a, JSON.stringify({ type: "publish", data: "x" }));
+    await settle();
+    assert.equal(published.filter(([, f]) => typeof f === "string" && f.includes('"type":"message"')).length, 1);
+    assert.equal(a.ofType("message").length, 0, "native members are not sent to one by one");
+    engine.message(a, new Uint8Array([1]));
+    await settle();
+    assert.equal(others.length, 1, "binary goes to the others through the sender's own publish");
+  });
+
+  it("holds frames for a member while its join is in flight, without duplicates", async () => {
+    const inner = new MemoryBroker();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const broker: Broker = Object.create(inner);
+    broker.join = async (room, member): Promise<JoinSnapshot> => {
+      await inner.join(room, member);
+      await gate;
+      return inner.snapshot(room);
+    };
+    broker.subscribe = inner.subscribe.bind(inner);
+    broker.publish = inner.publish.bind(inner);
+    const engine = engineWith({ broker });
+    const peer = new FakePeer(record("room", "r"));
+    engine.open(peer);
+    await settle();
+    await engine.push("r", "during");
+    release();
+    await settle();
+    const frames = peer.json<{ type: string; seq?: number }>();
+    assert.equal(frames[0]?.type, "welcome", "nothing precedes the welcome");
+    assert.equal(frames[0]?.seq, 1, "the welcome covers the message published during the join");
+    assert.equal(peer.ofType("message").length, 0, "so that message is not repeated");
+    await engine.push("r", "later");
+    await settle();
+    assert.deepEqual(
+      peer.ofType<{ data: string; seq: number }>("message").map((m) => [m.seq, m.data]),
+      [[2, "later"]],
+    );
+  });
+
+  it("restores members of a woken object without telling anyone", async () => {
+    const broker = new MemoryBroker();
+    const engine = engineWith({ broker });
+    const a = new FakePeer({ ...record("room", "r"), seq: 3 });
+    const b = new FakePeer({ ...record("room", "r"), seq: 3 });
+    engine.restore(a);
+    engine.restore(b);
+    assert.equal(a.sent.length + b.sent.length, 0);
+    assert.equal((await broker.snapshot("r")).members.length, 2);
+    engine.message(a, JSON.stringify({ type: "publish", data: "hi" }));
+    await settle();
+    assert.equal(b.ofType("message").length, 1);
+  });
+
+  it("forgets a room's local state when its last member leaves", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    assert.equal(engine.localMembers("r"), 1);
+    engine.close(a);
+    await settle();
+    assert.equal(engine.localMembers("r"), 0);
+  });
+});
+
+describe("utf8Length", () => {
+  it("matches TextEncoder", () => {
+    for (const s of ["", "abc", "é", "你好", "🌍🚀", "a\uD800b", "\uDC00", "\uD800", "x\uD83D"]) {
+      assert.equal(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));
+    }
+  });
+});
