@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `npm test`: lint, type checks (src with no runtime types, each adapter with its
+# runtime's), the Worker bundle, then every test file in one node:test run —
+# unit tests, the conformance suite on node/deno/bun/workerd, browser tests.
+# System packages the tests need (chromium) are installed here when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DENO_NO_UPDATE_CHECK=1 CI="${CI:-true}" WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false \
+  CLOUDFLARE_CF_FETCH_ENABLED=false
+PATH="$PWD/node_modules/.bin:$PATH"
+
+step() { printf '\n== %s\n' "$*"; }
+
+if compgen -G "tests/browser/*.test.ts" >/dev/null; then
+  step "system packages"
+  bash scripts/ensure-chromium.sh
+fi
+
+step "lint and format (biome)"
+biome check .
+
+step "type checks"
+tsc -p tsconfig.json          # src/: no runtime types at all
+tsc -p tsconfig.node.json     # Node adapter, tests, bench
+tsc -p tsconfig.bun.json      # Bun adapter against bun-types
+tsc -p tsconfig.cloudflare.json
+deno check adapters/deno.ts
+
+step "Worker bundle (wrangler deploy --dry-run)"
+wrangler deploy --dry-run --outdir dist >/dev/null
+
+step "tests: unit, conformance on every runtime, browser"
+shopt -s nullglob
+files=(tests/unit/*.test.ts tests/conformance/*.test.ts tests/browser/*.test.ts)
+node --import tsx --test --test-concurrency=1 "${files[@]}"
