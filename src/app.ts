@@ -5,8 +5,18 @@
  */
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
+import { CLIENT_JS } from "./demo/client-bundle.gen.ts";
+import { DEMO_HTML } from "./demo/page.ts";
 import type { Engine } from "./engine.ts";
-import { describeIssues, ErrorCode, type HttpError, type PushResult, RoomNameSchema, SUBPROTOCOL } from "./protocol.ts";
+import {
+  describeIssues,
+  ErrorCode,
+  type HttpError,
+  POLL_PROTOCOL_HEADER,
+  type PushResult,
+  RoomNameSchema,
+  SUBPROTOCOL,
+} from "./protocol.ts";
 import type { Runtime } from "./runtime.ts";
 import { type PollOptions, PollTransport } from "./transports/long-poll.ts";
 import type { RouteName } from "./transports/peer.ts";
@@ -96,7 +106,7 @@ export function createApp(options: AppOptions): Hono {
     const missing = (c: Context) =>
       httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
     app.post(`${base}/poll`, (c) => {
-      const record = admit(c, target(c), c.req.header("x-edgewire-protocol"));
+      const record = admit(c, target(c), c.req.header(POLL_PROTOCOL_HEADER));
       if (record instanceof Response) return record;
       const shard = c.req.header(SHARD_HEADER);
       const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
@@ -130,15 +140,23 @@ export function createApp(options: AppOptions): Hono {
       return c.json({ ok: true });
     });
     app.delete(`${base}/poll/:sid`, (c) => {
-      const asked = Number.parseInt(c.req.query("code") ?? "1000", 10);
-      // Only codes a client may send (RFC 6455 §7.4): 1000 or the application range.
-      const code = asked === 1000 || (asked >= 3000 && asked <= 4999) ? asked : 1000;
+      // No code is 1005, as for a Close frame without one; otherwise only codes
+      // a client may send (RFC 6455 §7.4): 1000 or the application range.
+      const asked = c.req.query("code");
+      const n = asked === undefined ? 1005 : Number.parseInt(asked, 10);
+      const code = n === 1000 || n === 1005 || (n >= 3000 && n <= 4999) ? n : 1000;
       const result = polling.close(key(c), code, (c.req.query("reason") ?? "").slice(0, 123));
       return result === "ok" ? c.json({ ok: true }) : missing(c);
     });
   };
 
   app.get("/healthz", (c) => c.json({ ok: true, runtime: runtime.name }));
+  app.get("/", (c) => c.html(DEMO_HTML));
+  app.get("/client.js", (c) => {
+    c.header("Content-Type", "text/javascript; charset=utf-8");
+    c.header("Cache-Control", "no-cache");
+    return c.body(CLIENT_JS);
+  });
   app.get("/echo", (c) => upgrade(c, { route: "echo", room: null }));
 
   // Room names are checked before any upgrade, session or forward.

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import type { Broker, Delivery } from "./brokers/broker.ts";
+import { utf8Length } from "./bytes.ts";
 import {
   type AckFrame,
   ClientFrameSchema,
@@ -57,22 +58,6 @@ interface LocalRoom {
 }
 
 const topicOf = (room: string): string => `room:${room}`;
-
-/** UTF-8 length of a string without allocating its bytes. */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // A surrogate pair is one 4-byte code point; a lone surrogate becomes U+FFFD (3 bytes).
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
 
 /** Frame size in bytes, counting exactly only when the cheap bounds cannot decide. */
 function tooBig(data: Frame, max: number): boolean {

@@ -90,12 +90,12 @@ export interface WelcomeFrame {
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */
-export interface MessageFrame {
+export interface MessageFrame<Data = unknown> {
   type: "message";
   room: string;
   seq: number;
   from: string;
-  data: unknown;
+  data: Data;
   ts: number;
 }
 
@@ -156,6 +156,26 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string 
     })
     .join("; ");
 }
+
+/** A long-polling frame, both directions: text as `t`, bytes as base64 `b`. */
+export type PollFrame = { t: string } | { b: string };
+
+/** Reply to `POST {route}/poll`. */
+export interface PollOpenReply {
+  sid: string;
+  protocol: string;
+  timeoutMs: number;
+}
+
+/** Reply to `GET {route}/poll/:sid?cursor=N`. */
+export interface PollReply {
+  cursor: number;
+  frames: PollFrame[];
+  close?: { code: number; reason: string };
+}
+
+/** Request header carrying the offered subprotocols on `POST {route}/poll`. */
+export const POLL_PROTOCOL_HEADER = "x-edgewire-protocol";
 
 /** Who a backend push is `from`. */
 export const SERVER_SENDER = "server";

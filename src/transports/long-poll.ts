@@ -5,26 +5,16 @@
  * Protocol: docs/protocol.md, "Long-polling transport".
  */
 import * as v from "valibot";
+import { fromBase64, toBase64 } from "../bytes.ts";
 import type { Engine } from "../engine.ts";
-import { CloseCode } from "../protocol.ts";
-import { fromBase64, toBase64 } from "./base64.ts";
+import { CloseCode, type PollFrame, type PollReply } from "../protocol.ts";
 import type { ConnRecord, Frame, Peer } from "./peer.ts";
-
-/** A frame in JSON: text as `t`, bytes as base64 `b`. */
-export type WireFrame = { t: string } | { b: string };
 
 /** Body of `POST {route}/poll/:sid`. */
 export const PollSendSchema = v.object({
   n: v.pipe(v.number(), v.integer(), v.minValue(1)),
   frames: v.array(v.union([v.object({ t: v.string() }), v.object({ b: v.string() })])),
 });
-
-/** What a GET returns. */
-export interface PollResult {
-  cursor: number;
-  frames: WireFrame[];
-  close?: { code: number; reason: string };
-}
 
 /** Limits and timings of the transport. */
 export interface PollOptions {
@@ -126,6 +116,8 @@ export type PollError = "session_not_found" | "try_again_later" | "invalid_body"
 export class PollTransport {
   readonly options: PollOptions;
   readonly #sessions = new Map<string, PollSession>();
+  /** the final reply of sessions that ended, kept for one idle period so a lost reply can be fetched again */
+  readonly #ended = new Map<string, { reply: PollReply; until: number }>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /** sessions driven through `engine` */
@@ -153,9 +145,14 @@ export class PollTransport {
   }
 
   /** collect frames from `cursor` on, holding the request while there are none */
-  async poll(sid: string, cursor: number): Promise<PollResult | PollError> {
+  async poll(sid: string, cursor: number): Promise<PollReply | PollError> {
     const session = this.#sessions.get(sid);
-    if (!session) return "session_not_found";
+    if (!session) {
+      const ended = this.#ended.get(sid);
+      if (!ended) return "session_not_found";
+      // The reply carrying `close` was lost: repeat it (without frames already acknowledged).
+      return cursor >= ended.reply.cursor ? { cursor, frames: [], close: ended.reply.close } : ended.reply;
+    }
     session.lastSeen = this.now();
     this.#ack(session, cursor);
     if (session.frames.length === 0 && !session.ended) {
@@ -207,12 +204,14 @@ export class PollTransport {
       const idle = !session.holding && now - session.lastSeen > this.options.idleMs;
       if (idle) {
         this.#sessions.delete(sid);
+        session.wake();
         if (!session.ended) {
           session.ended = { code: 1006, reason: "session expired" };
           this.engine.close(session, 1006, "session expired");
         }
       }
     }
+    for (const [sid, ended] of this.#ended) if (ended.until < now) this.#ended.delete(sid);
     this.#stopSweeperIfIdle();
   }
 
@@ -225,8 +224,8 @@ export class PollTransport {
     session.base = upTo;
   }
 
-  #collect(session: PollSession): PollResult {
-    const frames: WireFrame[] = [];
+  #collect(session: PollSession): PollReply {
+    const frames: PollFrame[] = [];
     let bytes = 0;
     for (const frame of session.frames) {
       const size = frameSize(frame);
@@ -234,11 +233,14 @@ export class PollTransport {
       bytes += size;
       frames.push(typeof frame === "string" ? { t: frame } : { b: toBase64(frame) });
     }
-    const result: PollResult = { cursor: session.base + frames.length, frames };
+    const result: PollReply = { cursor: session.base + frames.length, frames };
     if (session.ended && frames.length === session.frames.length) {
       // Everything delivered: the session is over and its id forgotten.
       result.close = session.ended;
       this.#sessions.delete(session.sid);
+      if (this.#ended.size < this.options.maxSessions) {
+        this.#ended.set(session.sid, { reply: result, until: this.now() + this.options.idleMs });
+      }
       this.#stopSweeperIfIdle();
     }
     return result;
@@ -251,7 +253,7 @@ export class PollTransport {
   }
 
   #stopSweeperIfIdle(): void {
-    if (this.#sessions.size > 0 || this.#sweeper === undefined) return;
+    if (this.#sessions.size > 0 || this.#ended.size > 0 || this.#sweeper === undefined) return;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
   }

@@ -164,14 +164,21 @@ export const pollingCases: Case[] = [
     },
   },
   {
-    name: "polling: server-initiated close (oversized frame) reaches the client, then 404",
+    name: "polling: server-initiated close (oversized frame) reaches the client; a lost final reply can be fetched again",
     async run(s) {
       const poller = await PollClient.open(`${s.http}/rooms/${freshRoom("pollbig")}`);
       await pollUntil(poller, "welcome");
       assert.equal(await poller.send([{ t: "z".repeat(1024 * 1024 + 1) }]), 200);
       const { close } = await poller.collect(Number.POSITIVE_INFINITY);
       assert.equal(close?.code, 1009);
-      assert.equal((await poller.get()).status, 404);
+      const again = await poller.get();
+      assert.deepEqual([again.status, again.answer.close?.code, again.answer.frames.length], [200, 1009, 0]);
+      // After one idle period (2 s here) the sid is forgotten.
+      const deadline = Date.now() + 15_000;
+      while ((await poller.get()).status !== 404) {
+        assert.ok(Date.now() < deadline, "the ended session is forgotten after its idle period");
+        await new Promise((r) => setTimeout(r, 250));
+      }
     },
   },
   {

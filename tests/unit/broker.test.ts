@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryBroker } from "../../src/brokers/memory.ts";
+import { fromBase64, toBase64 } from "../../src/bytes.ts";
 import { loadConfig } from "../../src/config.ts";
 import { MemoryHistory } from "../../src/rooms/history.ts";
-import { fromBase64, toBase64 } from "../../src/transports/base64.ts";
 
 describe("memory broker", () => {
   it("delivers in publish order with growing seq, per room", async () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Broker, JoinSnapshot } from "../../src/brokers/broker.ts";
 import { MemoryBroker } from "../../src/brokers/memory.ts";
-import { utf8Length } from "../../src/engine.ts";
+import { utf8Length } from "../../src/bytes.ts";
 import type { Frame } from "../../src/transports/peer.ts";
 import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
 

@@ -1,7 +1,7 @@
 /** The long-polling transport with a fake clock: cursors, batches, bounds, expiry. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type PollResult, PollTransport } from "../../src/transports/long-poll.ts";
+import { type PollReply, PollTransport } from "../../src/transports/long-poll.ts";
 import { engineWith, record, settle } from "../support/fakes.ts";
 
 function transport(options: ConstructorParameters<typeof PollTransport>[1] = {}) {
@@ -11,7 +11,7 @@ function transport(options: ConstructorParameters<typeof PollTransport>[1] = {})
   return { polling, engine, advance: (ms: number) => (now += ms) };
 }
 
-const texts = (r: PollResult | string) =>
+const texts = (r: PollReply | string) =>
   typeof r === "string" ? [] : r.frames.map((f) => ("t" in f ? f.t : `b:${f.b}`));
 
 describe("long-polling transport", () => {
@@ -21,7 +21,7 @@ describe("long-polling transport", () => {
     polling.send("s1", { n: 1, frames: [{ t: "a" }, { t: "b" }, { b: "AAEC" }] });
     const first = await polling.poll("s1", 0);
     assert.deepEqual(texts(first), ["a", "b", "b:AAEC"]);
-    assert.equal((first as PollResult).cursor, 3);
+    assert.equal((first as PollReply).cursor, 3);
     assert.deepEqual(texts(await polling.poll("s1", 0)), ["a", "b", "b:AAEC"], "an unacknowledged cursor repeats");
     const empty = await polling.poll("s1", 3);
     assert.deepEqual(texts(empty), [], "a GET with nothing to say ends at its timeout");
@@ -41,11 +41,11 @@ describe("long-polling transport", () => {
     const { polling } = transport({ batchBytes: 10 });
     polling.open(record("echo"), "s");
     polling.send("s", { n: 1, frames: [{ t: "123456" }, { t: "123456" }, { t: "x".repeat(50) }] });
-    const one = (await polling.poll("s", 0)) as PollResult;
+    const one = (await polling.poll("s", 0)) as PollReply;
     assert.equal(one.frames.length, 1);
-    const two = (await polling.poll("s", one.cursor)) as PollResult;
+    const two = (await polling.poll("s", one.cursor)) as PollReply;
     assert.equal(two.frames.length, 1);
-    const big = (await polling.poll("s", two.cursor)) as PollResult;
+    const big = (await polling.poll("s", two.cursor)) as PollReply;
     assert.deepEqual(texts(big), ["x".repeat(50)]);
     polling.close("s", 1000, "");
   });
@@ -61,11 +61,20 @@ describe("long-polling transport", () => {
   });
 
   it("closes a slow consumer with 1013 and then forgets it", async () => {
-    const { polling } = transport({ maxQueuedBytes: 100 });
+    const { polling, advance } = transport({ maxQueuedBytes: 100 });
     polling.open(record("echo"), "s");
     polling.send("s", { n: 1, frames: [{ t: "x".repeat(60) }, { t: "y".repeat(60) }] });
-    const result = (await polling.poll("s", 0)) as PollResult;
+    const result = (await polling.poll("s", 0)) as PollReply;
     assert.equal(result.close?.code, 1013);
+    // The final reply can be fetched again for one idle period, then the sid is gone.
+    assert.deepEqual(await polling.poll("s", 0), result);
+    assert.deepEqual(await polling.poll("s", result.cursor), {
+      cursor: result.cursor,
+      frames: [],
+      close: result.close,
+    });
+    advance(1001);
+    polling.sweep();
     assert.equal(await polling.poll("s", result.cursor), "session_not_found");
   });
 

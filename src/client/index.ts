@@ -1,0 +1,59 @@
+/**
+ * edgewire/client: the WebSocket-compatible EdgewireSocket (reconnect, bounded
+ * queue, long-polling fallback) and the typed room client. Runtime-free: it
+ * runs in browsers, Node (pass `ws` as `WebSocket` on Node 20), Deno and Bun.
+ */
+
+/** Protocol types a client works with, re-exported from the server's own definitions. */
+export {
+  type ErrorFrame,
+  type Member,
+  type MessageFrame,
+  type PresenceFrame,
+  SUBPROTOCOL,
+  type WelcomeFrame,
+} from "../protocol.ts";
+/** Event classes and types dispatched by EdgewireSocket. */
+export { type CloseInfo, ReconnectingEvent, TransportEvent, type TransportKind } from "./events.ts";
+/** Long-polling wire types, and how a ws URL maps to its polling route. */
+export {
+  type FetchLike,
+  POLL_PROTOCOL_HEADER,
+  type PollFrame,
+  type PollOpenReply,
+  type PollReply,
+  pollUrl,
+} from "./polling.ts";
+/** The reconnect policy, its options and the close codes that stop it. */
+export {
+  backoffDelay,
+  ClientCloseCode,
+  HTTP_REFUSAL_CLOSE_BASE,
+  isTerminalCloseCode,
+  type ReconnectOptions,
+  type ReconnectPolicy,
+  reconnectPolicy,
+} from "./reconnect.ts";
+/** The typed room client. */
+export {
+  type InvalidFrame,
+  joinRoom,
+  type PublishResult,
+  RoomClient,
+  RoomError,
+  type RoomEventMap,
+  type RoomGap,
+  type RoomMessage,
+  type RoomOptions,
+  roomUrl,
+} from "./room.ts";
+/** The WebSocket-compatible socket. */
+export {
+  DEFAULT_MAX_QUEUE_BYTES,
+  EdgewireSocket,
+  type EdgewireSocketEventMap,
+  type EdgewireSocketOptions,
+  type SendData,
+} from "./socket.ts";
+/** What an injectable WebSocket constructor must provide. */
+export type { WebSocketConstructor, WebSocketLike } from "./transport.ts";

@@ -1,0 +1,395 @@
+/**
+ * A typed room client on top of EdgewireSocket: join `/rooms/:room`, publish
+ * with acknowledgement, receive messages and presence, keep the member list
+ * current, and re-join by itself after a reconnect (a new welcome arrives).
+ * Pass a valibot schema and the message type is inferred from it, incoming
+ * data is checked with it, and what fails the check surfaces as `invalid`.
+ */
+import * as v from "valibot";
+import {
+  type AckFrame,
+  describeIssues,
+  type ErrorFrame,
+  type Member,
+  type MessageFrame,
+  type PresenceFrame,
+  RoomNameSchema,
+  SUBPROTOCOL,
+  type WelcomeFrame,
+} from "../protocol.ts";
+import type { CloseInfo, ReconnectingEvent, TransportEvent, TransportKind } from "./events.ts";
+import { EdgewireSocket, type EdgewireSocketOptions } from "./socket.ts";
+
+/** A room message whose `data` has the room's type. */
+export type RoomMessage<Data = unknown> = MessageFrame<Data>;
+
+/** What a successful publish resolves to. */
+export interface PublishResult {
+  /** the message's place in the room's one order */
+  seq: number;
+}
+
+/** A frame from the server that the client could not use. */
+export interface InvalidFrame {
+  /** the frame as received (text, or the parsed message frame) */
+  raw: unknown;
+  /** why it was refused, one line */
+  message: string;
+  /** the schema's issues, when a schema refused the message's data */
+  issues?: readonly v.BaseIssue<unknown>[];
+}
+
+/** Messages that were published while this client was away (seen from the re-join's welcome). */
+export interface RoomGap {
+  /** first missed seq */
+  from: number;
+  /** last missed seq */
+  to: number;
+}
+
+/** Events of a RoomClient and what their listeners receive. */
+export interface RoomEventMap<Data> {
+  /** joined (also after every reconnect); id and members are already updated */
+  welcome: WelcomeFrame;
+  /** a published message (own ones included), data validated when a schema is set */
+  message: RoomMessage<Data>;
+  /** a member joined or left; members is already updated */
+  presence: PresenceFrame;
+  /** a frame the client could not use (not JSON, or data failing the schema) */
+  invalid: InvalidFrame;
+  /** an error frame not tied to a publish (those reject the publish instead) */
+  error: ErrorFrame;
+  /** binary relayed by another member */
+  binary: ArrayBuffer;
+  /** after a re-join: messages published while away that this client did not receive */
+  gap: RoomGap;
+  /** the connection dropped or an attempt failed; another follows */
+  reconnecting: ReconnectingEvent;
+  /** the socket switched transport */
+  transport: TransportKind;
+  /** closed for good */
+  close: CloseInfo;
+}
+
+/** Options of a room client: the socket's options, plus a schema for `data`. */
+export interface RoomOptions extends EdgewireSocketOptions {
+  /** subprotocols to offer (default `edgewire.v1`) */
+  protocols?: string | string[];
+  /** valibot schema of message data: incoming data is validated with it, publish() input too */
+  schema?: v.GenericSchema;
+}
+
+/** Why a publish failed, or the client could not be built; `code` is a stable string. */
+export class RoomError extends Error {
+  /** the server's error code (`invalid_message`, …) or the client's (`closed`, `connection_lost`, `invalid_room`) */
+  readonly code: string;
+  /** an error with a stable code */
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "RoomError";
+    this.code = code;
+  }
+}
+
+/** The URL of `room` under `baseUrl` (`ws://host/prefix` → `ws://host/prefix/rooms/room`); throws RoomError for a bad room name. */
+export function roomUrl(baseUrl: string | URL, room: string): string {
+  const parsed = v.safeParse(RoomNameSchema, room);
+  if (!parsed.success) throw new RoomError("invalid_room", describeIssues(parsed.issues));
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  const url = new URL(String(baseUrl), base);
+  // Room names are letters, digits and `_ - .`: nothing to escape.
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/rooms/${parsed.output}`;
+  return url.href;
+}
+
+type Listener<T> = (value: T) => void;
+
+interface Pending {
+  resolve: (result: PublishResult) => void;
+  reject: (error: RoomError) => void;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
+const isMember = (value: unknown): value is Member => isObject(value) && typeof value.id === "string";
+
+// A listener that throws must not stop the others, nor vanish: it is reported
+// the way the platform reports an EventTarget listener's exception.
+function report(error: unknown): void {
+  const reportError = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (typeof reportError === "function") reportError(error);
+  else
+    setTimeout(() => {
+      throw error;
+    }, 0);
+}
+
+/**
+ * One membership of one room. `Data` is the type of message data (inferred
+ * from `schema` by joinRoom); `Input` what publish() takes (the schema's input).
+ */
+export class RoomClient<Data = unknown, Input = Data> {
+  /** the room's name */
+  readonly room: string;
+  /** the socket underneath (WebSocket API; its events are also re-emitted here) */
+  readonly socket: EdgewireSocket;
+  /** resolves with the first welcome; rejects if the client closes before it */
+  readonly ready: Promise<WelcomeFrame>;
+
+  readonly #schema: v.GenericSchema<Input, Data> | undefined;
+  readonly #listeners = new Map<keyof RoomEventMap<Data>, Set<Listener<never>>>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #members = new Map<string, Member>();
+  #id: string | undefined;
+  #seq = 0;
+  #welcomed = false;
+  #nextId = 0;
+  #settle: { resolve: (welcome: WelcomeFrame) => void; reject: (error: RoomError) => void } | undefined;
+
+  /** join `room` on the server at `baseUrl` (ws(s) or http(s)); prefer joinRoom() for type inference */
+  constructor(
+    baseUrl: string | URL,
+    room: string,
+    options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
+  ) {
+    const { protocols = SUBPROTOCOL, schema, ...socketOptions } = options;
+    this.room = room;
+    this.#schema = schema;
+    this.ready = new Promise<WelcomeFrame>((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+    // Nobody has to await `ready`; an unobserved rejection must not crash Node.
+    this.ready.catch(() => {});
+    this.socket = new EdgewireSocket(roomUrl(baseUrl, room), protocols, socketOptions);
+    this.socket.binaryType = "arraybuffer";
+    this.socket.addEventListener("message", (event) => this.#received(event.data));
+    this.socket.addEventListener("reconnecting", (event) => {
+      // What the dropped connection carried may or may not have reached the
+      // server; the caller decides whether to publish again.
+      if (event.dropped) {
+        this.#rejectAll(
+          "connection_lost",
+          "the connection dropped before the publish was acknowledged; it may or may not have been published",
+        );
+      }
+      this.#emit("reconnecting", event);
+    });
+    this.socket.addEventListener("transport", (event: TransportEvent) => this.#emit("transport", event.transport));
+    this.socket.addEventListener("close", (event) => {
+      this.#rejectAll("closed", `the room client closed (${event.code} ${event.reason})`);
+      this.#settle?.reject(new RoomError("closed", `closed before joining (${event.code} ${event.reason})`));
+      this.#settle = undefined;
+      this.#emit("close", { code: event.code, reason: event.reason, wasClean: event.wasClean });
+    });
+  }
+
+  /** this client's member id (a new one after each re-join); undefined before the first welcome */
+  get id(): string | undefined {
+    return this.#id;
+  }
+
+  /** the room's members, kept current from the welcome and presence frames (this client included) */
+  get members(): Member[] {
+    return [...this.#members.values()];
+  }
+
+  /** the last sequence number seen (from the welcome or a message) */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** the socket's readyState */
+  get readyState(): number {
+    return this.socket.readyState;
+  }
+
+  /** the transport in use: "websocket" or "polling" */
+  get transport(): TransportKind {
+    return this.socket.transport;
+  }
+
+  /** listen to an event; returns a function that stops listening */
+  on<K extends keyof RoomEventMap<Data>>(type: K, listener: Listener<RoomEventMap<Data>[K]>): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(type, set);
+    }
+    set.add(listener as Listener<never>);
+    return () => this.off(type, listener);
+  }
+
+  /** stop listening */
+  off<K extends keyof RoomEventMap<Data>>(type: K, listener: Listener<RoomEventMap<Data>[K]>): void {
+    this.#listeners.get(type)?.delete(listener as Listener<never>);
+  }
+
+  /**
+   * Publish `data` to the room; resolves with its `seq` when the server acks.
+   * Rejects with RoomError: the schema refused the data (`invalid_message`),
+   * the server refused it (its error code), the connection dropped first
+   * (`connection_lost`: it may or may not have been published), or the client
+   * closed (`closed`). While reconnecting the publish waits in the send queue.
+   */
+  publish(data: Input): Promise<PublishResult> {
+    if (this.socket.readyState >= EdgewireSocket.CLOSING) {
+      return Promise.reject(new RoomError("closed", "the room client is closed"));
+    }
+    if (this.#schema) {
+      const checked = v.safeParse(this.#schema, data);
+      if (!checked.success) return Promise.reject(new RoomError("invalid_message", describeIssues(checked.issues)));
+    }
+    this.#nextId += 1;
+    const id = `p${this.#nextId}`;
+    let text: string;
+    try {
+      text = JSON.stringify({ type: "publish", data, id });
+    } catch (error) {
+      return Promise.reject(new RoomError("invalid_message", error instanceof Error ? error.message : String(error)));
+    }
+    return new Promise<PublishResult>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      try {
+        this.socket.send(text);
+      } catch (error) {
+        this.#pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /** send bytes to every other member (not sequenced, not kept in history) */
+  relay(data: ArrayBuffer | ArrayBufferView | Blob): void {
+    this.socket.send(data);
+  }
+
+  /** leave the room for good (no reconnect) */
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason);
+  }
+
+  #received(data: unknown): void {
+    if (typeof data !== "string") {
+      if (data instanceof ArrayBuffer) this.#emit("binary", data);
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      this.#emit("invalid", { raw: data, message: "the frame is not JSON" });
+      return;
+    }
+    if (!isObject(frame) || typeof frame.type !== "string") {
+      this.#emit("invalid", { raw: data, message: "the frame has no type" });
+      return;
+    }
+    switch (frame.type) {
+      case "welcome":
+        this.#welcome(frame as unknown as WelcomeFrame);
+        return;
+      case "message":
+        this.#message(frame as unknown as MessageFrame);
+        return;
+      case "presence":
+        this.#presence(frame as unknown as PresenceFrame);
+        return;
+      case "ack": {
+        const ack = frame as unknown as AckFrame;
+        const pending = this.#pending.get(ack.id);
+        if (pending && typeof ack.seq === "number") {
+          this.#pending.delete(ack.id);
+          pending.resolve({ seq: ack.seq });
+        }
+        return;
+      }
+      case "error": {
+        const error = frame as unknown as ErrorFrame;
+        const pending = error.id === undefined ? undefined : this.#pending.get(error.id);
+        if (pending && error.id !== undefined) {
+          this.#pending.delete(error.id);
+          pending.reject(new RoomError(error.code, error.message));
+        } else this.#emit("error", error);
+        return;
+      }
+      default:
+        // pong, and frame types of a newer server: nothing to do
+        return;
+    }
+  }
+
+  #welcome(welcome: WelcomeFrame): void {
+    if (typeof welcome.id !== "string" || typeof welcome.seq !== "number" || !Array.isArray(welcome.members)) {
+      this.#emit("invalid", { raw: welcome, message: "malformed welcome" });
+      return;
+    }
+    const previous = this.#welcomed ? this.#seq : undefined;
+    this.#welcomed = true;
+    this.#id = welcome.id;
+    this.#members.clear();
+    for (const member of welcome.members) if (isMember(member)) this.#members.set(member.id, member);
+    this.#seq = welcome.seq;
+    this.#settle?.resolve(welcome);
+    this.#settle = undefined;
+    this.#emit("welcome", welcome);
+    if (previous !== undefined && welcome.seq > previous) this.#emit("gap", { from: previous + 1, to: welcome.seq });
+  }
+
+  #message(frame: MessageFrame): void {
+    if (typeof frame.seq !== "number") {
+      this.#emit("invalid", { raw: frame, message: "message without seq" });
+      return;
+    }
+    this.#seq = frame.seq;
+    if (!this.#schema) {
+      this.#emit("message", frame as RoomMessage<Data>);
+      return;
+    }
+    const checked = v.safeParse(this.#schema, frame.data);
+    if (!checked.success) {
+      this.#emit("invalid", { raw: frame, message: describeIssues(checked.issues), issues: checked.issues });
+      return;
+    }
+    this.#emit("message", { ...frame, data: checked.output });
+  }
+
+  #presence(frame: PresenceFrame): void {
+    if (!isMember(frame.member)) {
+      this.#emit("invalid", { raw: frame, message: "presence without a member" });
+      return;
+    }
+    if (frame.event === "join") this.#members.set(frame.member.id, frame.member);
+    else if (frame.event === "leave") this.#members.delete(frame.member.id);
+    this.#emit("presence", frame);
+  }
+
+  #rejectAll(code: string, message: string): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(new RoomError(code, message));
+  }
+
+  #emit<K extends keyof RoomEventMap<Data>>(type: K, value: RoomEventMap<Data>[K]): void {
+    const set = this.#listeners.get(type);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<RoomEventMap<Data>[K]>)(value);
+      } catch (error) {
+        report(error);
+      }
+    }
+  }
+}
+
+/** Join `room` with message data typed by a valibot schema: `Data` is the schema's output, invalid data surfaces as `invalid`. */
+export function joinRoom<TSchema extends v.GenericSchema>(
+  baseUrl: string | URL,
+  room: string,
+  options: RoomOptions & { schema: TSchema },
+): RoomClient<v.InferOutput<TSchema>, v.InferInput<TSchema>>;
+/** Join `room`, with message data typed as `Data` (unchecked). */
+export function joinRoom<Data = unknown>(baseUrl: string | URL, room: string, options?: RoomOptions): RoomClient<Data>;
+/** Join a room: a RoomClient. */
+export function joinRoom(baseUrl: string | URL, room: string, options: RoomOptions = {}): RoomClient<unknown> {
+  return new RoomClient(baseUrl, room, options);
+}
