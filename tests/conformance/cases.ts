@@ -6,12 +6,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { RunningServer, RuntimeName } from "../support/servers.ts";
-import { TestSocket, withTimeout } from "../support/test-socket.ts";
+import { type ClientKind, TestSocket, withTimeout } from "../support/test-socket.ts";
 
 /** One conformance case. */
 export interface Case {
   name: string;
-  run(server: RunningServer): Promise<void>;
+  /** run against `server`, connecting with the client `kind` */
+  run(server: RunningServer, kind: ClientKind): Promise<void>;
+  /** the clients this case runs with (default: all of CLIENT_KINDS); HTTP-level cases use only "ws" */
+  clients?: readonly ClientKind[];
   /** why `runtime` cannot do this case, if it cannot; shown in the capability table */
   unsupported?(runtime: RuntimeName): string | undefined;
 }
@@ -23,23 +26,31 @@ export const freshRoom = (tag: string) => `${tag}-${Date.now().toString(36)}-${(
 type Json = Record<string, unknown>;
 
 /** Open a socket and wait for the handshake. */
-export async function connect(url: string, protocols?: string | string[]): Promise<TestSocket> {
-  const socket = new TestSocket(url, protocols);
+export async function connect(
+  url: string,
+  protocols?: string | string[],
+  kind: ClientKind = "ws",
+): Promise<TestSocket> {
+  const socket = new TestSocket(url, protocols, undefined, kind);
   await withTimeout(socket.opened, 10_000, `connect ${url}`);
   return socket;
 }
 
 /** Join `room` and return the socket with its welcome frame. */
-export async function join(server: RunningServer, room: string): Promise<{ socket: TestSocket; welcome: Json }> {
-  const socket = await connect(`${server.ws}/rooms/${room}`, "edgewire.v1");
+export async function join(
+  server: RunningServer,
+  room: string,
+  kind: ClientKind = "ws",
+): Promise<{ socket: TestSocket; welcome: Json }> {
+  const socket = await connect(`${server.ws}/rooms/${room}`, "edgewire.v1", kind);
   const welcome = await socket.json();
   assert.equal(welcome.type, "welcome");
   return { socket, welcome };
 }
 
-async function echoOnce(server: RunningServer, payload: string | Buffer): Promise<void> {
-  const socket = await connect(`${server.ws}/echo`);
-  socket.ws.send(payload, { binary: typeof payload !== "string" });
+async function echoOnce(server: RunningServer, kind: ClientKind, payload: string | Buffer): Promise<void> {
+  const socket = await connect(`${server.ws}/echo`, undefined, kind);
+  socket.send(payload);
   const frame = await socket.next();
   if (typeof payload === "string") {
     assert.equal(frame.binary, false, "text must come back as text");
@@ -53,37 +64,38 @@ async function echoOnce(server: RunningServer, payload: string | Buffer): Promis
 
 /** Every conformance case, in the order the table prints them. */
 export const cases: Case[] = [
-  { name: "echo: ASCII text", run: (s) => echoOnce(s, "hello, edgewire") },
-  { name: "echo: multi-byte UTF-8 text", run: (s) => echoOnce(s, "héllo wörld — 你好 🌍🚀 ∑") },
-  { name: "echo: 1 MiB text", run: (s) => echoOnce(s, "x".repeat(1024 * 1024)) },
-  { name: "echo: empty binary", run: (s) => echoOnce(s, Buffer.alloc(0)) },
-  { name: "echo: 1 MiB binary byte-exact", run: (s) => echoOnce(s, randomBytes(1024 * 1024)) },
+  { name: "echo: ASCII text", run: (s, k) => echoOnce(s, k, "hello, edgewire") },
+  { name: "echo: multi-byte UTF-8 text", run: (s, k) => echoOnce(s, k, "héllo wörld — 你好 🌍🚀 ∑") },
+  { name: "echo: 1 MiB text", run: (s, k) => echoOnce(s, k, "x".repeat(1024 * 1024)) },
+  { name: "echo: empty binary", run: (s, k) => echoOnce(s, k, Buffer.alloc(0)) },
+  { name: "echo: 1 MiB binary byte-exact", run: (s, k) => echoOnce(s, k, randomBytes(1024 * 1024)) },
   {
     name: "echo: many frames keep their order",
-    async run(s) {
-      const socket = await connect(`${s.ws}/echo`);
-      for (let i = 0; i < 200; i++) socket.ws.send(`m${i}`);
+    async run(s, k) {
+      const socket = await connect(`${s.ws}/echo`, undefined, k);
+      for (let i = 0; i < 200; i++) socket.send(`m${i}`);
       for (let i = 0; i < 200; i++) assert.equal((await socket.next()).data, `m${i}`);
       await socket.close();
     },
   },
   {
     name: "subprotocol edgewire.v1 accepted",
-    async run(s) {
-      const a = await connect(`${s.ws}/echo`, ["chat.v9", "edgewire.v1"]);
-      assert.equal(a.ws.protocol, "edgewire.v1");
+    async run(s, k) {
+      const a = await connect(`${s.ws}/echo`, ["chat.v9", "edgewire.v1"], k);
+      assert.equal(a.protocol, "edgewire.v1");
       await a.close();
-      const b = await connect(`${s.ws}/rooms/${freshRoom("proto")}`, "edgewire.v1");
-      assert.equal(b.ws.protocol, "edgewire.v1");
+      const b = await connect(`${s.ws}/rooms/${freshRoom("proto")}`, "edgewire.v1", k);
+      assert.equal(b.protocol, "edgewire.v1");
       assert.equal((await b.json()).protocol, "edgewire.v1");
       await b.close();
-      const none = await connect(`${s.ws}/echo`);
-      assert.equal(none.ws.protocol, "");
+      const none = await connect(`${s.ws}/echo`, undefined, k);
+      assert.equal(none.protocol, "");
       await none.close();
     },
   },
   {
     name: "unknown subprotocol refused before the upgrade",
+    clients: ["ws"],
     async run(s) {
       const socket = new TestSocket(`${s.ws}/echo`, "chat.v9");
       const error = (await socket.opened.then(
@@ -96,6 +108,7 @@ export const cases: Case[] = [
   },
   {
     name: "426 without upgrade, 404 unknown route, 400 bad room name",
+    clients: ["ws"],
     async run(s) {
       const echo = await fetch(`${s.http}/echo`);
       assert.equal(echo.status, 426);
@@ -116,9 +129,9 @@ export const cases: Case[] = [
   },
   {
     name: "room broadcast: every member gets one order, seq grows",
-    async run(s) {
+    async run(s, k) {
       const room = freshRoom("order");
-      const members = [await join(s, room), await join(s, room), await join(s, room)];
+      const members = [await join(s, room, k), await join(s, room, k), await join(s, room, k)];
       // Presence frames for later joiners are not part of this check.
       for (const [i, m] of members.entries())
         for (let j = i + 1; j < members.length; j++) await m.socket.until("presence");
@@ -145,14 +158,14 @@ export const cases: Case[] = [
   },
   {
     name: "presence: welcome lists members, join and leave reach the others",
-    async run(s) {
+    async run(s, k) {
       const room = freshRoom("presence");
-      const a = await join(s, room);
+      const a = await join(s, room, k);
       assert.deepEqual(
         (a.welcome.members as Json[]).map((m) => m.id),
         [a.welcome.id],
       );
-      const b = await join(s, room);
+      const b = await join(s, room, k);
       const ids = (b.welcome.members as Json[]).map((m) => m.id).sort();
       assert.deepEqual(ids, [a.welcome.id, b.welcome.id].sort());
       const joined = await a.socket.until<{ event: string; member: Json; count: number }>("presence");
@@ -171,9 +184,9 @@ export const cases: Case[] = [
   },
   {
     name: "invalid JSON: error frame, socket stays usable",
-    async run(s) {
-      const { socket } = await join(s, freshRoom("badjson"));
-      socket.ws.send("{not json");
+    async run(s, k) {
+      const { socket } = await join(s, freshRoom("badjson"), k);
+      socket.send("{not json");
       const error = await socket.until<{ code: string }>("error");
       assert.equal(error.code, "invalid_json");
       socket.sendJson({ type: "publish", data: "still here", id: "k1" });
@@ -185,8 +198,8 @@ export const cases: Case[] = [
   },
   {
     name: "schema failure: error frame with its code, socket stays usable",
-    async run(s) {
-      const { socket } = await join(s, freshRoom("schema"));
+    async run(s, k) {
+      const { socket } = await join(s, freshRoom("schema"), k);
       socket.sendJson({ type: "shout", data: 1 });
       assert.equal((await socket.until<{ code: string }>("error")).code, "invalid_message");
       socket.sendJson({ type: "publish", id: "no-data" });
@@ -200,16 +213,16 @@ export const cases: Case[] = [
   },
   {
     name: "binary relay: other members get the same bytes, sender does not",
-    async run(s) {
+    async run(s, k) {
       const room = freshRoom("binary");
-      const a = await join(s, room);
-      const b = await join(s, room);
-      const c = await join(s, room);
+      const a = await join(s, room, k);
+      const b = await join(s, room, k);
+      const c = await join(s, room, k);
       await a.socket.until("presence");
       await a.socket.until("presence");
       await b.socket.until("presence");
       const bytes = randomBytes(4096);
-      a.socket.ws.send(bytes);
+      a.socket.send(bytes);
       for (const m of [b, c]) {
         let frame = await m.socket.next();
         while (!frame.binary) frame = await m.socket.next();
@@ -225,10 +238,10 @@ export const cases: Case[] = [
   },
   {
     name: "close code and reason: client 4000 'bye' reaches the server",
-    async run(s) {
+    async run(s, k) {
       const room = freshRoom("close");
-      const a = await join(s, room);
-      const b = await join(s, room);
+      const a = await join(s, room, k);
+      const b = await join(s, room, k);
       await a.socket.until("presence");
       const ended = await b.socket.close(4000, "bye");
       assert.deepEqual(ended, { code: 4000, reason: "bye" }, "the server reciprocates the client's code");
@@ -241,19 +254,19 @@ export const cases: Case[] = [
   },
   {
     name: "server-initiated close: oversized frame closes with 1009",
-    async run(s) {
-      const { socket } = await join(s, freshRoom("big"));
-      socket.ws.send("y".repeat(1024 * 1024 + 1));
+    async run(s, k) {
+      const { socket } = await join(s, freshRoom("big"), k);
+      socket.send("y".repeat(1024 * 1024 + 1));
       const ended = await withTimeout(socket.ended, 10_000, "close after oversized frame");
       assert.equal(ended.code, 1009);
     },
   },
   {
     name: "backend push: members get the message with the seq in the reply",
-    async run(s) {
+    async run(s, k) {
       const room = freshRoom("push");
-      const a = await join(s, room);
-      const b = await join(s, room);
+      const a = await join(s, room, k);
+      const b = await join(s, room, k);
       const res = await fetch(`${s.http}/rooms/${room}/messages`, {
         method: "POST",
         headers: { "content-type": "application/json" },

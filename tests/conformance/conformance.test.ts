@@ -1,36 +1,47 @@
 /**
  * Runs every conformance case against the real server under each runtime
  * (node, deno, bun, workerd), over real sockets, and prints one capability
- * table at the end. `EDGEWIRE_RUNTIMES=node,bun` narrows the run.
+ * table at the end. The echo and room cases run three times: with the `ws`
+ * package, and with the edgewire SDK over WebSocket and over long-polling.
+ * `EDGEWIRE_RUNTIMES=node,bun` narrows the run.
  */
 import { after, before, describe, it } from "node:test";
 import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
+import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases } from "./cases.ts";
+import { fallbackCases } from "./fallback-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
+const allCases = [...cases, ...pollingCases, ...fallbackCases, ...runtimeCases];
 const results = new Map<string, Map<RuntimeName, string>>();
-const record = (name: string, runtime: RuntimeName, outcome: string) => {
+// A cell reads "pass" only when every client kind passed; otherwise it names the kinds that failed.
+const record = (name: string, runtime: RuntimeName, outcome: string, kind?: ClientKind) => {
   if (!results.has(name)) results.set(name, new Map());
-  results.get(name)?.set(runtime, outcome);
+  const row = results.get(name) as Map<RuntimeName, string>;
+  const before = row.get(runtime);
+  if (outcome === "FAIL") row.set(runtime, before?.startsWith("FAIL") ? `${before}, ${kind}` : `FAIL: ${kind}`);
+  else if (!before?.startsWith("FAIL")) row.set(runtime, outcome);
 };
 
 function printTable(): void {
   const lines = [`| case | ${selected.join(" | ")} |`, `| --- | ${selected.map(() => "---").join(" | ")} |`];
-  const order = [...cases, ...pollingCases, ...runtimeCases].map((c) => c.name);
+  const order = allCases.map((c) => `${c.name}${(c.clients ?? CLIENT_KINDS).length > 1 ? " †" : ""}`);
   for (const name of order) {
-    const row = results.get(name) ?? new Map<RuntimeName, string>();
+    const row = results.get(name.replace(/ †$/, "")) ?? new Map<RuntimeName, string>();
     lines.push(`| ${name} | ${selected.map((r) => row.get(r) ?? "not run").join(" | ")} |`);
   }
-  console.log(`\nedgewire capability table (conformance over real sockets)\n${lines.join("\n")}\n`);
+  const legend = "† run with the ws package, the SDK over WebSocket and the SDK over long-polling";
+  console.log(`\nedgewire capability table (conformance over real sockets)\n${lines.join("\n")}\n${legend}\n`);
 }
 
 describe("conformance", { concurrency: true }, () => {
   after(printTable);
   for (const runtime of selected) {
-    describe(runtime, () => {
+    // Runtimes run side by side; within one, cases run one at a time so timings (poll expiry) stay honest on 2 cores.
+    describe(runtime, { concurrency: 1 }, () => {
       let server: RunningServer | undefined;
       before(async () => {
         server = await startServer(runtime, POLLING_ENV);
@@ -38,23 +49,25 @@ describe("conformance", { concurrency: true }, () => {
       after(async () => {
         await server?.stop();
       });
-      for (const c of [...cases, ...pollingCases, ...runtimeCases]) {
+      for (const c of allCases) {
         const reason = unsupported[runtime][c.name] ?? c.unsupported?.(runtime);
         if (reason) {
           record(c.name, runtime, `n/a: ${reason}`);
           it(c.name, { skip: `n/a on ${runtime}: ${reason}` }, () => {});
           continue;
         }
-        it(c.name, { timeout: 60_000 }, async () => {
-          if (!server) throw new Error(`${runtime} did not start`);
-          try {
-            await c.run(server);
-            record(c.name, runtime, "pass");
-          } catch (error) {
-            record(c.name, runtime, "FAIL");
-            throw Object.assign(error as Error, { serverOutput: server.output().slice(-4000) });
-          }
-        });
+        for (const kind of c.clients ?? CLIENT_KINDS) {
+          it(kind === "ws" ? c.name : `${c.name} [${kind}]`, { timeout: 60_000 }, async () => {
+            if (!server) throw new Error(`${runtime} did not start`);
+            try {
+              await c.run(server, kind);
+              record(c.name, runtime, "pass", kind);
+            } catch (error) {
+              record(c.name, runtime, "FAIL", kind);
+              throw Object.assign(error as Error, { serverOutput: server.output().slice(-4000) });
+            }
+          });
+        }
       }
     });
   }

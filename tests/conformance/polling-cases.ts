@@ -28,8 +28,8 @@ async function pollUntil<T = Json>(client: PollClient, type: string, ms = 15_000
   }
 }
 
-/** Every long-polling case. */
-export const pollingCases: Case[] = [
+/** The long-polling cases as written. */
+const rawPollingCases: Case[] = [
   {
     name: "polling: echo text and binary",
     async run(s) {
@@ -173,7 +173,7 @@ export const pollingCases: Case[] = [
       assert.equal(close?.code, 1009);
       const again = await poller.get();
       assert.deepEqual([again.status, again.answer.close?.code, again.answer.frames.length], [200, 1009, 0]);
-      // After one idle period (2 s here) the sid is forgotten.
+      // After one idle period (3 s here) the sid is forgotten.
       const deadline = Date.now() + 15_000;
       while ((await poller.get()).status !== 404) {
         assert.ok(Date.now() < deadline, "the ended session is forgotten after its idle period");
@@ -200,5 +200,8 @@ export const pollingCases: Case[] = [
   },
 ];
 
+/** Every long-polling case (raw HTTP: the protocol itself, so one client kind). */
+export const pollingCases: Case[] = rawPollingCases.map((c) => ({ ...c, clients: ["ws"] }));
+
 /** Server settings the polling cases rely on (short, so expiry shows in seconds). */
-export const POLLING_ENV = { EDGEWIRE_POLL_TIMEOUT_MS: "3000", EDGEWIRE_POLL_IDLE_MS: "2000" };
+export const POLLING_ENV = { EDGEWIRE_POLL_TIMEOUT_MS: "3000", EDGEWIRE_POLL_IDLE_MS: "3000" };

@@ -9,6 +9,7 @@ type Presence = { room: string; seq: number; count: number; members: { id: strin
 export const runtimeCases: Case[] = [
   {
     name: "Durable Object evicted while hibernating: members and seq survive",
+    clients: ["ws"],
     unsupported: (runtime) =>
       runtime === "workerd" ? undefined : "no hibernation: a room's state lives in the process for its whole life",
     async run(s) {

@@ -4,6 +4,7 @@
  * visible when an upgrade is refused.
  */
 import WebSocket from "ws";
+import { EdgewireSocket, type WebSocketConstructor } from "../../src/client/index.ts";
 
 /** One received frame. */
 export interface Received {
@@ -20,9 +21,21 @@ export interface Ended {
 /** Default deadline of every wait, long enough for a loaded 2-core CI machine. */
 export const WAIT_MS = 10_000;
 
+/**
+ * Which client drives the socket: `ws` directly, or the edgewire SDK
+ * (EdgewireSocket, `ws` injected as its WebSocket) over either transport.
+ */
+export type ClientKind = "ws" | "sdk-websocket" | "sdk-polling";
+
+/** The client kinds every echo and room case runs with. */
+export const CLIENT_KINDS: readonly ClientKind[] = ["ws", "sdk-websocket", "sdk-polling"];
+
 /** A queued, awaitable WebSocket client. */
 export class TestSocket {
+  /** the underlying `ws` socket (only for kind "ws") */
   readonly ws: WebSocket;
+  /** the SDK socket (kinds "sdk-*") */
+  readonly sdk: EdgewireSocket | undefined;
   readonly #queue: Received[] = [];
   #waiter: (() => void) | undefined;
   /** resolves when the socket closes */
@@ -30,8 +43,41 @@ export class TestSocket {
   /** resolves when open, rejects with the HTTP status when the upgrade is refused */
   readonly opened: Promise<void>;
 
-  /** connect to `url`, offering `protocols` */
-  constructor(url: string, protocols?: string | string[], headers?: Record<string, string>) {
+  /** connect to `url`, offering `protocols`, with the given client */
+  constructor(url: string, protocols?: string | string[], headers?: Record<string, string>, kind: ClientKind = "ws") {
+    if (kind !== "ws") {
+      this.sdk = new EdgewireSocket(url, protocols, {
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        transport: kind === "sdk-polling" ? "polling" : "websocket",
+        reconnect: false,
+      });
+      this.ws = undefined as unknown as WebSocket;
+      const sdk = this.sdk;
+      sdk.binaryType = "arraybuffer";
+      sdk.addEventListener("message", (event) => {
+        const data = (event as MessageEvent).data as string | ArrayBuffer;
+        this.#queue.push(
+          typeof data === "string" ? { data, binary: false } : { data: Buffer.from(data), binary: true },
+        );
+        this.#waiter?.();
+      });
+      this.ended = new Promise((resolve) => {
+        sdk.addEventListener("close", (event) => {
+          const { code, reason } = event as CloseEvent;
+          resolve({ code, reason });
+          this.#waiter?.();
+        });
+      });
+      this.opened = new Promise((resolve, reject) => {
+        sdk.addEventListener("open", () => resolve(), { once: true });
+        sdk.addEventListener("close", (e) => reject(new Error(`closed before open: ${(e as CloseEvent).code}`)), {
+          once: true,
+        });
+      });
+      this.opened.catch(() => {});
+      return;
+    }
+    this.sdk = undefined;
     this.ws = new WebSocket(url, protocols, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
     this.ws.on("message", (data: Buffer, binary: boolean) => {
       this.#queue.push({ data: binary ? data : data.toString("utf8"), binary });
@@ -57,11 +103,26 @@ export class TestSocket {
     this.ws.on("error", () => {});
   }
 
+  /** the negotiated subprotocol */
+  get protocol(): string {
+    return this.sdk ? this.sdk.protocol : this.ws.protocol;
+  }
+
+  get #closed(): boolean {
+    return this.sdk ? this.sdk.readyState === 3 : this.ws.readyState === WebSocket.CLOSED;
+  }
+
+  /** send text, or bytes as a binary frame */
+  send(data: string | Buffer): void {
+    if (this.sdk) this.sdk.send(data);
+    else this.ws.send(data, { binary: typeof data !== "string" });
+  }
+
   /** the next frame, in arrival order */
   async next(ms = WAIT_MS): Promise<Received> {
     const deadline = Date.now() + ms;
     while (this.#queue.length === 0) {
-      if (this.ws.readyState === WebSocket.CLOSED) throw new Error("socket closed while waiting for a frame");
+      if (this.#closed && this.#queue.length === 0) throw new Error("socket closed while waiting for a frame");
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no frame within ${ms} ms`);
       await new Promise<void>((resolve) => {
@@ -96,12 +157,13 @@ export class TestSocket {
 
   /** send a JSON frame */
   sendJson(value: unknown): void {
-    this.ws.send(JSON.stringify(value));
+    this.send(JSON.stringify(value));
   }
 
   /** close and wait for the closing handshake */
   async close(code?: number, reason?: string): Promise<Ended> {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    if (this.sdk) this.sdk.close(code, reason);
+    else if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
     else if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
     return withTimeout(this.ended, WAIT_MS, "close");
   }

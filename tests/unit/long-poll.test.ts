@@ -1,7 +1,8 @@
 /** The long-polling transport with a fake clock: cursors, batches, bounds, expiry. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type PollReply, PollTransport } from "../../src/transports/long-poll.ts";
+import type { PollReply } from "../../src/protocol.ts";
+import { PollTransport } from "../../src/transports/long-poll.ts";
 import { engineWith, record, settle } from "../support/fakes.ts";
 
 function transport(options: ConstructorParameters<typeof PollTransport>[1] = {}) {
