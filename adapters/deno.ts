@@ -31,7 +31,8 @@ class DenoPeer implements Peer {
       }
       case "close": {
         const { code, reason } = event as CloseEvent;
-        engine.close(this, code, reason);
+        // Deno reports a connection dropped without a Close frame as code 0; RFC 6455 calls it 1006.
+        engine.close(this, code || 1006, reason);
         break;
       }
       // "error" is always followed by "close", which does the cleanup.

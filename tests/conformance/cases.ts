@@ -286,4 +286,43 @@ export const cases: Case[] = [
       await Promise.all([a, b].map((m) => m.socket.close()));
     },
   },
+  {
+    name: "dropped connection (no Close frame): the others see leave with 1006",
+    clients: ["ws"],
+    async run(s) {
+      const room = freshRoom("drop");
+      const a = await join(s, room);
+      const b = await join(s, room);
+      await a.socket.until("presence");
+      b.socket.ws.terminate();
+      const left = await a.socket.until<{ event: string; code: number; member: Json }>("presence");
+      assert.deepEqual([left.event, left.code, left.member.id], ["leave", 1006, b.welcome.id]);
+      a.socket.sendJson({ type: "publish", data: "still serving" });
+      assert.equal((await a.socket.until<{ data: string }>("message")).data, "still serving");
+      await a.socket.close();
+    },
+  },
+  {
+    name: "flood: 2 000 publishes in one burst are all sequenced, in order, none lost",
+    async run(s, k) {
+      const room = freshRoom("flood");
+      const a = await join(s, room, k);
+      const b = await join(s, room, k);
+      await a.socket.until("presence");
+      const total = 2000;
+      for (let i = 0; i < total; i++) a.socket.sendJson({ type: "publish", data: i });
+      for (const m of [a, b]) {
+        let expected = 0;
+        let last = 0;
+        while (expected < total) {
+          const f = await m.socket.until<{ seq: number; data: number }>("message", 30_000);
+          assert.equal(f.data, expected, "in the order sent");
+          assert.ok(f.seq > last);
+          last = f.seq;
+          expected++;
+        }
+      }
+      await Promise.all([a, b].map((m) => m.socket.close()));
+    },
+  },
 ];
