@@ -13,6 +13,10 @@ import { TestSocket, withTimeout } from "../support/test-socket.ts";
 const root = resolve(import.meta.dirname, "../..");
 const bin = (name: string) => resolve(root, "node_modules/.bin", name);
 
+// As typed in a terminal: `npm test` leaves npm_* variables that bun would
+// inherit (its npm_config_user_agent would then claim npm).
+const shellEnv = () => Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("npm_")));
+
 const commands: { name: string; cmd: string; args: (port: number, inspector: number) => string[]; line: RegExp }[] = [
   {
     name: "npm start",
@@ -38,7 +42,7 @@ describe("start commands", () => {
         cwd: root,
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, ...WRANGLER_ENV, DENO_NO_UPDATE_CHECK: "1", PORT: String(port) },
+        env: { ...shellEnv(), ...WRANGLER_ENV, DENO_NO_UPDATE_CHECK: "1", PORT: String(port) },
       });
       let output = "";
       const listening = new Promise<void>((ok, fail) => {
