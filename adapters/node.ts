@@ -1,19 +1,36 @@
 /**
  * Node adapter: @hono/node-server for HTTP, `ws` for WebSockets. The upgrade
  * goes through the Hono app first (routing, room names, subprotocol), then `ws`
- * completes it. The `ws` socket itself is the engine's Peer (it already has
- * `send` and `close`), so a connection costs no wrapper objects or closures.
+ * completes it. The socket itself is the engine's Peer (a `ws` subclass with
+ * the record as a field), so a connection costs no wrapper objects or closures.
  */
 import type { IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import type { Runtime } from "../src/runtime.ts";
 import { createEdgewire, listeningLine } from "../src/server.ts";
-import type { ConnRecord } from "../src/transports/peer.ts";
+import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
 
-type NodePeer = WebSocket & { record: ConnRecord };
+// A room broadcast sends the same string to every member in a row: encode it
+// to UTF-8 once and send the bytes as a text frame (ws would encode per member).
+let lastText = "";
+let lastBytes: Buffer = Buffer.alloc(0);
+
+/** A `ws` socket that is also the engine's Peer. */
+class NodePeer extends WebSocket implements Peer {
+  record!: ConnRecord;
+  override send(frame: Frame): void {
+    if (typeof frame !== "string") return super.send(frame);
+    if (frame !== lastText) {
+      lastText = frame;
+      lastBytes = Buffer.from(frame, "utf8");
+    }
+    super.send(lastBytes, { binary: false });
+  }
+}
+
 type Upgrading = IncomingMessage & { edgewire?: ConnRecord };
 
 const runtime: Runtime = {
@@ -28,6 +45,7 @@ const { config, engine, app } = createEdgewire(process.env, runtime);
 
 const wss = new WebSocketServer({
   noServer: true,
+  WebSocket: NodePeer,
   maxPayload: config.maxMessageBytes,
   perMessageDeflate: false,
   handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
@@ -35,7 +53,11 @@ const wss = new WebSocketServer({
 
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  engine.message(this as NodePeer, isBinary ? data : data.toString("utf8"));
+  if (isBinary) return engine.message(this as NodePeer, data);
+  // Remember the bytes of this text: an echo sends the same string straight back.
+  lastText = data.toString("utf8");
+  lastBytes = data;
+  engine.message(this as NodePeer, lastText);
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   engine.close(this as NodePeer, code, reason.toString("utf8"));
@@ -71,7 +93,8 @@ async function onUpgrade(req: Upgrading, socket: Duplex, head: Buffer): Promise<
     if (!record) return await reject(socket, response);
     wss.handleUpgrade(req, socket, head, (ws) => {
       req.edgewire = undefined;
-      const peer = Object.assign(ws, { record }) as NodePeer;
+      const peer = ws as NodePeer;
+      peer.record = record;
       peer.on("message", onMessage);
       peer.on("close", onClose);
       peer.on("error", onError);
