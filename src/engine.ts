@@ -150,7 +150,11 @@ export class Engine {
 
   /** a connection was accepted */
   open(peer: Peer): void {
-    this.#run(peer, (h) => h.open(this, peer));
+    try {
+      this.#settle(peer, routes[peer.record.route].open(this, peer));
+    } catch (error) {
+      this.#fail(peer, error);
+    }
   }
 
   /** a frame arrived; text as string, binary as bytes */
@@ -159,12 +163,21 @@ export class Engine {
       peer.close(CloseCode.tooBig, `${ErrorCode.messageTooLarge}: limit is ${this.maxMessageBytes} bytes`);
       return;
     }
-    this.#run(peer, (h) => h.message(this, peer, data));
+    // The hot path: no closure, no allocation beyond what the handler does.
+    try {
+      this.#settle(peer, routes[peer.record.route].message(this, peer, data));
+    } catch (error) {
+      this.#fail(peer, error);
+    }
   }
 
   /** the connection closed (either side) or failed; 1006 when it dropped without a Close frame */
   close(peer: Peer, code = 1006, reason = ""): void {
-    this.#run(peer, (h) => h.close(this, peer, code, reason));
+    try {
+      this.#settle(peer, routes[peer.record.route].close(this, peer, code, reason));
+    } catch (error) {
+      this.#fail(peer, error);
+    }
   }
 
   /**
@@ -273,22 +286,18 @@ export class Engine {
   }
 
   // Handler faults close only this connection (1011); the process never dies.
-  #run(peer: Peer, call: (h: RouteHandlers) => void | Promise<void>): void {
-    const fail = (error: unknown) => {
-      this.#log(`edgewire: handler fault on ${peer.record.route} connection ${peer.record.id}`, error);
-      try {
-        peer.close(CloseCode.serverError, ErrorCode.internal);
-      } catch {
-        // already closed: nothing more to do
-      }
-    };
+  #fail(peer: Peer, error: unknown): void {
+    this.#log(`edgewire: handler fault on ${peer.record.route} connection ${peer.record.id}`, error);
     try {
-      const handlers = routes[peer.record.route];
-      const result = call(handlers);
-      if (result instanceof Promise) result.catch(fail);
-    } catch (error) {
-      fail(error);
+      peer.close(CloseCode.serverError, ErrorCode.internal);
+    } catch {
+      // already closed: nothing more to do
     }
+  }
+
+  // An async handler's rejection is a fault too; sync handlers return undefined and cost nothing here.
+  #settle(peer: Peer, result: void | Promise<void>): void {
+    if (result instanceof Promise) result.catch((error: unknown) => this.#fail(peer, error));
   }
 }
 
