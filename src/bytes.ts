@@ -19,6 +19,13 @@ export function utf8Length(s: string): number {
   return n;
 }
 
+/** A random 96-bit id as 16 base64url characters: connection ids travel in every message frame, so they stay short. */
+export function randomId(): string {
+  return toBase64(crypto.getRandomValues(new Uint8Array(12)))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_");
+}
+
 // String.fromCharCode takes its bytes as arguments; 32 Ki arguments stay far
 // below every engine's argument limit.
 const CHUNK = 0x8000;

@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import type { Broker, Delivery } from "./brokers/broker.ts";
-import { utf8Length } from "./bytes.ts";
+import { randomId, utf8Length } from "./bytes.ts";
 import {
   type AckFrame,
   ClientFrameSchema,
@@ -139,7 +139,7 @@ export class Engine {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#publish = options.publish;
     this.#now = options.now ?? Date.now;
-    this.#newId = options.newId ?? (() => crypto.randomUUID());
+    this.#newId = options.newId ?? randomId;
     this.#log = options.log ?? ((m, e) => console.error(m, e ?? ""));
   }
 

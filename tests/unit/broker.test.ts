@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryBroker } from "../../src/brokers/memory.ts";
-import { fromBase64, toBase64 } from "../../src/bytes.ts";
+import { fromBase64, randomId, toBase64 } from "../../src/bytes.ts";
 import { loadConfig } from "../../src/config.ts";
 import { MemoryHistory } from "../../src/rooms/history.ts";
 
@@ -86,6 +86,14 @@ describe("config", () => {
       () => loadConfig({ PORT: "http", EDGEWIRE_MAX_MESSAGE_BYTES: "1" }),
       /PORT.*EDGEWIRE_MAX_MESSAGE_BYTES/s,
     );
+  });
+});
+
+describe("randomId", () => {
+  it("is 16 URL-safe characters and does not repeat", () => {
+    const ids = new Set(Array.from({ length: 1000 }, randomId));
+    assert.equal(ids.size, 1000);
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{16}$/);
   });
 });
 
