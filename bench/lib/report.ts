@@ -1,0 +1,381 @@
+/**
+ * Turning run records into the Markdown results: medians per scenario and
+ * target, ratios edgewire/raw and edgewire/peer, the issue's goals, and the
+ * machine and versions the numbers came from.
+ */
+import type { LoadResult } from "./client.ts";
+import type { PollResult } from "./longpoll.ts";
+import { type Family, PEERS_OF, RAW_OF, type Target } from "./targets.ts";
+
+/** One benchmark scenario. */
+export interface Scenario {
+  id: string;
+  family: Family;
+  title: string;
+  conns?: number;
+  window?: number;
+  size?: number;
+  batch?: boolean;
+  members?: number;
+  paced?: boolean;
+  duration: number;
+  warmup: number;
+}
+
+/** One client run against one target. */
+export interface RunRecord {
+  scenario: string;
+  target: string;
+  round: number;
+  ok: boolean;
+  error?: string;
+  unsupported?: string;
+  result?: LoadResult;
+  poll?: PollResult;
+  rss?: { before: number; during: number; perConn: number };
+}
+
+/** Where and with what the numbers were measured. */
+export interface Meta {
+  mode: string;
+  date: string;
+  seconds: number;
+  rounds: number;
+  commit: string;
+  machine: Record<string, string>;
+  versions: Record<string, string>;
+}
+
+/** Medians of one target in one scenario. */
+export interface Agg {
+  target: string;
+  n: number;
+  /** the headline number: msgs/s (echo, long-polling), deliveries/s (fan-out), bytes of RSS per connection (idle) */
+  main: number;
+  spread: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  serverCpu: number;
+  usPerMsg: number;
+  clientCpu: number;
+  /** median share of the server core used by other processes during the window */
+  others: number;
+  fair: number;
+  connectRate: number;
+  connectS: number;
+  pubsPerS: number;
+  rate: number;
+  delivered: number;
+  settle: number;
+  errors: string[];
+  unsupported?: string;
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return Number.NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+/** medians of every target that ran in `s` */
+export function aggregate(s: Scenario, records: RunRecord[]): Map<string, Agg> {
+  const out = new Map<string, Agg>();
+  const byTarget = new Map<string, RunRecord[]>();
+  for (const r of records) if (r.scenario === s.id) byTarget.set(r.target, [...(byTarget.get(r.target) ?? []), r]);
+  for (const [target, runs] of byTarget) {
+    const ok = runs.filter((r) => r.ok);
+    const res = ok.map((r) => r.result).filter((x): x is LoadResult => !!x);
+    const poll = ok.map((r) => r.poll).filter((x): x is PollResult => !!x);
+    const mainOf = (r: RunRecord): number =>
+      s.family === "idle"
+        ? (r.rss?.perConn ?? Number.NaN)
+        : s.family === "longpoll"
+          ? (r.poll?.msgs_per_s ?? Number.NaN)
+          : (r.result?.msgs_per_s ?? Number.NaN);
+    const mains = ok.map(mainOf).filter((x) => Number.isFinite(x) && x > 0);
+    const m = median(mains);
+    const pick = (f: (x: LoadResult) => number) => median(res.map(f));
+    const pickP = (f: (x: PollResult) => number) => median(poll.map(f));
+    const lat = (k: "p50" | "p95" | "p99") => (poll.length ? pickP((x) => x.lat_us[k]) : pick((x) => x.lat_us[k]));
+    out.set(target, {
+      target,
+      n: ok.length,
+      main: m,
+      spread: mains.length > 1 ? (Math.max(...mains) - Math.min(...mains)) / m : 0,
+      p50: lat("p50"),
+      p95: lat("p95"),
+      p99: lat("p99"),
+      serverCpu: poll.length ? pickP((x) => x.server_cpu) : pick((x) => x.server_cpu),
+      usPerMsg: poll.length ? pickP((x) => x.server_us_per_msg) : pick((x) => x.server_us_per_msg),
+      clientCpu: poll.length ? pickP((x) => x.client_cpu) : pick((x) => x.client_cpu),
+      others: pick((x) =>
+        x.server_core_busy >= 0 && x.server_cpu >= 0 ? x.server_core_busy - x.server_cpu : Number.NaN,
+      ),
+      fair: median(res.map((x) => x.per_conn.fair)),
+      connectRate: pick((x) => x.connect_rate),
+      connectS: pick((x) => x.connect_s),
+      pubsPerS: pick((x) => (x.fanout ? x.fanout.published_measured / x.seconds : Number.NaN)),
+      rate: pick((x) => x.fanout?.rate ?? Number.NaN),
+      delivered: pick((x) => x.fanout?.delivered_ratio ?? Number.NaN),
+      settle: pick((x) => x.fanout?.settle_s ?? Number.NaN),
+      errors: [...new Set(runs.filter((r) => r.error).map((r) => r.error as string))],
+      ...(runs.every((r) => r.unsupported) ? { unsupported: runs[0]?.unsupported } : {}),
+    });
+  }
+  return out;
+}
+
+/** A run is client-bound when the server used under 90 % of its core (paced fan-out and idle are below by design). */
+export const clientBound = (s: Scenario, a: Agg): boolean =>
+  (s.family === "echo" || (s.family === "fanout" && !s.paced) || s.family === "longpoll") &&
+  Number.isFinite(a.serverCpu) &&
+  a.serverCpu < 0.9;
+
+/** a note when other processes took a noticeable share of the server core */
+const interference = (a: Agg): string =>
+  a.others > 0.05 ? `other processes used ${(a.others * 100).toFixed(0)} % of the server core` : "";
+
+const f = {
+  k: (n: number) =>
+    !Number.isFinite(n)
+      ? "–"
+      : n >= 1e6
+        ? `${(n / 1e6).toFixed(2)} M`
+        : n >= 1e4
+          ? `${(n / 1e3).toFixed(0)} k`
+          : n >= 1e3
+            ? `${(n / 1e3).toFixed(1)} k`
+            : n.toFixed(0),
+  us: (n: number) =>
+    !Number.isFinite(n) || n < 0
+      ? "–"
+      : n >= 10_000
+        ? `${(n / 1000).toFixed(0)} ms`
+        : n >= 1000
+          ? `${(n / 1000).toFixed(1)} ms`
+          : `${n.toFixed(0)} µs`,
+  pct: (n: number) => (!Number.isFinite(n) || n < 0 ? "–" : `${(n * 100).toFixed(0)} %`),
+  x: (n: number) => (!Number.isFinite(n) ? "–" : `${n.toFixed(2)}×`),
+  n2: (n: number) => (!Number.isFinite(n) || n < 0 ? "–" : n.toFixed(2)),
+  kb: (n: number) => (!Number.isFinite(n) ? "–" : `${(n / 1024).toFixed(1)} KB`),
+};
+
+/** ratio of edgewire to `other` on the scenario's headline number (both higher-is-better, except idle RSS where lower is better) */
+function ratio(aggs: Map<string, Agg>, a: string, b: string | undefined): number {
+  if (!b) return Number.NaN;
+  const x = aggs.get(a)?.main;
+  const y = aggs.get(b)?.main;
+  return x && y && Number.isFinite(x) && Number.isFinite(y) ? x / y : Number.NaN;
+}
+
+/** The whole Markdown results document. */
+export function renderReport(
+  meta: Meta,
+  scenarios: Scenario[],
+  targets: Target[],
+  records: RunRecord[],
+  chartFile: string,
+): string {
+  const L: string[] = [];
+  const names = new Set(targets.map((t) => t.name));
+  L.push(`# edgewire benchmarks — ${meta.mode} run`, "");
+  L.push(
+    `Measured ${meta.date.slice(0, 16).replace("T", " ")} UTC in ${Math.round(meta.seconds)} s; ${meta.rounds} interleaved rounds per scenario, medians shown; edgewire at commit ${meta.commit || "?"} (as the servers were started).`,
+  );
+  L.push(
+    "Server on core 1, load client (`bench/loadgen.c`, C/epoll) on core 0; compression off on both sides. Column meanings: `bench/README.md`.",
+    "",
+  );
+  L.push("| machine | |", "| --- | --- |");
+  for (const [k, v] of Object.entries(meta.machine)) L.push(`| ${k} | ${v} |`);
+  L.push("", "| software | version |", "| --- | --- |");
+  for (const [k, v] of Object.entries(meta.versions)) L.push(`| ${k} | ${v || "?"} |`);
+  L.push("", `![chart](${chartFile})`, "");
+
+  const all = new Map(scenarios.map((s) => [s.id, aggregate(s, records)]));
+
+  // Summary of ratios
+  L.push("## Ratios", "");
+  L.push(
+    "Headline number of edgewire divided by the other server's, same scenario, same run: msgs/s for echo and long-polling,",
+  );
+  L.push(
+    "deliveries/s for fan-out (higher is better, goal ≥ 0.95× raw for echo and ≥ 0.90× for Bun fan-out), RSS per idle",
+  );
+  L.push(
+    "connection for idle (lower is better, goal ≤ 1.15× raw). `control` is edgewire-node / a second identical edgewire-node",
+  );
+  L.push(
+    "process: how far apart two equal servers land, i.e. the noise. † = one side was client-bound (server < 90 % CPU).",
+    "",
+  );
+  const cols: [string, string, string | undefined][] = [
+    ["node ×raw", "edgewire-node", RAW_OF.node],
+    ["deno ×raw", "edgewire-deno", RAW_OF.deno],
+    ["bun ×raw", "edgewire-bun", RAW_OF.bun],
+    ["node ×crossws", "edgewire-node", "crossws-node"],
+    ["node ×socket.io", "edgewire-node", "socket.io-node"],
+    ["deno ×crossws", "edgewire-deno", "crossws-deno"],
+    ["bun ×crossws", "edgewire-bun", "crossws-bun"],
+    ["control", "edgewire-node", "edgewire-node#2"],
+  ];
+  const used = cols.filter(([, a, b]) => names.has(a) && b && names.has(b));
+  L.push(`| scenario | ${used.map((c) => c[0]).join(" | ")} |`, `| --- | ${used.map(() => "---:").join(" | ")} |`);
+  for (const s of scenarios) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    const cells = used.map(([, a, b]) => {
+      const r = ratio(aggs, a, b);
+      const cb = [a, b].some((n) => n && aggs.get(n) && clientBound(s, aggs.get(n) as Agg));
+      return Number.isFinite(r) ? `${f.x(r)}${cb ? " †" : ""}` : "–";
+    });
+    L.push(`| ${s.id} | ${cells.join(" | ")} |`);
+  }
+  L.push("");
+
+  // Goals of issue 5
+  L.push("## Goals (issue 5)", "");
+  L.push("| goal | measured | met |", "| --- | --- | --- |");
+  const goal = (label: string, value: number, ok: (v: number) => boolean, fmt = f.x) =>
+    L.push(
+      `| ${label} | ${fmt(value)} | ${Number.isFinite(value) ? (ok(value) ? "yes" : "**no**") : "not measured"} |`,
+    );
+  for (const s of scenarios.filter((x) => x.family === "echo")) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    for (const rt of ["node", "deno", "bun"])
+      goal(`${s.id}: edgewire-${rt} ≥ 0.95× raw`, ratio(aggs, `edgewire-${rt}`, RAW_OF[rt]), (v) => v >= 0.95);
+  }
+  for (const s of scenarios.filter((x) => x.family === "fanout" && !x.paced)) {
+    goal(
+      `${s.id}: edgewire-bun ≥ 0.90× Bun server.publish`,
+      ratio(all.get(s.id) as Map<string, Agg>, "edgewire-bun", "raw-bun"),
+      (v) => v >= 0.9,
+    );
+  }
+  for (const s of scenarios.filter((x) => x.family === "idle")) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    for (const rt of ["node", "deno", "bun"])
+      goal(`${s.id}: RSS/conn edgewire-${rt} ≤ 1.15× raw`, ratio(aggs, `edgewire-${rt}`, RAW_OF[rt]), (v) => v <= 1.15);
+  }
+  for (const s of scenarios.filter((x) => x.family === "echo")) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    const fairs = [...aggs.values()].filter((a) => a.target.startsWith("edgewire") && Number.isFinite(a.fair));
+    if (fairs.length) {
+      const worst = fairs.reduce((m, a) => (a.fair < m.fair ? a : m));
+      goal(
+        `${s.id}: every edgewire connection served fairly (min/max ≥ 0.5; worst: ${worst.target})`,
+        worst.fair,
+        (v) => v >= 0.5,
+        f.n2,
+      );
+    }
+  }
+  for (const s of scenarios) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    for (const rt of ["node", "deno", "bun"]) {
+      for (const peer of PEERS_OF[rt] ?? []) {
+        const r = ratio(aggs, `edgewire-${rt}`, peer);
+        if (!Number.isFinite(r)) continue;
+        const better = s.family === "idle" ? r <= 1 : r >= 1;
+        L.push(`| ${s.id}: edgewire-${rt} ahead of ${peer} | ${f.x(r)} | ${better ? "yes" : "**no**"} |`);
+      }
+    }
+  }
+  L.push("");
+
+  // Per-scenario tables
+  for (const s of scenarios) {
+    const aggs = all.get(s.id) as Map<string, Agg>;
+    L.push(
+      `## ${s.id}`,
+      "",
+      `${s.title}; ${s.duration ? `${s.duration} s measured after ${s.warmup} s warm-up` : "held, RSS read from /proc after settling"}.`,
+      "",
+    );
+    const rows = targets.map((t) => aggs.get(t.name)).filter((a): a is Agg => !!a);
+    const rawOf = (name: string) => RAW_OF[targets.find((t) => t.name === name)?.runtime ?? ""];
+    if (s.family === "idle") {
+      L.push(
+        "| target | connected | connect rate /s | RSS / conn | ×raw | errors |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+      );
+      for (const a of rows) {
+        if (a.unsupported) {
+          L.push(`| ${a.target} | unsupported: ${a.unsupported} | | | | |`);
+          continue;
+        }
+        const runs = records.filter((r) => r.scenario === s.id && r.target === a.target && r.result);
+        const conn = median(runs.map((r) => r.result?.ready ?? 0));
+        L.push(
+          `| ${a.target} | ${Number.isFinite(conn) ? conn : "–"} | ${f.k(a.connectRate)} | ${f.kb(a.main)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${a.errors.join("; ").slice(0, 200)} |`,
+        );
+      }
+    } else if (s.family === "fanout") {
+      L.push(
+        "| target | deliveries/s | publishes/s | p50 | p95 | p99 | delivered | server CPU | server µs/delivery | client CPU | ×raw | join s | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+      );
+      for (const a of rows) {
+        if (a.unsupported) {
+          L.push(`| ${a.target} | unsupported: ${a.unsupported} |||||||||||`);
+          continue;
+        }
+        const notes = [
+          clientBound(s, a) ? "client-bound" : "",
+          interference(a),
+          s.paced && Number.isFinite(a.rate) ? `paced at ${f.k(a.rate)}/s` : "",
+          ...a.errors,
+        ]
+          .filter(Boolean)
+          .join("; ");
+        L.push(
+          `| ${a.target} | ${f.k(a.main)} | ${f.k(a.pubsPerS)} | ${f.us(a.p50)} | ${f.us(a.p95)} | ${f.us(a.p99)} | ${f.pct(a.delivered)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${f.n2(a.connectS + (Number.isFinite(a.settle) ? a.settle : 0))} | ${notes.slice(0, 240)} |`,
+        );
+      }
+    } else {
+      L.push(
+        "| target | msgs/s | spread | p50 | p99 | server CPU | server µs/msg | client CPU | fair (min/max) | ×raw | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+      );
+      for (const a of rows) {
+        if (a.unsupported) {
+          L.push(`| ${a.target} | unsupported: ${a.unsupported} |||||||||`);
+          continue;
+        }
+        const notes = [clientBound(s, a) ? "client-bound" : "", interference(a), ...a.errors]
+          .filter(Boolean)
+          .join("; ");
+        L.push(
+          `| ${a.target} | ${f.k(a.main)} | ${f.pct(a.spread)} | ${f.us(a.p50)} | ${f.us(a.p99)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.n2(a.fair)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${notes.slice(0, 240)} |`,
+        );
+      }
+    }
+    L.push("");
+  }
+
+  // Largest member count with p95 < 50 ms (paced fan-out)
+  const paced = scenarios.filter((s) => s.family === "fanout" && s.paced);
+  if (paced.length) {
+    L.push(
+      "## Fan-out: largest room with p95 < 50 ms (paced at half capacity)",
+      "",
+      "| target | largest members | p95 there |",
+      "| --- | ---: | ---: |",
+    );
+    for (const t of targets) {
+      let best = 0;
+      let p95 = Number.NaN;
+      for (const s of paced) {
+        const a = all.get(s.id)?.get(t.name);
+        if (a && a.p95 < 50_000 && (s.members ?? 0) > best) {
+          best = s.members ?? 0;
+          p95 = a.p95;
+        }
+      }
+      L.push(`| ${t.name} | ${best || "none tested"} | ${f.us(p95)} |`);
+    }
+    L.push("", `Only ${paced.map((s) => s.members).join(", ")} members were tested in this run.`, "");
+  }
+  return `${L.join("\n")}\n`;
+}

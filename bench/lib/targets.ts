@@ -1,0 +1,229 @@
+/**
+ * Every server the bench compares, how to start it, and which scenarios it can
+ * serve. "edgewire-*" are this repo's adapters; "raw-*" the runtime's own
+ * server (the ceiling); socket.io and crossws are what users would pick instead.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** repository root */
+export const ROOT = resolve(import.meta.dirname, "../..");
+const bin = (name: string) => join(ROOT, "node_modules/.bin", name);
+
+/** Offline settings wrangler needs on a machine with no network. */
+export const WRANGLER_ENV = {
+  CI: "true",
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+
+/** What a target is, for the ratio tables. */
+export type Kind = "edgewire" | "raw" | "peer" | "control";
+/** The scenario families. */
+export type Family = "echo" | "fanout" | "idle" | "longpoll";
+
+/** One server under test. */
+export interface Target {
+  name: string;
+  kind: Kind;
+  runtime: "node" | "deno" | "bun" | "workerd";
+  /** "ws" or socket.io's engine.io framing */
+  proto: "ws" | "sio";
+  command(port: number, inspector: number, profile: boolean): [string, string[]];
+  echoPath: string;
+  roomPath(room: string): string;
+  /** why a scenario family is not run on it */
+  unsupported: Partial<Record<Family, string>>;
+  startMs: number;
+  /** file descriptors the server process tree spends per client connection (1 for a plain server) */
+  fdsPerConn?: number;
+}
+
+const nodeTs = (file: string, profile: boolean): [string, string[]] => [
+  process.execPath,
+  [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []), "--import", "tsx", file],
+];
+const deno = (file: string): [string, string[]] => [
+  bin("deno"),
+  ["run", "--allow-net", "--allow-env", "--allow-read", file],
+];
+const bun = (file: string, profile = false): [string, string[]] => [
+  bin("bun"),
+  [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []), file],
+];
+const ws = (p: string) => p;
+const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol";
+const noLp = { longpoll: LP_ONLY_EDGEWIRE };
+
+/** All targets, in table order. */
+export const TARGETS: Target[] = [
+  {
+    name: "edgewire-node",
+    kind: "edgewire",
+    runtime: "node",
+    proto: "ws",
+    command: (_p, _i, prof) => nodeTs("adapters/node.ts", prof),
+    echoPath: "/echo",
+    roomPath: (r) => ws(`/rooms/${r}`),
+    unsupported: {},
+    startMs: 30_000,
+  },
+  {
+    name: "edgewire-deno",
+    kind: "edgewire",
+    runtime: "deno",
+    proto: "ws",
+    command: () => deno("adapters/deno.ts"),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: {},
+    startMs: 30_000,
+  },
+  {
+    name: "edgewire-bun",
+    kind: "edgewire",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => bun("adapters/bun.ts", prof),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: {},
+    startMs: 30_000,
+  },
+  {
+    name: "edgewire-workerd",
+    kind: "edgewire",
+    runtime: "workerd",
+    proto: "ws",
+    command: (port, inspector) => {
+      const state = mkdtempSync(join(tmpdir(), "edgewire-bench-wrangler-"));
+      return [
+        bin("wrangler"),
+        [
+          "dev",
+          "--local",
+          "--ip",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--inspector-port",
+          String(inspector),
+          "--persist-to",
+          state,
+          "--log-level",
+          "warn",
+        ],
+      ];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: {},
+    startMs: 90_000,
+    // wrangler dev's proxy chain inside workerd: measured 6 descriptors per client WebSocket
+    fdsPerConn: 6,
+  },
+  {
+    name: "raw-ws",
+    kind: "raw",
+    runtime: "node",
+    proto: "ws",
+    command: (_p, _i, prof) => nodeTs("bench/targets/raw-ws.ts", prof),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 30_000,
+  },
+  {
+    name: "raw-deno",
+    kind: "raw",
+    runtime: "deno",
+    proto: "ws",
+    command: () => deno("bench/targets/raw-deno.js"),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 30_000,
+  },
+  {
+    name: "raw-bun",
+    kind: "raw",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => bun("bench/targets/raw-bun.js", prof),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 30_000,
+  },
+  {
+    name: "socket.io-node",
+    kind: "peer",
+    runtime: "node",
+    proto: "sio",
+    command: (_p, _i, prof) => nodeTs("bench/targets/socketio.ts", prof),
+    echoPath: "/socket.io/?EIO=4&transport=websocket",
+    roomPath: (r) => `/socket.io/?EIO=4&transport=websocket&room=${r}`,
+    unsupported: {
+      longpoll: "its polling transport is engine.io's own protocol, not edgewire's; not implemented in the load client",
+    },
+    startMs: 30_000,
+  },
+  {
+    name: "crossws-node",
+    kind: "peer",
+    runtime: "node",
+    proto: "ws",
+    command: (_p, _i, prof) => nodeTs("bench/targets/crossws-node.ts", prof),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
+    startMs: 30_000,
+  },
+  {
+    name: "crossws-deno",
+    kind: "peer",
+    runtime: "deno",
+    proto: "ws",
+    command: () => deno("bench/targets/crossws-deno.js"),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
+    startMs: 30_000,
+  },
+  {
+    name: "crossws-bun",
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: () => bun("bench/targets/crossws-bun.js"),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
+    startMs: 30_000,
+  },
+  {
+    // Same-vs-same control: a second, identical edgewire-node process. Its
+    // ratio to edgewire-node is the noise floor of every other ratio.
+    name: "edgewire-node#2",
+    kind: "control",
+    runtime: "node",
+    proto: "ws",
+    command: (_p, _i, prof) => nodeTs("adapters/node.ts", prof),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: {},
+    startMs: 30_000,
+  },
+];
+
+/** the raw runtime server for an edgewire runtime (none for workerd) */
+export const RAW_OF: Record<string, string | undefined> = { node: "raw-ws", deno: "raw-deno", bun: "raw-bun" };
+/** the peers an edgewire runtime is compared with */
+export const PEERS_OF: Record<string, string[]> = {
+  node: ["crossws-node", "socket.io-node"],
+  deno: ["crossws-deno"],
+  bun: ["crossws-bun"],
+  workerd: [],
+};

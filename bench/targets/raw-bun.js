@@ -1,0 +1,31 @@
+/**
+ * Raw `Bun.serve`: the ceiling for edgewire's Bun adapter. Rooms use Bun's
+ * native topic publish (`server.publish`, sender included), the fastest fan-out
+ * Bun has. (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
+ */
+const server = Bun.serve({
+  port: Number(Bun.env.PORT),
+  hostname: Bun.env.HOST ?? "127.0.0.1",
+  fetch(req, srv) {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return Response.json({ ok: true, runtime: "raw-bun" });
+    const room = path.startsWith("/rooms/") ? path.slice(7) : null;
+    if (path !== "/echo" && room === null) return new Response("not found", { status: 404 });
+    if (srv.upgrade(req, { data: { room } })) return undefined;
+    return new Response("upgrade failed", { status: 400 });
+  },
+  websocket: {
+    perMessageDeflate: false,
+    maxPayloadLength: 1 << 20,
+    open(ws) {
+      if (ws.data.room === null) return;
+      ws.subscribe(ws.data.room);
+      ws.send('{"type":"welcome"}');
+    },
+    message(ws, message) {
+      if (ws.data.room === null) ws.send(message);
+      else server.publish(ws.data.room, message);
+    },
+  },
+});
+process.once("SIGTERM", () => process.exit(0));
