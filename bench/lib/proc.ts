@@ -6,6 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { stopGroup } from "../../tests/support/servers.ts";
 
 /** A TCP port nobody listens on right now. */
 export function freePort(): Promise<number> {
@@ -120,16 +121,7 @@ export function launch(
     exitStatus: () => status,
     async stop() {
       if (gone || child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {}
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-(child.pid as number), "SIGKILL");
-        } catch {}
-      }, 3000);
-      await exit;
-      clearTimeout(timer);
+      await stopGroup(child, exit);
       // and anything of its group still around (workerd under wrangler)
       try {
         process.kill(-child.pid, "SIGKILL");

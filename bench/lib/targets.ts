@@ -3,9 +3,8 @@
  * serve. "edgewire-*" are this repo's adapters; "raw-*" the runtime's own
  * server (the ceiling); socket.io and crossws are what users would pick instead.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { wranglerDev } from "../../tests/support/servers.ts";
 
 /** repository root */
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -97,26 +96,7 @@ export const TARGETS: Target[] = [
     kind: "edgewire",
     runtime: "workerd",
     proto: "ws",
-    command: (port, inspector) => {
-      const state = mkdtempSync(join(tmpdir(), "edgewire-bench-wrangler-"));
-      return [
-        bin("wrangler"),
-        [
-          "dev",
-          "--local",
-          "--ip",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--inspector-port",
-          String(inspector),
-          "--persist-to",
-          state,
-          "--log-level",
-          "warn",
-        ],
-      ];
-    },
+    command: (port, inspector) => wranglerDev(port, inspector, ["--log-level", "warn"]),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
     unsupported: {},

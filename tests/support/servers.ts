@@ -47,6 +47,29 @@ export const WRANGLER_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
+/** `wrangler dev` on `port`, offline, with a fresh state directory (every run starts with empty Durable Objects). */
+export function wranglerDev(port: number, inspector: number, extra: string[] = []): [string, string[]] {
+  const state = mkdtempSync(join(tmpdir(), "edgewire-wrangler-"));
+  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
+  return [bin("wrangler"), [...args, "--persist-to", state, ...extra]];
+}
+
+/** Stop a detached child and its whole process group: SIGTERM, then SIGKILL after 3 s. */
+export async function stopGroup(child: ChildProcess, gone: Promise<unknown>): Promise<void> {
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {}
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }, 3000);
+  await gone;
+  clearTimeout(timer);
+}
+
 function command(
   runtime: RuntimeName,
   port: number,
@@ -60,27 +83,13 @@ function command(
       return [bin("deno"), ["run", "--allow-net", "--allow-env", "adapters/deno.ts"]];
     case "bun":
       return [bin("bun"), ["adapters/bun.ts"]];
-    case "workerd": {
-      // A fresh state directory: every run starts with empty Durable Objects.
-      const state = mkdtempSync(join(tmpdir(), "edgewire-wrangler-"));
-      return [
-        bin("wrangler"),
-        [
-          "dev",
-          "--local",
-          "--ip",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--inspector-port",
-          String(inspector),
-          "--persist-to",
-          state,
-          // A Worker reads its configuration from vars, not from the process environment.
-          ...Object.entries(env).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-        ],
-      ];
-    }
+    case "workerd":
+      // A Worker reads its configuration from vars, not from the process environment.
+      return wranglerDev(
+        port,
+        inspector,
+        Object.entries(env).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      );
   }
 }
 
@@ -105,18 +114,8 @@ export async function startServer(
   let exited = false;
   child.once("exit", () => (exited = true));
   const stop = async () => {
-    if (exited || child.pid === undefined) return;
-    const gone = new Promise<void>((r) => child.once("exit", () => r()));
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), "SIGKILL");
-      } catch {}
-    }, 3000);
-    await gone;
-    clearTimeout(timer);
+    if (exited) return;
+    await stopGroup(child, new Promise<void>((r) => child.once("exit", () => r())));
   };
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + ms;
