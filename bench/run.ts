@@ -22,7 +22,7 @@ import { buildLoadgen, type LoadResult, runLoadgen, runLoadgenPhases } from "./l
 import { type PollResult, runLongPoll, supportsLongPoll } from "./lib/longpoll.ts";
 import { firstLine, freePort, type Launched, launch, processTree, rssBytes } from "./lib/proc.ts";
 import { type Meta, type RunRecord, renderReport, type Scenario } from "./lib/report.ts";
-import { ROOT, TARGETS, type Target, WRANGLER_ENV } from "./lib/targets.ts";
+import { forcesGc, ROOT, TARGETS, type Target, WRANGLER_ENV } from "./lib/targets.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -287,7 +287,16 @@ async function runScenario(
             unsupported: `needs ~${fds} descriptors${r.target.fdsPerConn ? ` (${r.target.fdsPerConn} per connection under wrangler dev)` : ""}; the hard fd limit here is ${NOFILE} and raising it needs CAP_SYS_RESOURCE, which this machine does not grant`,
           },
         ];
-      await sleep(FULL ? 1000 : 500);
+      // A forced full GC before each RSS reading, so handshake garbage is not counted as per-connection memory.
+      const gc = async (ms: number) => {
+        if (forcesGc(r.target)) {
+          try {
+            process.kill(r.proc.pid, "SIGUSR2");
+          } catch {}
+        }
+        await sleep(ms);
+      };
+      await gc(FULL ? 1000 : 500);
       const before = rssBytes(processTree(r.proc.pid));
       let during = 0;
       const settle = FULL ? 3000 : 1000;
@@ -313,9 +322,11 @@ async function runScenario(
           timeoutMs: 240_000,
           onEvent: (e) => {
             if (e.event === "holding")
-              sampled = sleep(settle).then(() => {
-                during = rssBytes(processTree(r.proc.pid));
-              });
+              sampled = sleep(settle / 2)
+                .then(() => gc(settle / 2))
+                .then(() => {
+                  during = rssBytes(processTree(r.proc.pid));
+                });
           },
         },
       );

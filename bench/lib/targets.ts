@@ -40,17 +40,29 @@ export interface Target {
   fdsPerConn?: number;
 }
 
+// Every Node, Deno and Bun target preloads the same GC hook (SIGUSR2 → full GC).
+const GC_HOOK = join(ROOT, "bench/gc-hook.js");
+/** Whether a target answers SIGUSR2 with a forced GC (workerd under wrangler does not). */
+export const forcesGc = (t: Target): boolean => t.runtime !== "workerd";
 const nodeTs = (file: string, profile: boolean): [string, string[]] => [
   process.execPath,
-  [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []), "--import", "tsx", file],
+  [
+    ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []),
+    "--expose-gc",
+    "--import",
+    GC_HOOK,
+    "--import",
+    "tsx",
+    file,
+  ],
 ];
 const deno = (file: string): [string, string[]] => [
   bin("deno"),
-  ["run", "--allow-net", "--allow-env", "--allow-read", file],
+  ["run", "--allow-net", "--allow-env", "--allow-read", "--v8-flags=--expose-gc", "--preload", GC_HOOK, file],
 ];
 const bun = (file: string, profile = false): [string, string[]] => [
   bin("bun"),
-  [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []), file],
+  [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench/.work/prof")}`] : []), "--preload", GC_HOOK, file],
 ];
 const ws = (p: string) => p;
 const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol";
