@@ -22,7 +22,10 @@ let lastBytes: Buffer = Buffer.alloc(0);
 class NodePeer extends WebSocket implements Peer {
   record!: ConnRecord;
   override send(frame: Frame): void {
-    if (typeof frame !== "string") return super.send(frame);
+    if (typeof frame !== "string") {
+      super.send(frame);
+      return;
+    }
     if (frame !== lastText) {
       lastText = frame;
       lastBytes = Buffer.from(frame, "utf8");
@@ -53,7 +56,10 @@ const wss = new WebSocketServer({
 
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  if (isBinary) return engine.message(this as NodePeer, data);
+  if (isBinary) {
+    engine.message(this as NodePeer, data);
+    return;
+  }
   // Remember the bytes of this text: an echo sends the same string straight back.
   lastText = data.toString("utf8");
   lastBytes = data;
