@@ -5,20 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { stopGroup } from "../../tests/support/servers.ts";
+import { freePort, stopGroup } from "../../tests/support/servers.ts";
 
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+/** A TCP port nobody listens on right now (shared with the tests). */
+export { freePort };
 
 /** pid → parent pid for every process on the machine */
 function parents(): Map<number, number> {

@@ -6,13 +6,11 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
-import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
+import { selectedRuntimes, withBrowserAndServers } from "../support/browser.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
 
-const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
 const output = resolve(import.meta.dirname, "../../test-output");
 
 async function openDemo(browser: BrowserContext, url: string, init?: () => void): Promise<Page> {
@@ -29,21 +27,13 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 describe("demo page and SDK in Chromium", () => {
-  let browser: BrowserContext;
-  const servers = new Map<RuntimeName, RunningServer>();
-  before(async () => {
-    mkdirSync(output, { recursive: true });
-    browser = await launchBrowser();
-    await Promise.all(selected.map(async (r) => servers.set(r, await startServer(r))));
-  });
-  after(async () => {
-    await browser?.close();
-    await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
+  mkdirSync(output, { recursive: true });
+  const fixture = withBrowserAndServers();
 
-  for (const runtime of selected) {
+  for (const runtime of selectedRuntimes) {
     it(`${runtime}: two pages chat in the demo room`, async () => {
-      const server = servers.get(runtime) as RunningServer;
+      const server = fixture.server(runtime);
+      const browser = fixture.browser();
       const room = `demo-${runtime}-${Date.now().toString(36)}`;
       const ada = await openDemo(browser, `${server.http}/?room=${room}&name=Ada&autojoin`);
       const bob = await openDemo(browser, `${server.http}/?room=${room}&name=Bob&autojoin`);
@@ -64,7 +54,8 @@ describe("demo page and SDK in Chromium", () => {
     });
 
     it(`${runtime}: without window.WebSocket the SDK falls back to long-polling`, async () => {
-      const server = servers.get(runtime) as RunningServer;
+      const server = fixture.server(runtime);
+      const browser = fixture.browser();
       const room = `fallback-${runtime}-${Date.now().toString(36)}`;
       const member = new TestSocket(`${server.ws}/rooms/${room}`, "edgewire.v1");
       await withTimeout(member.opened, 10_000, "websocket member");

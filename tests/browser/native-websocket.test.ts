@@ -3,29 +3,16 @@
  * server under every runtime: open → send → message → close.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { BrowserContext } from "playwright-core";
-import { launchBrowser } from "../support/browser.ts";
-import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
-
-const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
+import { describe, it } from "node:test";
+import { selectedRuntimes, withBrowserAndServers } from "../support/browser.ts";
 
 describe("browser WebSocket against every runtime", () => {
-  let browser: BrowserContext;
-  const servers = new Map<RuntimeName, RunningServer>();
-  before(async () => {
-    browser = await launchBrowser();
-    await Promise.all(selected.map(async (r) => servers.set(r, await startServer(r))));
-  });
-  after(async () => {
-    await browser?.close();
-    await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
+  const fixture = withBrowserAndServers();
 
-  for (const runtime of selected) {
+  for (const runtime of selectedRuntimes) {
     it(`${runtime}: the plain snippet echoes and closes`, async () => {
-      const server = servers.get(runtime) as RunningServer;
-      const page = await browser.newPage();
+      const server = fixture.server(runtime);
+      const page = await fixture.browser().newPage();
       await page.goto(`${server.http}/healthz`);
       const result = await page.evaluate(
         (url) =>
@@ -58,8 +45,8 @@ describe("browser WebSocket against every runtime", () => {
     });
 
     it(`${runtime}: binary comes back byte-exact as an ArrayBuffer`, async () => {
-      const server = servers.get(runtime) as RunningServer;
-      const page = await browser.newPage();
+      const server = fixture.server(runtime);
+      const page = await fixture.browser().newPage();
       await page.goto(`${server.http}/healthz`);
       const bytes = await page.evaluate(
         (url) =>

@@ -6,7 +6,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { type BrowserContext, chromium } from "playwright-core";
+import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "./servers.ts";
 
 /** Where Debian installs chromium (scripts/ensure-chromium.sh). */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -28,4 +30,28 @@ export async function launchBrowser(): Promise<BrowserContext> {
       "--disable-sync",
     ],
   });
+}
+
+/** The runtimes a browser test file covers (`EDGEWIRE_RUNTIMES=node,bun` narrows them). */
+export const selectedRuntimes = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
+
+/**
+ * Inside a describe(): one browser and one server per selected runtime for the
+ * whole block, started before and stopped after it.
+ */
+export function withBrowserAndServers(): { browser(): BrowserContext; server(runtime: RuntimeName): RunningServer } {
+  let browser: BrowserContext | undefined;
+  const servers = new Map<RuntimeName, RunningServer>();
+  before(async () => {
+    browser = await launchBrowser();
+    await Promise.all(selectedRuntimes.map(async (r) => servers.set(r, await startServer(r))));
+  });
+  after(async () => {
+    await browser?.close();
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  });
+  return {
+    browser: () => browser as BrowserContext,
+    server: (runtime) => servers.get(runtime) as RunningServer,
+  };
 }
