@@ -463,3 +463,12 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** Every event type an EdgewireSocket dispatches, logged by name in order. */
+export function recordEvents(socket: EventTarget): string[] {
+  const log: string[] = [];
+  for (const type of ["open", "message", "error", "close", "reconnecting", "transport"]) {
+    socket.addEventListener(type, () => log.push(type));
+  }
+  return log;
+}

@@ -14,7 +14,7 @@ import {
   type ReconnectingEvent,
   type TransportEvent,
 } from "../../src/client/index.ts";
-import { type FakeServer, nextEvent, startFakeServer, waitFor } from "../support/client-fakes.ts";
+import { type FakeServer, nextEvent, recordEvents, startFakeServer, waitFor } from "../support/client-fakes.ts";
 
 let server: FakeServer;
 const sockets: EdgewireSocket[] = [];
@@ -34,14 +34,6 @@ function messages(socket: EdgewireSocket): unknown[] {
   const received: unknown[] = [];
   socket.addEventListener("message", (event) => received.push(event.data));
   return received;
-}
-
-function record(socket: EdgewireSocket): string[] {
-  const log: string[] = [];
-  for (const type of ["open", "message", "error", "close", "reconnecting", "transport"]) {
-    socket.addEventListener(type, () => log.push(type));
-  }
-  return log;
 }
 
 before(async () => {
@@ -66,7 +58,7 @@ describe("automatic fallback to long-polling", () => {
   it("uses long-polling by itself when there is no WebSocket constructor", async () => {
     const socket = new EdgewireSocket(`${server.ws}/echo`, [], { WebSocket: null, reconnect: FAST });
     sockets.push(socket);
-    const log = record(socket);
+    const log = recordEvents(socket);
     assert.equal(socket.transport, "polling");
     await nextEvent(socket, "open");
     socket.binaryType = "arraybuffer";
@@ -86,7 +78,7 @@ describe("automatic fallback to long-polling", () => {
       const upgrades = server.upgrades;
       const socket = new EdgewireSocket(`${server.ws}/echo`, "edgewire.v1", { WebSocket, reconnect: FAST });
       sockets.push(socket);
-      const log = record(socket);
+      const log = recordEvents(socket);
       assert.equal(socket.transport, "websocket");
       const switched = await nextEvent<TransportEvent>(socket, "transport");
       assert.deepEqual([switched.transport, switched.previous], ["polling", "websocket"]);
@@ -125,7 +117,7 @@ describe("automatic fallback to long-polling", () => {
       reconnect: { ...FAST, maxAttempts: 3 },
     });
     sockets.push(socket);
-    const log = record(socket);
+    const log = recordEvents(socket);
     await nextEvent(socket, "close");
     assert.ok(!log.includes("transport"));
     assert.equal(socket.transport, "websocket");
@@ -171,7 +163,7 @@ describe("long-polling transport", () => {
     const socket = polling("/echo");
     await nextEvent(socket, "open");
     const received = messages(socket);
-    const log = record(socket);
+    const log = recordEvents(socket);
     socket.send("one");
     socket.send("two");
     socket.send("three");
@@ -248,7 +240,7 @@ describe("long-polling transport", () => {
 
   it("server close in a GET → close event with that code; 1008 does not reconnect", async () => {
     const socket = polling("/echo");
-    const log = record(socket);
+    const log = recordEvents(socket);
     await nextEvent(socket, "open");
     const sessions = server.sessions;
     const closed = nextEvent<CloseEvent>(socket, "close");
@@ -294,7 +286,7 @@ describe("long-polling transport", () => {
   it("an HTTP 401 on the session open is final: close 4401, error first, no retry", async () => {
     server.hooks.refusePollOpen = 401;
     const socket = polling("/echo");
-    const log = record(socket);
+    const log = recordEvents(socket);
     const event = await nextEvent<CloseEvent>(socket, "close");
     assert.deepEqual([event.code, event.reason, event.wasClean], [4401, "unauthorized", false]);
     assert.deepEqual(log, ["error", "close"]);

@@ -14,7 +14,14 @@ import {
   type ReconnectingEvent,
   reconnectPolicy,
 } from "../../src/client/index.ts";
-import { closedPort, type FakeServer, nextEvent, startFakeServer, waitFor } from "../support/client-fakes.ts";
+import {
+  closedPort,
+  type FakeServer,
+  nextEvent,
+  recordEvents,
+  startFakeServer,
+  waitFor,
+} from "../support/client-fakes.ts";
 
 let server: FakeServer;
 const sockets: EdgewireSocket[] = [];
@@ -24,15 +31,6 @@ function open(url: string, options: EdgewireSocketOptions = {}): EdgewireSocket 
   const socket = new EdgewireSocket(url, [], { WebSocket, reconnect: FAST, ...options });
   sockets.push(socket);
   return socket;
-}
-
-/** every event type the socket dispatches, in order */
-function record(socket: EdgewireSocket): string[] {
-  const log: string[] = [];
-  for (const type of ["open", "message", "error", "close", "reconnecting", "transport"]) {
-    socket.addEventListener(type, () => log.push(type));
-  }
-  return log;
 }
 
 before(async () => {
@@ -77,7 +75,7 @@ describe("EdgewireSocket: reconnect", () => {
       transport: "websocket",
       reconnect: { minDelayMs: 20, factor: 2, jitter: 0, maxAttempts: 3 },
     });
-    const log = record(socket);
+    const log = recordEvents(socket);
     const retries: ReconnectingEvent[] = [];
     socket.addEventListener("reconnecting", (event) => {
       retries.push(event);
@@ -102,7 +100,7 @@ describe("EdgewireSocket: reconnect", () => {
 
   it("a dropped connection goes OPEN → CONNECTING → OPEN with a `reconnecting` event and no `close`", async () => {
     const socket = open(`${server.ws}/echo`);
-    const log = record(socket);
+    const log = recordEvents(socket);
     await nextEvent(socket, "open");
     const upgrades = server.upgrades;
     const reconnecting = nextEvent<ReconnectingEvent>(socket, "reconnecting");
@@ -145,7 +143,7 @@ describe("EdgewireSocket: reconnect", () => {
   ] as const) {
     it(`does not reconnect after the server closes with ${code}`, async () => {
       const socket = open(`${server.ws}/echo`);
-      const log = record(socket);
+      const log = recordEvents(socket);
       await nextEvent(socket, "open");
       const upgrades = server.upgrades;
       const closed = nextEvent<CloseEvent>(socket, "close");
@@ -191,7 +189,7 @@ describe("EdgewireSocket: reconnect", () => {
 
     const never = open(`${server.ws}/echo`, { reconnect: false });
     await nextEvent(never, "open");
-    const log = record(never);
+    const log = recordEvents(never);
     server.dropAll();
     const event = await nextEvent<CloseEvent>(never, "close");
     assert.equal(event.code, 1006);
@@ -267,7 +265,7 @@ describe("EdgewireSocket: send queue and bufferedAmount", () => {
         connectTimeoutMs: 50,
         reconnect: { ...FAST, maxAttempts: 1 },
       });
-      const log = record(socket);
+      const log = recordEvents(socket);
       const event = await nextEvent<CloseEvent>(socket, "close", 3_000);
       assert.equal(event.code, 1006);
       assert.deepEqual(log, ["reconnecting", "error", "close"]);
