@@ -102,7 +102,9 @@ export function createApp(options: AppOptions): Hono {
 
   // Long-polling: the same admission, the same engine, sessions instead of sockets.
   const mountPolling = (base: string, target: (c: Context) => Target) => {
-    const key = (c: Context) => `${c.req.path.slice(0, c.req.path.lastIndexOf("/poll/"))} ${c.req.param("sid")}`;
+    // Sessions are keyed by their route's path too, so a sid only works on the route that opened it.
+    const key = (c: Context, sid = c.req.param("sid")) =>
+      `${c.req.path.slice(0, c.req.path.lastIndexOf("/poll"))} ${sid}`;
     const missing = (c: Context) =>
       httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
     app.post(`${base}/poll`, (c) => {
@@ -110,7 +112,7 @@ export function createApp(options: AppOptions): Hono {
       if (record instanceof Response) return record;
       const shard = c.req.header(SHARD_HEADER);
       const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
-      if (!polling.open(record, `${c.req.path.slice(0, -"/poll".length)} ${sid}`)) {
+      if (!polling.open(record, key(c, sid))) {
         return httpError(c, 503, ErrorCode.tryAgainLater, "too many polling sessions on this instance");
       }
       return c.json({ sid, protocol: record.protocol, timeoutMs: polling.options.timeoutMs });

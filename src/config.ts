@@ -1,6 +1,6 @@
 /**
  * One validated configuration, read from an environment-like record so every
- * adapter (process.env, Deno.env, Bun.env, a Worker's env) feeds the same parser.
+ * adapter (Node, Deno and Bun pass their environment; a Worker its env) feeds the same parser.
  */
 import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./engine.ts";

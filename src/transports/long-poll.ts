@@ -73,7 +73,7 @@ export class PollSession implements Peer {
     this.wake();
   }
 
-  /** server-side close: the engine hears it now, the client with its next GET */
+  /** end the session (either side, or expiry): the engine hears it now, the client with its next GET */
   close(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = { code, reason };
@@ -188,11 +188,7 @@ export class PollTransport {
     const session = this.#sessions.get(sid);
     if (!session) return "session_not_found";
     this.#sessions.delete(sid);
-    if (!session.ended) {
-      session.ended = { code, reason };
-      this.engine.close(session, code, reason);
-    }
-    session.wake();
+    session.close(code, reason);
     this.#stopSweeperIfIdle();
     return "ok";
   }
@@ -204,11 +200,7 @@ export class PollTransport {
       const idle = !session.holding && now - session.lastSeen > this.options.idleMs;
       if (idle) {
         this.#sessions.delete(sid);
-        session.wake();
-        if (!session.ended) {
-          session.ended = { code: 1006, reason: "session expired" };
-          this.engine.close(session, 1006, "session expired");
-        }
+        session.close(1006, "session expired");
       }
     }
     for (const [sid, ended] of this.#ended) if (ended.until < now) this.#ended.delete(sid);
