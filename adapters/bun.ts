@@ -22,9 +22,6 @@ class BunPeer implements Peer {
   subscribe(topic: string): void {
     this.ws.subscribe(topic);
   }
-  unsubscribe(topic: string): void {
-    this.ws.unsubscribe(topic);
-  }
   publishOthers(topic: string, frame: Frame): void {
     this.ws.publish(topic, frame);
   }

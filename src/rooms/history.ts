@@ -16,8 +16,6 @@ export interface HistoryStore {
   append(room: string, make: (seq: number) => MessageFrame): MaybePromise<{ frame: MessageFrame; text: string }>;
   /** messages with seq > `after`, oldest first, at most `limit` */
   since(room: string, after: number, limit: number): MaybePromise<MessageFrame[]>;
-  /** drop everything kept for the room (used when a room is forgotten) */
-  forget?(room: string): MaybePromise<void>;
 }
 
 /** Default bounded history length per room. */
@@ -61,9 +59,5 @@ export class MemoryHistory implements HistoryStore {
     const first = frames.findIndex((f) => f.seq > after);
     if (first < 0) return [];
     return frames.slice(first, first + limit);
-  }
-
-  forget(room: string): void {
-    this.#rooms.delete(room);
   }
 }

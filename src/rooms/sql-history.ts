@@ -52,9 +52,4 @@ export class SqlHistory implements HistoryStore {
       .toArray()
       .map((r) => JSON.parse(String(r.frame)) as MessageFrame);
   }
-
-  forget(room: string): void {
-    this.sql.exec("DELETE FROM ew_messages WHERE room = ?", room);
-    this.sql.exec("DELETE FROM ew_rooms WHERE room = ?", room);
-  }
 }

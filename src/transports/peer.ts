@@ -43,8 +43,6 @@ export interface Peer {
   save?(): void;
   /** join a native pub/sub topic (Bun), so `Runtime.publish` reaches this peer */
   subscribe?(topic: string): void;
-  /** leave a native pub/sub topic */
-  unsubscribe?(topic: string): void;
   /** publish to a native topic, excluding this peer */
   publishOthers?(topic: string, frame: Frame): void;
 }
