@@ -49,6 +49,10 @@ class CfPeer implements Peer {
 // workerd throws if a handler echoes them: answer with a plain 1000.
 const echoable = (code: number): number => (code === 1005 || code === 1006 || code === 1015 ? CloseCode.normal : code);
 
+// Handlers always get binary as bytes (recent compatibility dates default plain sockets to Blob; see binaryType below).
+const toFrame = (message: string | ArrayBuffer): Frame =>
+  typeof message === "string" ? message : new Uint8Array(message);
+
 /** A fresh socket pair answering an accepted upgrade with its subprotocol. */
 function upgradeResponse(client: WebSocket, record: ConnRecord): Response {
   const headers = record.protocol ? { "Sec-WebSocket-Protocol": record.protocol } : undefined;
@@ -102,7 +106,7 @@ export class RoomObject extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    this.#engine.message(this.#peer(ws), typeof message === "string" ? message : new Uint8Array(message));
+    this.#engine.message(this.#peer(ws), toFrame(message));
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
@@ -119,10 +123,10 @@ export class RoomObject extends DurableObject<Env> {
 }
 
 // The Worker itself serves /echo (a plain accepted socket) and forwards rooms.
-let worker: { app: Hono; engine: Engine } | undefined;
+let worker: Hono | undefined;
 
 function workerApp(env: Env): Hono {
-  if (worker) return worker.app;
+  if (worker) return worker;
   const config = loadConfig(env);
   const engine = new Engine({ broker: new MemoryBroker(), maxMessageBytes: config.maxMessageBytes });
   const runtime: Runtime = {
@@ -133,9 +137,7 @@ function workerApp(env: Env): Hono {
       // Recent compatibility dates deliver binary as Blob; handlers get bytes on every runtime.
       (server as WebSocket & { binaryType: string }).binaryType = "arraybuffer";
       const peer = new CfPeer(server, record);
-      server.addEventListener("message", (e) =>
-        engine.message(peer, typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer)),
-      );
+      server.addEventListener("message", (e) => engine.message(peer, toFrame(e.data as string | ArrayBuffer)));
       server.addEventListener("close", (e) => {
         peer.close(echoable(e.code), e.reason);
         engine.close(peer, e.code, e.reason);
@@ -154,7 +156,7 @@ function workerApp(env: Env): Hono {
       return rooms.get(rooms.idFromName(name)).fetch(request);
     },
   });
-  worker = { app, engine };
+  worker = app;
   return app;
 }
 
