@@ -48,6 +48,14 @@ export async function join(
   return { socket, welcome };
 }
 
+/** Two members of `room`, after the first has seen the second join. */
+export async function joinPair(server: RunningServer, room: string, kind: ClientKind = "ws") {
+  const a = await join(server, room, kind);
+  const b = await join(server, room, kind);
+  await a.socket.until("presence");
+  return { a, b };
+}
+
 async function echoOnce(server: RunningServer, kind: ClientKind, payload: string | Buffer): Promise<void> {
   const socket = await connect(`${server.ws}/echo`, undefined, kind);
   socket.send(payload);
@@ -240,9 +248,7 @@ export const cases: Case[] = [
     name: "close code and reason: client 4000 'bye' reaches the server",
     async run(s, k) {
       const room = freshRoom("close");
-      const a = await join(s, room, k);
-      const b = await join(s, room, k);
-      await a.socket.until("presence");
+      const { a, b } = await joinPair(s, room, k);
       const ended = await b.socket.close(4000, "bye");
       assert.deepEqual(ended, { code: 4000, reason: "bye" }, "the server reciprocates the client's code");
       const left = await a.socket.until<{ event: string; code: number; reason: string }>("presence");
@@ -291,9 +297,7 @@ export const cases: Case[] = [
     clients: ["ws"],
     async run(s) {
       const room = freshRoom("drop");
-      const a = await join(s, room);
-      const b = await join(s, room);
-      await a.socket.until("presence");
+      const { a, b } = await joinPair(s, room);
       b.socket.ws.terminate();
       const left = await a.socket.until<{ event: string; code: number; member: Json }>("presence");
       assert.deepEqual([left.event, left.code, left.member.id], ["leave", 1006, b.welcome.id]);
@@ -306,9 +310,7 @@ export const cases: Case[] = [
     name: "flood: 2 000 publishes in one burst are all sequenced, in order, none lost",
     async run(s, k) {
       const room = freshRoom("flood");
-      const a = await join(s, room, k);
-      const b = await join(s, room, k);
-      await a.socket.until("presence");
+      const { a, b } = await joinPair(s, room, k);
       const total = 2000;
       for (let i = 0; i < total; i++) a.socket.sendJson({ type: "publish", data: i });
       for (const m of [a, b]) {

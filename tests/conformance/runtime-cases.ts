@@ -1,7 +1,7 @@
 /** Cases about one runtime's own machinery (Durable Object hibernation). */
 import assert from "node:assert/strict";
 import type { Case } from "./cases.ts";
-import { freshRoom, join } from "./cases.ts";
+import { freshRoom, joinPair } from "./cases.ts";
 
 type Presence = { room: string; seq: number; count: number; members: { id: string }[]; instance?: string };
 
@@ -14,9 +14,7 @@ export const runtimeCases: Case[] = [
       runtime === "workerd" ? undefined : "no hibernation: a room's state lives in the process for its whole life",
     async run(s) {
       const room = freshRoom("hibernate");
-      const a = await join(s, room);
-      const b = await join(s, room);
-      await a.socket.until("presence");
+      const { a, b } = await joinPair(s, room);
       a.socket.sendJson({ type: "publish", data: "before" });
       for (const m of [a, b]) assert.equal((await m.socket.until<{ seq: number }>("message")).seq, 1);
       const before = (await (await fetch(`${s.http}/rooms/${room}`)).json()) as Presence;
