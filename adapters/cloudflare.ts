@@ -70,7 +70,10 @@ export class RoomObject extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const config = loadConfig(env);
-    const broker = new MemoryBroker({ history: new SqlHistory(ctx.storage.sql, config.historyLimit) });
+    const broker = new MemoryBroker({
+      history: new SqlHistory(ctx.storage.sql, config.historyLimit),
+      presenceLimit: config.presenceLimit,
+    });
     this.#engine = new Engine({ broker, maxMessageBytes: config.maxMessageBytes });
     const runtime: Runtime = {
       name: "workerd",

@@ -3,6 +3,7 @@
  * adapter (Node, Deno and Bun pass their environment; a Worker its env) feeds the same parser.
  */
 import * as v from "valibot";
+import { DEFAULT_PRESENCE_LIMIT } from "./brokers/broker.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./engine.ts";
 import { describeIssues } from "./protocol.ts";
 import { DEFAULT_HISTORY_LIMIT } from "./rooms/history.ts";
@@ -19,6 +20,8 @@ export const ConfigSchema = v.object({
   EDGEWIRE_PUSH_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
   EDGEWIRE_MAX_MESSAGE_BYTES: v.optional(intFrom(1024, 64 * 1024 * 1024), String(DEFAULT_MAX_MESSAGE_BYTES)),
   EDGEWIRE_HISTORY_LIMIT: v.optional(intFrom(0, 1_000_000), String(DEFAULT_HISTORY_LIMIT)),
+  /** rooms with more members than this announce counts instead of each join and leave */
+  EDGEWIRE_PRESENCE_LIMIT: v.optional(intFrom(1, 100_000), String(DEFAULT_PRESENCE_LIMIT)),
   /** how long a long-polling GET is held without frames */
   EDGEWIRE_POLL_TIMEOUT_MS: v.optional(intFrom(100, 120_000), String(DEFAULT_POLL_OPTIONS.timeoutMs)),
   /** a long-polling session with no GET for this long is closed */
@@ -32,6 +35,7 @@ export interface Config {
   pushToken: string | undefined;
   maxMessageBytes: number;
   historyLimit: number;
+  presenceLimit: number;
   pollTimeoutMs: number;
   pollIdleMs: number;
 }
@@ -53,6 +57,7 @@ export function loadConfig(env: Record<string, unknown>): Config {
     pushToken: c.EDGEWIRE_PUSH_TOKEN,
     maxMessageBytes: c.EDGEWIRE_MAX_MESSAGE_BYTES,
     historyLimit: c.EDGEWIRE_HISTORY_LIMIT,
+    presenceLimit: c.EDGEWIRE_PRESENCE_LIMIT,
     pollTimeoutMs: c.EDGEWIRE_POLL_TIMEOUT_MS,
     pollIdleMs: c.EDGEWIRE_POLL_IDLE_MS,
   };

@@ -215,6 +215,7 @@ export class Engine {
         protocol: record.protocol,
         seq: snapshot.seq,
         members: snapshot.members,
+        count: snapshot.count,
       };
       peer.send(JSON.stringify(welcome));
       const held = local.pending.get(peer) ?? [];

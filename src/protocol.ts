@@ -86,7 +86,10 @@ export interface WelcomeFrame {
   room: string;
   protocol: string;
   seq: number;
+  /** the members, oldest first, at most the room's presence limit of them (all of them when `count` is not larger) */
   members: Member[];
+  /** how many members the room has, this one included */
+  count: number;
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */
@@ -99,8 +102,8 @@ export interface MessageFrame<Data = unknown> {
   ts: number;
 }
 
-/** Server → client: a member joined or left. */
-export interface PresenceFrame {
+/** Server → client: a member joined or left (rooms within the presence limit). */
+export interface PresenceChangeFrame {
   type: "presence";
   room: string;
   event: "join" | "leave";
@@ -111,6 +114,30 @@ export interface PresenceFrame {
   /** on `leave`: the close reason, if any */
   reason?: string;
 }
+
+/** Server → client: a room above the presence limit shrank back to it; `members` is the whole list again. */
+export interface PresenceSyncFrame {
+  type: "presence";
+  room: string;
+  event: "sync";
+  members: Member[];
+  count: number;
+}
+
+/**
+ * Server → client: the member count of a room above the presence limit, where
+ * single joins and leaves are not announced (that would cost members² frames);
+ * coalesced to at most one per presence interval.
+ */
+export interface PresenceCountFrame {
+  type: "presence";
+  room: string;
+  event: "count";
+  count: number;
+}
+
+/** Server → client: every kind of presence frame. */
+export type PresenceFrame = PresenceChangeFrame | PresenceSyncFrame | PresenceCountFrame;
 
 /** Server → client: the publish with this `id` got sequence number `seq`. */
 export interface AckFrame {

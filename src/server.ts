@@ -21,7 +21,10 @@ export interface Edgewire {
 /** Assemble edgewire from environment variables and the adapter's runtime. */
 export function createEdgewire(env: Record<string, unknown>, runtime: Runtime): Edgewire {
   const config = loadConfig(env);
-  const broker = new MemoryBroker({ history: new MemoryHistory(config.historyLimit) });
+  const broker = new MemoryBroker({
+    history: new MemoryHistory(config.historyLimit),
+    presenceLimit: config.presenceLimit,
+  });
   const publish = runtime.publish?.bind(runtime);
   const engine = new Engine({ broker, maxMessageBytes: config.maxMessageBytes, ...(publish ? { publish } : {}) });
   const app = createApp({ runtime, engine, ...appOptions(config) });

@@ -4,11 +4,23 @@
  */
 import type { Member, MessageFrame, PresenceFrame } from "../protocol.ts";
 import { type HistoryStore, MemoryHistory } from "../rooms/history.ts";
-import type { Broker, Delivery, DeliveryListener, JoinSnapshot } from "./broker.ts";
+import {
+  type Broker,
+  DEFAULT_PRESENCE_INTERVAL_MS,
+  DEFAULT_PRESENCE_LIMIT,
+  type Delivery,
+  type DeliveryListener,
+  type JoinSnapshot,
+} from "./broker.ts";
 
 interface RoomState {
+  /** in join order (a Map keeps insertion order), so "the first N" are the oldest */
   members: Map<string, Member>;
   listeners: Set<DeliveryListener>;
+  /** when the last count frame went out (large rooms) */
+  countSentAt: number;
+  /** a trailing count frame is scheduled */
+  countTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Options of the memory broker. */
@@ -17,6 +29,10 @@ export interface MemoryBrokerOptions {
   history?: HistoryStore;
   /** clock, injectable for tests */
   now?: () => number;
+  /** rooms above this many members announce counts, not members (default 100) */
+  presenceLimit?: number;
+  /** shortest time between two count frames of a large room (default 250 ms) */
+  presenceIntervalMs?: number;
 }
 
 /** In-process rooms: presence in maps, deliveries by direct call. */
@@ -24,17 +40,26 @@ export class MemoryBroker implements Broker {
   readonly #rooms = new Map<string, RoomState>();
   readonly #history: HistoryStore;
   readonly #now: () => number;
+  readonly #limit: number;
+  readonly #interval: number;
 
   /** a broker with its own in-memory history unless one is given */
   constructor(options: MemoryBrokerOptions = {}) {
     this.#history = options.history ?? new MemoryHistory();
     this.#now = options.now ?? Date.now;
+    this.#limit = options.presenceLimit ?? DEFAULT_PRESENCE_LIMIT;
+    this.#interval = options.presenceIntervalMs ?? DEFAULT_PRESENCE_INTERVAL_MS;
   }
 
   #room(room: string): RoomState {
     let state = this.#rooms.get(room);
     if (!state) {
-      state = { members: new Map(), listeners: new Set() };
+      state = {
+        members: new Map(),
+        listeners: new Set(),
+        countSentAt: Number.NEGATIVE_INFINITY,
+        countTimer: undefined,
+      };
       this.#rooms.set(room, state);
     }
     return state;
@@ -42,7 +67,9 @@ export class MemoryBroker implements Broker {
 
   // A room with no members and no listeners holds no memory beyond its history.
   #release(room: string, state: RoomState): void {
-    if (state.members.size === 0 && state.listeners.size === 0) this.#rooms.delete(room);
+    if (state.members.size > 0 || state.listeners.size > 0) return;
+    clearTimeout(state.countTimer);
+    this.#rooms.delete(room);
   }
 
   #deliver(room: string, delivery: Delivery): void {
@@ -65,8 +92,15 @@ export class MemoryBroker implements Broker {
   async join(room: string, member: Member): Promise<JoinSnapshot> {
     const state = this.#room(room);
     state.members.set(member.id, member);
-    this.#presence(room, state, "join", member);
-    return { members: [...state.members.values()], seq: await this.#history.lastSeq(room) };
+    if (state.members.size <= this.#limit) this.#change(room, state, "join", member);
+    else this.#count(room, state);
+    // At most `limit` members: copying every member into every welcome is what made joins members².
+    const members: Member[] = [];
+    for (const m of state.members.values()) {
+      if (members.length === this.#limit) break;
+      members.push(m);
+    }
+    return { members, count: state.members.size, seq: await this.#history.lastSeq(room) };
   }
 
   restore(room: string, member: Member): void {
@@ -78,11 +112,16 @@ export class MemoryBroker implements Broker {
     const member = state?.members.get(memberId);
     if (!state || !member) return;
     state.members.delete(memberId);
-    this.#presence(room, state, "leave", member, code === undefined ? {} : { code, reason: reason ?? "" });
+    const size = state.members.size;
+    const ending = code === undefined ? {} : { code, reason: reason ?? "" };
+    if (size < this.#limit) this.#change(room, state, "leave", member, ending);
+    else if (size === this.#limit) this.#sync(room, state);
+    else this.#count(room, state);
     this.#release(room, state);
   }
 
-  #presence(
+  // A small room: every join and leave, as it happens.
+  #change(
     room: string,
     state: RoomState,
     event: "join" | "leave",
@@ -93,9 +132,32 @@ export class MemoryBroker implements Broker {
     this.#deliver(room, { frame: JSON.stringify(frame), except: member.id });
   }
 
+  // Back within the limit: the whole list once, so every member's list is exact again.
+  #sync(room: string, state: RoomState): void {
+    clearTimeout(state.countTimer);
+    state.countTimer = undefined;
+    const members = [...state.members.values()];
+    const frame: PresenceFrame = { type: "presence", room, event: "sync", members, count: members.length };
+    this.#deliver(room, { frame: JSON.stringify(frame) });
+  }
+
+  // A large room: the count, at once if none went out for an interval, else once at the interval's end.
+  #count(room: string, state: RoomState): void {
+    if (state.countTimer !== undefined) return;
+    const wait = state.countSentAt + this.#interval - this.#now();
+    const send = () => {
+      state.countTimer = undefined;
+      state.countSentAt = this.#now();
+      const frame: PresenceFrame = { type: "presence", room, event: "count", count: state.members.size };
+      this.#deliver(room, { frame: JSON.stringify(frame) });
+    };
+    if (wait <= 0) send();
+    else state.countTimer = setTimeout(send, wait);
+  }
+
   async snapshot(room: string): Promise<JoinSnapshot> {
     const members = [...(this.#rooms.get(room)?.members.values() ?? [])];
-    return { members, seq: await this.#history.lastSeq(room) };
+    return { members, count: members.length, seq: await this.#history.lastSeq(room) };
   }
 
   history(room: string, after: number, limit: number): MessageFrame[] | Promise<MessageFrame[]> {
@@ -112,6 +174,7 @@ export class MemoryBroker implements Broker {
   }
 
   close(): void {
+    for (const state of this.#rooms.values()) clearTimeout(state.countTimer);
     this.#rooms.clear();
   }
 }

@@ -53,7 +53,7 @@ export interface RoomEventMap<Data> {
   welcome: WelcomeFrame;
   /** a published message (own ones included), data validated when a schema is set */
   message: RoomMessage<Data>;
-  /** a member joined or left; members is already updated */
+  /** a member joined or left, the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
   presence: PresenceFrame;
   /** a frame the client could not use (not JSON, or data failing the schema) */
   invalid: InvalidFrame;
@@ -139,6 +139,7 @@ export class RoomClient<Data = unknown, Input = Data> {
   readonly #listeners = new Map<keyof RoomEventMap<Data>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
   readonly #members = new Map<string, Member>();
+  #count = 0;
   #id: string | undefined;
   #seq = 0;
   #welcomed = false;
@@ -187,9 +188,19 @@ export class RoomClient<Data = unknown, Input = Data> {
     return this.#id;
   }
 
-  /** the room's members, kept current from the welcome and presence frames (this client included) */
+  /**
+   * The room's members, kept current from the welcome and presence frames (this
+   * client included). Complete while `count` is within the server's presence
+   * limit (default 100); above it, the oldest members up to the limit as of the
+   * welcome or the last `sync`.
+   */
   get members(): Member[] {
     return [...this.#members.values()];
+  }
+
+  /** how many members the room has (this client included), kept current in rooms of every size */
+  get count(): number {
+    return this.#count;
   }
 
   /** the last sequence number seen (from the welcome or a message) */
@@ -327,6 +338,8 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.#id = welcome.id;
     this.#members.clear();
     for (const member of welcome.members) if (isMember(member)) this.#members.set(member.id, member);
+    // A server older than `count` sent every member.
+    this.#count = typeof welcome.count === "number" ? welcome.count : this.#members.size;
     this.#seq = welcome.seq;
     this.#settle?.resolve(welcome);
     this.#settle = undefined;
@@ -353,12 +366,26 @@ export class RoomClient<Data = unknown, Input = Data> {
   }
 
   #presence(frame: PresenceFrame): void {
-    if (!isMember(frame.member)) {
-      this.#emit("invalid", { raw: frame, message: "presence without a member" });
+    if (typeof frame.count !== "number") {
+      this.#emit("invalid", { raw: frame, message: "presence without a count" });
       return;
     }
-    if (frame.event === "join") this.#members.set(frame.member.id, frame.member);
-    else if (frame.event === "leave") this.#members.delete(frame.member.id);
+    if (frame.event === "sync") {
+      if (!Array.isArray(frame.members)) {
+        this.#emit("invalid", { raw: frame, message: "presence sync without members" });
+        return;
+      }
+      this.#members.clear();
+      for (const member of frame.members) if (isMember(member)) this.#members.set(member.id, member);
+    } else if (frame.event === "join" || frame.event === "leave") {
+      if (!isMember(frame.member)) {
+        this.#emit("invalid", { raw: frame, message: "presence without a member" });
+        return;
+      }
+      if (frame.event === "join") this.#members.set(frame.member.id, frame.member);
+      else this.#members.delete(frame.member.id);
+    }
+    this.#count = frame.count;
     this.#emit("presence", frame);
   }
 

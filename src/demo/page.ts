@@ -97,7 +97,7 @@ export const DEMO_HTML = /* html */ `<!doctype html>
         }),
       ),
     );
-    $("count").textContent = String(client.members.length);
+    $("count").textContent = String(client.count);
   }
 
   $("join-form").addEventListener("submit", async (event) => {
@@ -124,8 +124,11 @@ export const DEMO_HTML = /* html */ `<!doctype html>
       renderMembers();
     });
     client.on("presence", (p) => {
-      const who = names.get(p.member.id) ?? "member " + p.member.id.slice(0, 8);
-      line([span("system", who + (p.event === "join" ? " joined" : " left"))], "system");
+      // In rooms above the presence limit only the count changes ("count" and "sync" carry no single member).
+      if (p.member) {
+        const who = names.get(p.member.id) ?? "member " + p.member.id.slice(0, 8);
+        line([span("system", who + (p.event === "join" ? " joined" : " left"))], "system");
+      }
       renderMembers();
     });
     client.on("transport", (t) => ($("transport").textContent = t));

@@ -36,6 +36,9 @@ export async function connect(
   return socket;
 }
 
+/** The conformance servers' presence limit: small, so a room above it takes four members. */
+export const PRESENCE_ENV = { EDGEWIRE_PRESENCE_LIMIT: "3" };
+
 /** Join `room` and return the socket with its welcome frame. */
 export async function join(
   server: RunningServer,
@@ -188,6 +191,36 @@ export const cases: Case[] = [
       assert.equal(left.member.id, b.welcome.id);
       assert.equal(left.count, 1);
       await a.socket.close();
+    },
+  },
+  {
+    name: "presence above the limit: capped welcome, counts, then a sync",
+    async run(s, k) {
+      // The conformance servers run with EDGEWIRE_PRESENCE_LIMIT=3 (PRESENCE_ENV).
+      const room = freshRoom("crowd");
+      const a = await join(s, room, k);
+      const b = await join(s, room, k);
+      const c = await join(s, room, k);
+      await a.socket.until("presence");
+      await a.socket.until("presence");
+      const d = await join(s, room, k);
+      assert.equal(d.welcome.count, 4);
+      assert.deepEqual(
+        (d.welcome.members as Json[]).map((m) => m.id),
+        [a.welcome.id, b.welcome.id, c.welcome.id],
+        "the welcome lists the oldest members up to the limit",
+      );
+      const counted = await a.socket.until<{ event: string; count: number; member?: Json }>("presence");
+      assert.deepEqual([counted.event, counted.count, counted.member], ["count", 4, undefined]);
+      await d.socket.close();
+      const synced = await a.socket.until<{ event: string; count: number; members: Json[] }>("presence");
+      assert.equal(synced.event, "sync");
+      assert.equal(synced.count, 3);
+      assert.deepEqual(
+        synced.members.map((m) => m.id),
+        [a.welcome.id, b.welcome.id, c.welcome.id],
+      );
+      await Promise.all([a, b, c].map((m) => m.socket.close()));
     },
   },
   {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { unsupported } from "./capabilities.ts";
-import { cases } from "./cases.ts";
+import { cases, PRESENCE_ENV } from "./cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
@@ -44,7 +44,7 @@ describe("conformance", { concurrency: true }, () => {
     describe(runtime, { concurrency: 1 }, () => {
       let server: RunningServer | undefined;
       before(async () => {
-        server = await startServer(runtime, POLLING_ENV);
+        server = await startServer(runtime, { ...POLLING_ENV, ...PRESENCE_ENV });
       });
       after(async () => {
         await server?.stop();

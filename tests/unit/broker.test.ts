@@ -33,7 +33,7 @@ describe("memory broker", () => {
     const got: { frame: string; except?: string }[] = [];
     broker.subscribe("r", (d) => got.push(d as { frame: string; except?: string }));
     const snap = await broker.join("r", { id: "m1", joinedAt: 1 });
-    assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], seq: 0 });
+    assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], count: 1, seq: 0 });
     broker.leave("r", "m1", 1006, "");
     assert.deepEqual(
       got.map((d) => [JSON.parse(d.frame).event, d.except]),
@@ -45,6 +45,59 @@ describe("memory broker", () => {
     assert.equal(JSON.parse(got[1]?.frame as string).code, 1006);
     broker.leave("r", "ghost");
     assert.equal(got.length, 2, "leaving twice tells nobody");
+  });
+
+  it("above the presence limit: capped welcome lists, coalesced counts, then one sync when back within it", async () => {
+    let now = 1000;
+    const broker = new MemoryBroker({ presenceLimit: 3, presenceIntervalMs: 100, now: () => now });
+    const got: { event: string; count: number; members?: { id: string }[] }[] = [];
+    broker.subscribe("r", (d) => got.push(JSON.parse(d.frame as string)));
+    for (let i = 1; i <= 3; i++) await broker.join("r", { id: `m${i}`, joinedAt: i });
+    assert.deepEqual(
+      got.map((f) => f.event),
+      ["join", "join", "join"],
+      "within the limit every join is announced",
+    );
+    got.length = 0;
+    const snap = await broker.join("r", { id: "m4", joinedAt: 4 });
+    assert.deepEqual(
+      [snap.members.map((m) => m.id), snap.count],
+      [["m1", "m2", "m3"], 4],
+      "the welcome lists the oldest members up to the limit, and the true count",
+    );
+    assert.deepEqual(
+      [...got],
+      [{ type: "presence", room: "r", event: "count", count: 4 }],
+      "the first count goes out at once",
+    );
+    await broker.join("r", { id: "m5", joinedAt: 5 });
+    await broker.join("r", { id: "m6", joinedAt: 6 });
+    assert.equal(got.length, 1, "further counts within the interval wait");
+    now += 100;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(
+      got.map((f) => [f.event, f.count]),
+      [
+        ["count", 4],
+        ["count", 6],
+      ],
+      "one trailing count with the latest number",
+    );
+    got.length = 0;
+    broker.leave("r", "m6", 1000);
+    broker.leave("r", "m5", 1000);
+    assert.equal(got.length, 0, "leaves above the limit wait for the interval");
+    broker.leave("r", "m1", 1000);
+    assert.deepEqual(
+      got.map((f) => [f.event, f.count, f.members?.map((m) => m.id)]),
+      [["sync", 3, ["m2", "m3", "m4"]]],
+      "back at the limit: the whole list, and the pending count is dropped",
+    );
+    broker.leave("r", "m2", 1000);
+    assert.deepEqual(got.at(-1)?.event, "leave");
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(got.length, 2, "no stale count after the sync");
+    broker.close();
   });
 });
 

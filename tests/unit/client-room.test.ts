@@ -84,13 +84,15 @@ describe("RoomClient", () => {
     await bob.ready;
     await waitFor(() => alice.members.length === 2);
     assert.deepEqual(
-      presence.map((p) => [p.event, p.member.id]),
+      presence.map((p) => [p.event, "member" in p ? p.member.id : undefined]),
       [["join", bob.id]],
     );
+    assert.equal(alice.count, 2);
     bob.close(4000, "gone");
     await waitFor(() => alice.members.length === 1);
-    assert.deepEqual(presence.at(-1)?.event, "leave");
-    assert.deepEqual([presence.at(-1)?.code, presence.at(-1)?.reason], [4000, "gone"]);
+    const left = presence.at(-1);
+    assert.ok(left?.event === "leave");
+    assert.deepEqual([left.code, left.reason, alice.count], [4000, "gone", 1]);
   });
 
   it("publish resolves with the seq from the ack; everyone, the sender too, gets the typed message", async () => {
