@@ -98,6 +98,16 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
+// Everything sent while handling one read (a client that batches frames, or
+// many echoes at once) leaves in one writev instead of one syscall per frame.
+function corkUntilTick(this: Duplex): void {
+  this.cork();
+  process.nextTick(uncork, this);
+}
+function uncork(socket: Duplex): void {
+  socket.uncork();
+}
+
 async function onUpgrade(req: Upgrading, socket: Duplex, head: Buffer): Promise<void> {
   socket.on("error", destroyOnError);
   try {
@@ -106,6 +116,7 @@ async function onUpgrade(req: Upgrading, socket: Duplex, head: Buffer): Promise<
     if (!record) return await reject(socket, response);
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off("error", destroyOnError); // ws handles the socket's errors from here on
+      socket.prependListener("data", corkUntilTick); // before ws's own reader
       req.edgewire = undefined;
       const peer = ws as NodePeer;
       peer.record = record;
