@@ -5,7 +5,7 @@
  *
  *   npm run bench                      short version (a few minutes)
  *   npm run bench -- --full            the long one
- *   options: --rounds=N (default 3, --full 5)  --targets=a,b (names, prefix match)  --scenarios=a,b (id prefix)
+ *   options: --rounds=N (default 3)  --targets=a,b (names, prefix match)  --scenarios=a,b (id prefix)
  *            --profile (Node and Bun targets write --cpu-prof profiles to bench/.work/prof)
  *            --out=NAME (results file name, default "short" or "full")
  *
@@ -28,7 +28,7 @@ const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const FULL = flag("full");
-const ROUNDS = Math.max(1, Number(option("rounds") ?? (FULL ? 5 : 3)));
+const ROUNDS = Math.max(1, Number(option("rounds") ?? 3));
 const PROFILE = flag("profile");
 const OUT = option("out") ?? (FULL ? "full" : "short");
 const SERVER_CORE = 1;
@@ -39,7 +39,8 @@ const NOFILE = Math.min(200_000, Number(firstLine("sh", ["-c", "ulimit -Hn"])) |
 // ---------- scenarios ----------
 function scenarios(): Scenario[] {
   const list: Scenario[] = [];
-  const d = FULL ? { duration: 3, warmup: 1 } : { duration: 1, warmup: 0.4 };
+  // Ratios pair runs a few seconds apart (roundOrder), which tames the host's drift more than longer windows would.
+  const d = FULL ? { duration: 2, warmup: 0.5 } : { duration: 1, warmup: 0.4 };
   const echo = (conns: number, window: number, size: number, batch = false) =>
     list.push({
       id: `echo-${conns}c-w${window}-${size >= 1024 ? `${size / 1024}KiB` : `${size}B`}${batch ? "-batch" : ""}`,
@@ -482,8 +483,7 @@ async function main(): Promise<void> {
     const pacedOf =
       s.family === "fanout" ? list.find((p) => p.family === "fanout" && p.paced && p.members === s.members) : undefined;
     for (let round = 1; round <= ROUNDS; round++) {
-      // rotate the order each round so no target always runs first or last
-      const order = running.map((_, i) => running[(i + round - 1) % running.length] as Running);
+      const order = roundOrder(running, round);
       for (const r of order) {
         const t = performance.now();
         const recs = await runOne(s, r, round, pacedOf);
@@ -511,6 +511,19 @@ async function main(): Promise<void> {
   process.stderr.write(
     `wrote bench/results/${OUT}.md, ${OUT}.json, ${OUT}.svg${png.png ? `, ${OUT}.png` : ` (no PNG: ${png.error})`} in ${fmtTime(m.seconds)}\n`,
   );
+}
+
+/**
+ * The order of one round: a runtime's targets (edgewire, raw, peers, control)
+ * run back to back, so every ratio compares two runs a few seconds apart and a
+ * slow minute of the host hits both; within a group and across groups the order
+ * rotates each round so nobody always runs first or last.
+ */
+function roundOrder(running: Running[], round: number): Running[] {
+  const rotate = <T>(xs: T[], by: number): T[] => xs.map((_, i) => xs[(i + by) % xs.length] as T);
+  const groups = new Map<string, Running[]>();
+  for (const r of running) groups.set(r.target.runtime, [...(groups.get(r.target.runtime) ?? []), r]);
+  return rotate([...groups.values()], round - 1).flatMap((g) => rotate(g, round - 1));
 }
 
 function summary(rec: RunRecord): string {

@@ -150,6 +150,27 @@ export const TARGETS: Target[] = [
     startMs: 30_000,
   },
   {
+    // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
+    // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.
+    name: "raw-workerd",
+    kind: "raw",
+    runtime: "workerd",
+    proto: "ws",
+    command: (port, inspector) =>
+      wranglerDev(port, inspector, [
+        "--config",
+        join(ROOT, "bench/targets/raw-workerd/wrangler.toml"),
+        "--log-level",
+        "warn",
+      ]),
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 90_000,
+    // the same wrangler dev proxy chain as edgewire-workerd
+    fdsPerConn: 6,
+  },
+  {
     name: "socket.io-node",
     kind: "peer",
     runtime: "node",
@@ -210,8 +231,13 @@ export const TARGETS: Target[] = [
   },
 ];
 
-/** the raw runtime server for an edgewire runtime (none for workerd) */
-export const RAW_OF: Record<string, string | undefined> = { node: "raw-ws", deno: "raw-deno", bun: "raw-bun" };
+/** the raw runtime server for an edgewire runtime */
+export const RAW_OF: Record<string, string | undefined> = {
+  node: "raw-ws",
+  deno: "raw-deno",
+  bun: "raw-bun",
+  workerd: "raw-workerd",
+};
 /** the peers an edgewire runtime is compared with */
 export const PEERS_OF: Record<string, string[]> = {
   node: ["crossws-node", "socket.io-node"],
