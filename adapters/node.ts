@@ -13,8 +13,7 @@ import type { Runtime } from "../src/runtime.ts";
 import { createEdgewire, listeningLine } from "../src/server.ts";
 import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
 
-// A room broadcast sends the same string to every member in a row: encode it
-// to UTF-8 once and send the bytes as a text frame (ws would encode per member).
+// A broadcast sends one string to every member in a row: encode it once (ws would per member).
 let lastText = "";
 let lastBytes: Buffer = Buffer.alloc(0);
 
