@@ -32,7 +32,8 @@ function uncorkAll(): void {
 class NodePeer extends WebSocket implements Peer {
   record!: ConnRecord;
   #corkedAt = -1;
-  override send(frame: Frame): void {
+  // `unknown`, not boolean: the override must stay assignable to ws's own send(data, cb?).
+  override send(frame: Frame, text?: unknown): void {
     const socket = (this as unknown as { _socket?: Duplex })._socket;
     if (socket && this.#corkedAt !== generation) {
       this.#corkedAt = generation;
@@ -40,7 +41,7 @@ class NodePeer extends WebSocket implements Peer {
       socket.cork();
       corked.push(socket);
     }
-    if (typeof frame !== "string") super.send(frame);
+    if (typeof frame !== "string") super.send(frame, { binary: text !== true });
     else {
       if (frame !== lastText) {
         lastText = frame;
@@ -73,13 +74,10 @@ const wss = new WebSocketServer({
 
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  if (isBinary) engine.message(this as NodePeer, data);
-  else {
-    // Remember the bytes of this text: an echo sends the same string straight back.
-    lastText = data.toString("utf8");
-    lastBytes = data;
-    engine.message(this as NodePeer, lastText);
-  }
+  const peer = this as NodePeer;
+  if (isBinary || !engine.readsText(peer))
+    engine.message(peer, data, !isBinary); // echo: no decode
+  else engine.message(peer, data.toString("utf8"));
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   engine.close(this as NodePeer, code, reason.toString("utf8"));

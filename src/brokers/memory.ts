@@ -23,6 +23,12 @@ interface RoomState {
   countTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
+// Narrowed first: Node's and the Workers' typings of clearTimeout disagree on undefined and null.
+function stopTimer(state: RoomState): void {
+  if (state.countTimer !== undefined) clearTimeout(state.countTimer);
+  state.countTimer = undefined;
+}
+
 /** Options of the memory broker. */
 export interface MemoryBrokerOptions {
   /** where sequence numbers and history live (default: in memory) */
@@ -68,7 +74,7 @@ export class MemoryBroker implements Broker {
   // A room with no members and no listeners holds no memory beyond its history.
   #release(room: string, state: RoomState): void {
     if (state.members.size > 0 || state.listeners.size > 0) return;
-    clearTimeout(state.countTimer);
+    stopTimer(state);
     this.#rooms.delete(room);
   }
 
@@ -134,8 +140,7 @@ export class MemoryBroker implements Broker {
 
   // Back within the limit: the whole list once, so every member's list is exact again.
   #sync(room: string, state: RoomState): void {
-    clearTimeout(state.countTimer);
-    state.countTimer = undefined;
+    stopTimer(state);
     const members = [...state.members.values()];
     const frame: PresenceFrame = { type: "presence", room, event: "sync", members, count: members.length };
     this.#deliver(room, { frame: JSON.stringify(frame) });
@@ -174,7 +179,7 @@ export class MemoryBroker implements Broker {
   }
 
   close(): void {
-    for (const state of this.#rooms.values()) clearTimeout(state.countTimer);
+    for (const state of this.#rooms.values()) stopTimer(state);
     this.#rooms.clear();
   }
 }

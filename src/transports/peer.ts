@@ -35,8 +35,12 @@ export type Frame = string | Uint8Array;
 export interface Peer {
   /** the connection's state; the engine may update it and call `save()` */
   readonly record: ConnRecord;
-  /** queue one frame; never throws on a closed connection */
-  send(frame: Frame): void;
+  /**
+   * Queue one frame; never throws on a closed connection. Bytes go out as a
+   * binary frame unless `text` is true: UTF-8 text the adapter handed over
+   * undecoded (see `Engine.message`), which only that adapter's peers get back.
+   */
+  send(frame: Frame, text?: boolean): void;
   /** close with a code and a reason (≤123 bytes) */
   close(code: number, reason: string): void;
   /** persist `record` where the runtime keeps it (Durable Object attachment) */

@@ -9,11 +9,15 @@ import type { ConnRecord, Frame, Peer, RouteName } from "../../src/transports/pe
 /** A peer that keeps every frame and its close. */
 export class FakePeer implements Peer {
   sent: Frame[] = [];
+  /** the `text` flag of each send (bytes that are undecoded UTF-8 text) */
+  textFlags: (boolean | undefined)[] = [];
   closed: { code: number; reason: string } | undefined;
   saves = 0;
   constructor(readonly record: ConnRecord) {}
-  send(frame: Frame): void {
-    if (!this.closed) this.sent.push(frame);
+  send(frame: Frame, text?: boolean): void {
+    if (this.closed) return;
+    this.sent.push(frame);
+    this.textFlags.push(text);
   }
   close(code: number, reason: string): void {
     this.closed ??= { code, reason };

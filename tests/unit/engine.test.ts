@@ -25,6 +25,19 @@ describe("engine", () => {
     assert.deepEqual(peer.sent, ["héllo", bytes]);
   });
 
+  it("echo takes text as undecoded UTF-8 bytes and sends it back flagged as text; rooms insist on strings", () => {
+    const engine = engineWith();
+    const echo = new FakePeer(record("echo"));
+    const room = new FakePeer(record("room", "r"));
+    assert.equal(engine.readsText(echo), false);
+    assert.equal(engine.readsText(room), true);
+    const utf8 = new TextEncoder().encode("héllo");
+    engine.message(echo, utf8, true);
+    engine.message(echo, utf8);
+    assert.deepEqual(echo.sent, [utf8, utf8]);
+    assert.deepEqual(echo.textFlags, [true, false], "text stays text, binary stays binary");
+  });
+
   it("welcomes with members and seq, then tells others of joins and leaves", async () => {
     const engine = engineWith();
     const a = await joined(engine, "r");
