@@ -303,8 +303,12 @@ export function renderReport(
     const fairs = [...aggs.values()].filter((a) => a.target.startsWith("edgewire") && Number.isFinite(a.fair));
     if (fairs.length) {
       const worst = fairs.reduce((m, a) => (a.fair < m.fair ? a : m));
+      // The raw server of the same runtime, for context: a runtime that starves connections by itself shows it there too.
+      const rawName = RAW_OF[worst.target.replace(/^edgewire-/, "")];
+      const raw = rawName ? aggs.get(rawName) : undefined;
+      const rawNote = raw && Number.isFinite(raw.fair) ? `; ${rawName}: ${f.n2(raw.fair)}` : "";
       goal(
-        `${s.id}: every edgewire connection served fairly (min/max ≥ 0.5; worst: ${worst.target})`,
+        `${s.id}: every edgewire connection served fairly (min/max ≥ 0.5; worst: ${worst.target}${rawNote})`,
         worst.fair,
         (v) => v >= 0.5,
         f.n2,
