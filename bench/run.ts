@@ -421,7 +421,33 @@ function meta(started: Date, seconds: number, commit: string): Meta {
 }
 
 // ---------- main ----------
+/** Write the Markdown, SVG and PNG of a run (also used by --render to redo them from a run's JSON). */
+async function writeResults(m: Meta, list: Scenario[], targets: Target[], records: RunRecord[]): Promise<void> {
+  const dir = join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${OUT}.md`), renderReport(m, list, targets, records, `${OUT}.png`));
+  writeFileSync(join(dir, `${OUT}.json`), `${JSON.stringify({ meta: m, scenarios: list, records }, null, 1)}\n`);
+  const png = await renderChart(m, list, targets, records);
+  writeFileSync(join(dir, `${OUT}.svg`), png.svg);
+  if (png.png) writeFileSync(join(dir, `${OUT}.png`), png.png);
+  process.stderr.write(
+    `wrote bench/results/${OUT}.md, ${OUT}.json, ${OUT}.svg${png.png ? `, ${OUT}.png` : ` (no PNG: ${png.error})`} in ${fmtTime(m.seconds)}\n`,
+  );
+}
+
 async function main(): Promise<void> {
+  if (flag("render")) {
+    // Re-render tables and chart from a run's JSON (after a change to the report), measuring nothing.
+    const saved = JSON.parse(readFileSync(join(ROOT, "bench/results", `${OUT}.json`), "utf8"));
+    const names = new Set((saved.records as RunRecord[]).map((r) => r.target));
+    await writeResults(
+      saved.meta,
+      saved.scenarios,
+      TARGETS.filter((t) => names.has(t.name)),
+      saved.records,
+    );
+    return;
+  }
   const started = new Date();
   const commit = commitNow();
   const t0 = performance.now();
@@ -499,18 +525,7 @@ async function main(): Promise<void> {
   }
   await stopAll();
 
-  const m = meta(started, (performance.now() - t0) / 1000, commit);
-  const dir = join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const md = renderReport(m, list, targets, records, `${OUT}.png`);
-  writeFileSync(join(dir, `${OUT}.md`), md);
-  writeFileSync(join(dir, `${OUT}.json`), `${JSON.stringify({ meta: m, scenarios: list, records }, null, 1)}\n`);
-  const png = await renderChart(m, list, targets, records);
-  writeFileSync(join(dir, `${OUT}.svg`), png.svg);
-  if (png.png) writeFileSync(join(dir, `${OUT}.png`), png.png);
-  process.stderr.write(
-    `wrote bench/results/${OUT}.md, ${OUT}.json, ${OUT}.svg${png.png ? `, ${OUT}.png` : ` (no PNG: ${png.error})`} in ${fmtTime(m.seconds)}\n`,
-  );
+  await writeResults(meta(started, (performance.now() - t0) / 1000, commit), list, targets, records);
 }
 
 /**
