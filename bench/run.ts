@@ -234,6 +234,8 @@ async function runScenario(
       ];
     }
     if (s.family === "fanout") {
+      const fds = (s.members as number) * (r.target.fdsPerConn ?? 1) + 200;
+      if (fds > NOFILE) return also({ ...base, unsupported: fdLimit(fds, r.target) });
       const room = `bench-${s.id}-${base.round}-${Date.now() % 100000}`;
       const settleMax = Math.min(300, 30 + (s.members as number) / 50);
       const runs = await runLoadgenPhases(
@@ -281,13 +283,7 @@ async function runScenario(
     }
     if (s.family === "idle") {
       const fds = (s.conns as number) * (r.target.fdsPerConn ?? 1) + 200;
-      if (fds > NOFILE)
-        return [
-          {
-            ...base,
-            unsupported: `needs ~${fds} descriptors${r.target.fdsPerConn ? ` (${r.target.fdsPerConn} per connection under wrangler dev)` : ""}; the hard fd limit here is ${NOFILE} and raising it needs CAP_SYS_RESOURCE, which this machine does not grant`,
-          },
-        ];
+      if (fds > NOFILE) return [{ ...base, unsupported: fdLimit(fds, r.target) }];
       // A forced full GC before each RSS reading, so handshake garbage is not counted as per-connection memory.
       const gc = async (ms: number) => {
         if (forcesGc(r.target)) {
@@ -362,6 +358,12 @@ async function runScenario(
       },
     ];
   }
+}
+
+/** why a scenario needing `fds` descriptors cannot run here */
+function fdLimit(fds: number, t: Target): string {
+  const per = t.fdsPerConn ? ` (${t.fdsPerConn} per connection under wrangler dev)` : "";
+  return `needs ~${fds} descriptors${per}; the hard fd limit here is ${NOFILE} and raising it needs CAP_SYS_RESOURCE, which this machine does not grant`;
 }
 
 function failure(res: LoadResult): string {
