@@ -304,7 +304,7 @@ export function renderReport(
     if (fairs.length) {
       const worst = fairs.reduce((m, a) => (a.fair < m.fair ? a : m));
       // The raw server of the same runtime, for context: a runtime that starves connections by itself shows it there too.
-      const rawName = RAW_OF[worst.target.replace(/^edgewire-/, "")];
+      const rawName = RAW_OF[worst.target.replace(/^edgewire-/, "").replace(/#\d+$/, "")];
       const raw = rawName ? aggs.get(rawName) : undefined;
       const rawNote = raw && Number.isFinite(raw.fair) ? `; ${rawName}: ${f.n2(raw.fair)}` : "";
       goal(
