@@ -32,7 +32,8 @@ export interface RunRecord {
   unsupported?: string;
   result?: LoadResult;
   poll?: PollResult;
-  rss?: { before: number; during: number; perConn: number };
+  /** RSS before connecting, with half and with all connections held; perConn = (during − mid) ÷ the second half */
+  rss?: { before: number; mid?: number; during: number; perConn: number };
 }
 
 /** Where and with what the numbers were measured. */
