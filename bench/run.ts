@@ -325,8 +325,8 @@ async function runScenario(
       };
       let firstHeld = () => {};
       const firstHolding = new Promise<void>((resolve) => (firstHeld = resolve));
-      // The first half holds until the second half has been sampled (generous: the second connects first).
-      const first = open((3 * settle) / 1000 + 60, firstHeld);
+      // The first half holds until the second half has been sampled (the second connects in well under 10 s here).
+      const first = open((2 * settle) / 1000 + 10, firstHeld);
       await Promise.race([firstHolding, first]);
       const mid = await sample();
       let during = 0;
