@@ -8,6 +8,7 @@
  *   options: --rounds=N (default 3)  --targets=a,b (names, prefix match)  --scenarios=a,b (id prefix)
  *            --profile (Node and Bun targets write --cpu-prof profiles to bench/.work/prof)
  *            --out=NAME (results file name, default "short" or "full")
+ *            --render (measure nothing: redo NAME.md and the chart from NAME.json)
  *
  * Servers run on core 1, the client (and this harness) on core 0. Rounds are
  * interleaved: every round runs each target once, in a rotated order, and the
