@@ -216,14 +216,7 @@ async function runScenario(
           r.target.echoPath,
           "--conns",
           String(s.conns),
-          "--window",
-          String(s.window),
-          "--size",
-          String(s.size),
-          "--duration",
-          String(s.duration),
-          "--warmup",
-          String(s.warmup),
+          ...load(s),
           ...(s.batch ? ["--batch"] : []),
           "--connect-timeout",
           "60",
@@ -235,8 +228,8 @@ async function runScenario(
       ];
     }
     if (s.family === "fanout") {
-      const fds = (s.members as number) * (r.target.fdsPerConn ?? 1) + 200;
-      if (fds > NOFILE) return also({ ...base, unsupported: fdLimit(fds, r.target) });
+      const tooMany = fdShortfall(s.members as number, r.target);
+      if (tooMany) return also({ ...base, unsupported: tooMany });
       const room = `bench-${s.id}-${base.round}-${Date.now() % 100000}`;
       const settleMax = Math.min(300, 30 + (s.members as number) / 50);
       const runs = await runLoadgenPhases(
@@ -248,14 +241,7 @@ async function runScenario(
           r.target.roomPath(room),
           "--conns",
           String(s.members),
-          "--window",
-          String(s.window),
-          "--size",
-          String(s.size),
-          "--duration",
-          String(s.duration),
-          "--warmup",
-          String(s.warmup),
+          ...load(s),
           "--welcome",
           "--settle",
           "0.3",
@@ -283,8 +269,8 @@ async function runScenario(
       return recs;
     }
     if (s.family === "idle") {
-      const fds = (s.conns as number) * (r.target.fdsPerConn ?? 1) + 200;
-      if (fds > NOFILE) return [{ ...base, unsupported: fdLimit(fds, r.target) }];
+      const tooMany = fdShortfall(s.conns as number, r.target);
+      if (tooMany) return [{ ...base, unsupported: tooMany }];
       // A forced full GC before each RSS reading, so handshake garbage is not counted as per-connection memory.
       const gc = async (ms: number) => {
         if (forcesGc(r.target)) {
@@ -373,10 +359,26 @@ async function runScenario(
   }
 }
 
-/** why a scenario needing `fds` descriptors cannot run here */
-function fdLimit(fds: number, t: Target): string {
+/** why `conns` client connections to `t` cannot be held here, or undefined when they can */
+function fdShortfall(conns: number, t: Target): string | undefined {
+  const fds = conns * (t.fdsPerConn ?? 1) + 200;
+  if (fds <= NOFILE) return undefined;
   const per = t.fdsPerConn ? ` (${t.fdsPerConn} per connection under wrangler dev)` : "";
   return `needs ~${fds} descriptors${per}; the hard fd limit here is ${NOFILE} and raising it needs CAP_SYS_RESOURCE, which this machine does not grant`;
+}
+
+/** the loadgen flags every echo and fan-out run takes from its scenario */
+function load(s: Scenario): string[] {
+  return [
+    "--window",
+    String(s.window),
+    "--size",
+    String(s.size),
+    "--duration",
+    String(s.duration),
+    "--warmup",
+    String(s.warmup),
+  ];
 }
 
 function failure(res: LoadResult): string {
