@@ -39,12 +39,11 @@ export async function connect(
 /** The conformance servers' presence limit: small, so a room above it takes four members. */
 export const PRESENCE_ENV = { EDGEWIRE_PRESENCE_LIMIT: "3" };
 
+/** A member: its socket and its welcome frame. */
+type Joined = { socket: TestSocket; welcome: Json };
+
 /** Join `room` and return the socket with its welcome frame. */
-export async function join(
-  server: RunningServer,
-  room: string,
-  kind: ClientKind = "ws",
-): Promise<{ socket: TestSocket; welcome: Json }> {
+export async function join(server: RunningServer, room: string, kind: ClientKind = "ws"): Promise<Joined> {
   const socket = await connect(`${server.ws}/rooms/${room}`, "edgewire.v1", kind);
   const welcome = await socket.json();
   assert.equal(welcome.type, "welcome");
@@ -57,6 +56,14 @@ export async function joinPair(server: RunningServer, room: string, kind: Client
   const b = await join(server, room, kind);
   await a.socket.until("presence");
   return { a, b };
+}
+
+/** `n` members of `room`, after each has seen the join of everyone who came after it. */
+export async function joinAll(server: RunningServer, room: string, n: number, kind: ClientKind = "ws") {
+  const members: Joined[] = [];
+  for (let i = 0; i < n; i++) members.push(await join(server, room, kind));
+  for (const [i, m] of members.entries()) for (let j = i + 1; j < n; j++) await m.socket.until("presence");
+  return members;
 }
 
 async function echoOnce(server: RunningServer, kind: ClientKind, payload: string | Buffer): Promise<void> {
@@ -142,10 +149,8 @@ export const cases: Case[] = [
     name: "room broadcast: every member gets one order, seq grows",
     async run(s, k) {
       const room = freshRoom("order");
-      const members = [await join(s, room, k), await join(s, room, k), await join(s, room, k)];
       // Presence frames for later joiners are not part of this check.
-      for (const [i, m] of members.entries())
-        for (let j = i + 1; j < members.length; j++) await m.socket.until("presence");
+      const members = await joinAll(s, room, 3, k);
       const perMember = 10;
       for (let n = 0; n < perMember; n++)
         for (const [i, m] of members.entries()) m.socket.sendJson({ type: "publish", data: { i, n } });
@@ -198,11 +203,7 @@ export const cases: Case[] = [
     async run(s, k) {
       // The conformance servers run with EDGEWIRE_PRESENCE_LIMIT=3 (PRESENCE_ENV).
       const room = freshRoom("crowd");
-      const a = await join(s, room, k);
-      const b = await join(s, room, k);
-      const c = await join(s, room, k);
-      await a.socket.until("presence");
-      await a.socket.until("presence");
+      const [a, b, c] = (await joinAll(s, room, 3, k)) as [Joined, Joined, Joined];
       const d = await join(s, room, k);
       assert.equal(d.welcome.count, 4);
       assert.deepEqual(
@@ -256,12 +257,7 @@ export const cases: Case[] = [
     name: "binary relay: other members get the same bytes, sender does not",
     async run(s, k) {
       const room = freshRoom("binary");
-      const a = await join(s, room, k);
-      const b = await join(s, room, k);
-      const c = await join(s, room, k);
-      await a.socket.until("presence");
-      await a.socket.until("presence");
-      await b.socket.until("presence");
+      const [a, b, c] = (await joinAll(s, room, 3, k)) as [Joined, Joined, Joined];
       const bytes = randomBytes(4096);
       a.socket.send(bytes);
       for (const m of [b, c]) {
