@@ -1,17 +1,18 @@
 /**
- * Bun adapter: `Bun.serve` with its native WebSocket handlers. Room delivery
- * uses Bun's topic pub/sub (`ws.subscribe` + `server.publish`), which fans out
- * in native code: the engine hands it one frame per broadcast.
+ * Bun adapter: `serve(edgewire)` on `Bun.serve` with its native WebSocket
+ * handlers. Room delivery uses Bun's topic pub/sub (`ws.subscribe` +
+ * `server.publish`), which fans out in native code: the hub hands it one frame
+ * per broadcast. Nothing happens on import.
  */
 import type { Server, ServerWebSocket } from "bun";
-import { getBunServer } from "hono/bun";
-import type { Runtime } from "../src/runtime.ts";
-import { createEdgewire, listeningLine } from "../src/server.ts";
-import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
+import type { Edgewire } from "../src/assemble.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
+import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
 
 /** A Bun socket seen as an engine Peer; it is also the socket's `data`. */
 class BunPeer implements Peer {
   ws!: ServerWebSocket<BunPeer>;
+  context: unknown;
   constructor(readonly record: ConnRecord) {}
   send(frame: Frame): void {
     this.ws.send(frame);
@@ -27,53 +28,55 @@ class BunPeer implements Peer {
   }
 }
 
-let server: Server<BunPeer> | undefined;
-
-const runtime: Runtime = {
-  name: "bun",
-  upgrade(c, record) {
-    const target = (getBunServer(c) as Server<BunPeer> | undefined) ?? server;
-    const headers = record.protocol ? { "Sec-WebSocket-Protocol": record.protocol } : undefined;
-    if (target?.upgrade(c.req.raw, { data: new BunPeer(record), headers })) {
-      // Bun answers the upgrade itself; this response is ignored.
-      return new Response(null);
-    }
-    return c.json({ error: { code: "upgrade_failed", message: "not a valid WebSocket handshake" } }, 400);
-  },
-  publish(topic, frame) {
-    server?.publish(topic, frame);
-  },
-};
-
-const { config, engine, app } = createEdgewire(Bun.env, runtime);
-
-server = Bun.serve<BunPeer>({
-  port: config.port,
-  hostname: config.host,
-  fetch: (request, srv) => app.fetch(request, srv),
-  // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.
-  idleTimeout: Math.min(255, Math.ceil(config.pollTimeoutMs / 1000) + 10),
-  websocket: {
-    maxPayloadLength: config.maxMessageBytes,
-    perMessageDeflate: false,
-    open(ws) {
-      ws.data.ws = ws;
-      engine.open(ws.data);
+/** Serve `edgewire` on Bun; resolves once listening. */
+export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<EdgewireServer> {
+  let server: Server<BunPeer> | undefined;
+  const runtime: Runtime = {
+    name: "bun",
+    upgrade(c, record) {
+      const headers = record.protocol ? { "Sec-WebSocket-Protocol": record.protocol } : undefined;
+      // Bun answers the upgrade itself; the response returned here is ignored.
+      if (server?.upgrade(c.req.raw, { data: new BunPeer(record), headers })) return new Response(null);
+      return c.json({ error: { code: "upgrade_failed", message: "not a valid WebSocket handshake" } }, 400);
     },
-    message(ws, message) {
-      // Binary arrives as a Buffer (a Uint8Array); text as a string.
-      engine.message(ws.data, message);
+    publish(topic, frame) {
+      server?.publish(topic, frame);
     },
-    close(ws, code, reason) {
-      engine.close(ws.data, code, reason);
+    address: (c) => server?.requestIP(c.req.raw)?.address,
+  };
+  return serveWith(edgewire, options, Bun.env, {
+    runtime,
+    onSignal: (handler) => {
+      for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, handler);
     },
-  },
-});
-console.log(listeningLine("bun", config.host, server.port ?? config.port));
-
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    server?.stop(true);
-    process.exit(0);
+    exit: (code) => process.exit(code),
+    async listen(instance, app, port, hostname) {
+      const { engine, config } = instance;
+      const bun = Bun.serve<BunPeer>({
+        port,
+        hostname,
+        // `{ server }`, as hono/bun's getBunServer expects to find it in c.env.
+        fetch: (request, srv) => instance.fetch(request, { server: srv }, undefined, app),
+        // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.
+        idleTimeout: Math.min(255, Math.ceil(config.pollTimeoutMs / 1000) + 10),
+        websocket: {
+          maxPayloadLength: config.maxMessageBytes,
+          perMessageDeflate: false,
+          open(ws) {
+            ws.data.ws = ws;
+            engine.open(ws.data);
+          },
+          message(ws, message) {
+            // Binary arrives as a Buffer (a Uint8Array); text as a string.
+            engine.message(ws.data, message);
+          },
+          close(ws, code, reason) {
+            engine.close(ws.data, code, reason);
+          },
+        },
+      });
+      server = bun;
+      return { port: bun.port ?? port, close: () => bun.stop(true) };
+    },
   });
 }

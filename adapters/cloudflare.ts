@@ -1,30 +1,38 @@
 /**
- * Cloudflare adapter: the Worker validates room routes and hands each room to
- * its own Durable Object (`idFromName(room)`); the object runs the same app and
- * engine as every other runtime, with sockets accepted through the Hibernation
- * API. A woken object rebuilds its rooms from the sockets' attachments, and its
- * sequence numbers live in the object's SQLite storage.
+ * Cloudflare adapter: `cloudflare(edgewire)` makes the Worker handler and the
+ * Durable Object class for an edgewire. The Worker runs the app in "worker"
+ * mode: it admits every connection (admission runs here, once) and forwards
+ * each room to its own object (`idFromName(route:room)`) and each plain route's
+ * polling session to a shard's object. Every object runs the same assembly in
+ * "object" mode, with sockets accepted through the Hibernation API: a woken
+ * object rebuilds its rooms from the sockets' attachments, and sequence
+ * numbers and history live in its SQLite storage. Nothing happens on import.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Hono } from "hono";
-import { createApp } from "../src/app.ts";
-import { MemoryBroker } from "../src/brokers/memory.ts";
-import { loadConfig } from "../src/config.ts";
-import { Engine } from "../src/engine.ts";
+import type { Edgewire, Instance } from "../src/assemble.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
+import type { Engine } from "../src/core/engine.ts";
+import type { Forward } from "../src/http/app.ts";
 import { CloseCode } from "../src/protocol.ts";
-import { SqlHistory } from "../src/rooms/sql-history.ts";
-import type { Runtime } from "../src/runtime.ts";
-import { appOptions } from "../src/server.ts";
-import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
+import { SqlHistory } from "../src/pubsub/sql-history.ts";
 
 /** Bindings and variables from wrangler.toml. */
 export interface Env {
-  ROOMS: DurableObjectNamespace<RoomObject>;
-  [variable: string]: unknown;
+  [binding: string]: unknown;
+}
+
+/** Options of `cloudflare()`. */
+export interface CloudflareOptions {
+  /** your Hono app with the edgewire mounted in it (default: the edgewire's own app) */
+  app?: Hono;
+  /** the Durable Object namespace binding in wrangler.toml (default "ROOMS") */
+  binding?: string;
 }
 
 /** A workerd WebSocket seen as an engine Peer. */
 class CfPeer implements Peer {
+  context: unknown;
   constructor(
     readonly ws: WebSocket,
     readonly record: ConnRecord,
@@ -59,112 +67,117 @@ function upgradeResponse(client: WebSocket, record: ConnRecord): Response {
   return new Response(null, { status: 101, webSocket: client, ...(headers ? { headers } : {}) });
 }
 
-/** One room: its members' sockets (hibernatable), presence and sequenced history. */
-export class RoomObject extends DurableObject<Env> {
-  /** this incarnation's id: a new one after every wake-up or eviction */
-  readonly instance = crypto.randomUUID();
-  readonly #engine: Engine;
-  readonly #app: Hono;
-  readonly #peers = new WeakMap<WebSocket, CfPeer>();
+const pair = () => Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    const config = loadConfig(env);
-    const broker = new MemoryBroker({
-      history: new SqlHistory(ctx.storage.sql, config.historyLimit),
-      presenceLimit: config.presenceLimit,
-    });
-    this.#engine = new Engine({ broker, maxMessageBytes: config.maxMessageBytes });
+/** The Worker handler and the Durable Object class that serve `edgewire` on Cloudflare. */
+export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) {
+  const binding = options.binding ?? "ROOMS";
+  const app = options.app ?? edgewire.app;
+
+  // Rooms and plain routes' polling shards live in objects; ':' and the "poll/" prefix keep the names apart.
+  const forward: Forward = (target, request, env) => {
+    const ns = (env as Env)[binding] as DurableObjectNamespace | undefined;
+    if (!ns) throw new Error(`edgewire: no Durable Object binding "${binding}" in wrangler.toml`);
+    const name = target.kind === "room" ? `${target.route}:${target.room}` : `poll/${target.route}:${target.shard}`;
+    return ns.get(ns.idFromName(name)).fetch(request);
+  };
+
+  // The Worker serves plain routes' sockets itself (accepted, not hibernatable) and forwards the rest.
+  let worker: Instance | undefined;
+  const workerInstance = (env: Env): Instance => {
+    if (worker) return worker;
+    let engine: Engine | undefined;
     const runtime: Runtime = {
       name: "workerd",
-      instance: this.instance,
       upgrade: (_c, record) => {
-        const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-        this.ctx.acceptWebSocket(server);
+        const [client, server] = pair();
+        server.accept();
+        // Recent compatibility dates deliver binary as Blob; handlers get bytes on every runtime.
+        (server as WebSocket & { binaryType: string }).binaryType = "arraybuffer";
         const peer = new CfPeer(server, record);
-        peer.save();
-        this.#peers.set(server, peer);
-        this.#engine.open(peer);
+        const e = engine as Engine;
+        server.addEventListener("message", (m) => e.message(peer, toFrame(m.data as string | ArrayBuffer)));
+        server.addEventListener("close", (m) => {
+          peer.close(echoable(m.code), m.reason);
+          e.close(peer, m.code, m.reason);
+        });
+        e.open(peer);
         return upgradeResponse(client, record);
       },
+      address: (c) => c.req.header("cf-connecting-ip"),
     };
-    this.#app = createApp({ runtime, engine: this.#engine, ...appOptions(config) });
-    // Pings are answered by the runtime, so they do not wake a hibernated object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
-    // Woken or rebuilt: every socket still open comes back with its record.
-    for (const ws of ctx.getWebSockets()) this.#engine.restore(this.#peer(ws));
-  }
-
-  #peer(ws: WebSocket): CfPeer {
-    let peer = this.#peers.get(ws);
-    if (!peer) {
-      peer = new CfPeer(ws, ws.deserializeAttachment() as ConnRecord);
-      this.#peers.set(ws, peer);
-    }
-    return peer;
-  }
-
-  override fetch(request: Request): Response | Promise<Response> {
-    return this.#app.fetch(request);
-  }
-
-  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    this.#engine.message(this.#peer(ws), toFrame(message));
-  }
-
-  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
-    // Reciprocate, or the client sees 1006 instead of its own code.
-    try {
-      ws.close(echoable(code), reason);
-    } catch {}
-    this.#engine.close(this.#peer(ws), code, reason);
-  }
-
-  override webSocketError(ws: WebSocket): void {
-    this.#engine.close(this.#peer(ws));
-  }
-}
-
-// The Worker itself serves /echo (a plain accepted socket) and forwards rooms.
-let worker: Hono | undefined;
-
-function workerApp(env: Env): Hono {
-  if (worker) return worker;
-  const config = loadConfig(env);
-  const engine = new Engine({ broker: new MemoryBroker(), maxMessageBytes: config.maxMessageBytes });
-  const runtime: Runtime = {
-    name: "workerd",
-    upgrade: (_c, record) => {
-      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-      server.accept();
-      // Recent compatibility dates deliver binary as Blob; handlers get bytes on every runtime.
-      (server as WebSocket & { binaryType: string }).binaryType = "arraybuffer";
-      const peer = new CfPeer(server, record);
-      server.addEventListener("message", (e) => engine.message(peer, toFrame(e.data as string | ArrayBuffer)));
-      server.addEventListener("close", (e) => {
-        peer.close(echoable(e.code), e.reason);
-        engine.close(peer, e.code, e.reason);
-      });
-      engine.open(peer);
-      return upgradeResponse(client, record);
-    },
+    worker = edgewire.assemble({ runtime, env, mode: "worker", forward });
+    engine = worker.engine;
+    return worker;
   };
-  const app = createApp({
-    runtime,
-    engine,
-    // Rooms and echo polling sessions live in objects; ':' keeps the two name spaces apart.
-    forward: (target, request, bindings) => {
-      const rooms = (bindings as Env).ROOMS;
-      const name = target.kind === "room" ? target.room : `echo-poll:${target.shard}`;
-      return rooms.get(rooms.idFromName(name)).fetch(request);
-    },
-  });
-  worker = app;
-  return app;
-}
+  edgewire.setFallback((c) => workerInstance(c.env as Env));
 
-export default {
-  fetch(request, env, ctx) {
-    return workerApp(env).fetch(request, env, ctx);
-  },
-} satisfies ExportedHandler<Env>;
+  /** One room (or one polling shard): its members' sockets (hibernatable), presence and sequenced history. */
+  class RoomObject extends DurableObject<Env> {
+    /** this incarnation's id: a new one after every wake-up or eviction */
+    readonly incarnation = crypto.randomUUID();
+    readonly #instance: Instance;
+    readonly #peers = new WeakMap<WebSocket, CfPeer>();
+
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env);
+      const runtime: Runtime = {
+        name: "workerd",
+        instance: this.incarnation,
+        upgrade: (_c, record) => {
+          const [client, server] = pair();
+          this.ctx.acceptWebSocket(server);
+          const peer = new CfPeer(server, record);
+          peer.save();
+          this.#peers.set(server, peer);
+          this.#instance.engine.open(peer);
+          return upgradeResponse(client, record);
+        },
+      };
+      this.#instance = edgewire.assemble({
+        runtime,
+        env,
+        mode: "object",
+        history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit),
+      });
+      // Pings are answered by the runtime, so they do not wake a hibernated object.
+      ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+      // Woken or rebuilt: every socket still open comes back with its record.
+      for (const ws of ctx.getWebSockets()) this.#instance.engine.restore(this.#peer(ws));
+    }
+
+    #peer(ws: WebSocket): CfPeer {
+      let peer = this.#peers.get(ws);
+      if (!peer) {
+        peer = new CfPeer(ws, ws.deserializeAttachment() as ConnRecord);
+        this.#peers.set(ws, peer);
+      }
+      return peer;
+    }
+
+    override fetch(request: Request): Promise<Response> {
+      return this.#instance.fetch(request, this.env);
+    }
+
+    override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+      this.#instance.engine.message(this.#peer(ws), toFrame(message));
+    }
+
+    override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+      // Reciprocate, or the client sees 1006 instead of its own code.
+      try {
+        ws.close(echoable(code), reason);
+      } catch {}
+      this.#instance.engine.close(this.#peer(ws), code, reason);
+    }
+
+    override webSocketError(ws: WebSocket): void {
+      this.#instance.engine.close(this.#peer(ws));
+    }
+  }
+
+  const handler: ExportedHandler<Env> = {
+    fetch: (request, env, ctx) => workerInstance(env).fetch(request, env, ctx, app),
+  };
+  return { worker: handler, RoomObject };
+}

@@ -1,17 +1,20 @@
 /**
- * Deno adapter: `Deno.serve` and `Deno.upgradeWebSocket`. Each connection is
- * one DenoPeer that is also its socket's event listener (`handleEvent`), so a
- * connection allocates no closures.
+ * Deno adapter: `serve(edgewire)` on `Deno.serve` and `Deno.upgradeWebSocket`.
+ * Each connection is one DenoPeer that is also its socket's event listener
+ * (`handleEvent`), so a connection allocates no closures. Nothing happens on import.
  */
-import type { Runtime } from "../src/runtime.ts";
-import { createEdgewire, listeningLine } from "../src/server.ts";
-import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
+import type { Edgewire } from "../src/assemble.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
+import type { Engine } from "../src/core/engine.ts";
+import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
 
 /** A Deno WebSocket seen as an engine Peer. */
 class DenoPeer implements Peer {
+  context: unknown;
   constructor(
     readonly socket: WebSocket,
     readonly record: ConnRecord,
+    readonly engine: Engine,
   ) {}
   send(frame: Frame): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
@@ -22,17 +25,17 @@ class DenoPeer implements Peer {
   handleEvent(event: Event): void {
     switch (event.type) {
       case "open":
-        engine.open(this);
+        this.engine.open(this);
         break;
       case "message": {
         const data = (event as MessageEvent<string | ArrayBuffer>).data;
-        engine.message(this, typeof data === "string" ? data : new Uint8Array(data));
+        this.engine.message(this, typeof data === "string" ? data : new Uint8Array(data));
         break;
       }
       case "close": {
         const { code, reason } = event as CloseEvent;
         // Deno reports a connection dropped without a Close frame as code 0; RFC 6455 calls it 1006.
-        engine.close(this, code || 1006, reason);
+        this.engine.close(this, code || 1006, reason);
         break;
       }
       // "error" is always followed by "close", which does the cleanup.
@@ -40,33 +43,40 @@ class DenoPeer implements Peer {
   }
 }
 
-const runtime: Runtime = {
-  name: "deno",
-  upgrade(c, record) {
-    // Not `{ protocol }`: Deno splits the offer on ", " only and refuses "a,edgewire.v1"
-    // (as `ws` sends it), so the chosen protocol is set on the response instead.
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
-    if (record.protocol) response.headers.set("Sec-WebSocket-Protocol", record.protocol);
-    socket.binaryType = "arraybuffer";
-    const peer = new DenoPeer(socket, record);
-    for (const type of ["open", "message", "close"]) socket.addEventListener(type, peer);
-    return response;
-  },
-};
-
-const { config, engine, app } = createEdgewire(Deno.env.toObject(), runtime);
-
-const server = Deno.serve(
-  {
-    port: config.port,
-    hostname: config.host,
-    onListen: ({ port }) => console.log(listeningLine("deno", config.host, port)),
-  },
-  app.fetch,
-);
-
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => {
-    server.shutdown().finally(() => Deno.exit(0));
+/** Serve `edgewire` on Deno; resolves once listening. */
+export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<EdgewireServer> {
+  let engine: Engine | undefined;
+  const runtime: Runtime = {
+    name: "deno",
+    upgrade(c, record) {
+      // Not `{ protocol }`: Deno splits the offer on ", " only and refuses "a,edgewire.v1"
+      // (as `ws` sends it), so the chosen protocol is set on the response instead.
+      const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+      if (record.protocol) response.headers.set("Sec-WebSocket-Protocol", record.protocol);
+      socket.binaryType = "arraybuffer";
+      const peer = new DenoPeer(socket, record, engine as Engine);
+      for (const type of ["open", "message", "close"]) socket.addEventListener(type, peer);
+      return response;
+    },
+    address: (c) => {
+      const addr = (c.env as Deno.ServeHandlerInfo | undefined)?.remoteAddr;
+      return addr && "hostname" in addr ? addr.hostname : undefined;
+    },
+  };
+  return serveWith(edgewire, options, Deno.env.toObject(), {
+    runtime,
+    onSignal: (handler) => {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, handler);
+    },
+    exit: (code) => Deno.exit(code),
+    listen(instance, app, port, hostname) {
+      engine = instance.engine;
+      return new Promise((listening) => {
+        const server = Deno.serve(
+          { port, hostname, onListen: (addr) => listening({ port: addr.port, close: () => server.shutdown() }) },
+          (request, info) => instance.fetch(request, info, undefined, app),
+        );
+      });
+    },
   });
 }

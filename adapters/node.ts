@@ -1,17 +1,17 @@
 /**
- * Node adapter: @hono/node-server for HTTP, `ws` for WebSockets. The upgrade
- * goes through the Hono app first (routing, room names, subprotocol), then `ws`
- * completes it. The socket itself is the engine's Peer (a `ws` subclass with
- * the record as a field), so a connection costs no wrapper objects or closures.
+ * Node adapter: `serve(edgewire)` on @hono/node-server and `ws`. An upgrade passes the Hono app first
+ * (routing, admission, the user's middleware), then `ws` completes it. The socket is itself the
+ * engine's Peer (a `ws` subclass carrying its record): no wrappers or closures per connection.
  */
 import type { IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocket, WebSocketServer } from "ws";
-import type { Runtime } from "../src/runtime.ts";
-import { createEdgewire, listeningLine } from "../src/server.ts";
-import type { ConnRecord, Frame, Peer } from "../src/transports/peer.ts";
+import type { Edgewire } from "../src/assemble.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
+import type { Engine } from "../src/core/engine.ts";
+import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
 
 // A broadcast sends one string to every member in a row: encode it once (ws would per member).
 let lastText = "";
@@ -31,6 +31,8 @@ function uncorkAll(): void {
 /** A `ws` socket that is also the engine's Peer. */
 class NodePeer extends WebSocket implements Peer {
   record!: ConnRecord;
+  engine!: Engine;
+  context: unknown;
   #corkedAt = -1;
   // `unknown`, not boolean: the override must stay assignable to ws's own send(data, cb?).
   override send(frame: Frame, text?: unknown): void {
@@ -53,39 +55,23 @@ class NodePeer extends WebSocket implements Peer {
 }
 
 type Upgrading = IncomingMessage & { edgewire?: ConnRecord };
-
-const runtime: Runtime = {
-  name: "node",
-  upgrade(c, record) {
-    // The app accepted the upgrade: leave the record on the request for `ws`.
-    (c.env as { incoming: Upgrading }).incoming.edgewire = record;
-    return new Response(null);
-  },
-};
-const { config, engine, app } = createEdgewire(process.env, runtime);
-
-const wss = new WebSocketServer({
-  noServer: true,
-  WebSocket: NodePeer,
-  maxPayload: config.maxMessageBytes,
-  perMessageDeflate: false,
-  handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
-});
-
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   const peer = this as NodePeer;
-  if (isBinary || !engine.readsText(peer))
-    engine.message(peer, data, !isBinary); // echo: no decode
-  else engine.message(peer, data.toString("utf8"));
+  if (isBinary || !peer.engine.readsText(peer)) peer.engine.message(peer, data, !isBinary);
+  else peer.engine.message(peer, data.toString("utf8"));
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  engine.close(this as NodePeer, code, reason.toString("utf8"));
+  (this as NodePeer).engine.close(this as NodePeer, code, reason.toString("utf8"));
 }
 function onError(this: WebSocket, error: Error): void {
-  // `ws` already closed the socket with the right code (1009, 1002, ...); a
-  // listener must exist or EventEmitter would throw and kill the process.
+  // `ws` already closed with the right code (1009, 1002…); without a listener EventEmitter would throw.
   if (process.env.EDGEWIRE_DEBUG) console.error("edgewire: socket error", error.message);
+}
+// Top-level, not a closure: a closure would share the upgrade's scope and keep the
+// request and `head` alive as long as the socket (measured: +1.6 KB heap/connection).
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function toRequest(req: IncomingMessage): Request {
@@ -104,44 +90,60 @@ async function reject(socket: Duplex, response: Response): Promise<void> {
   socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]));
 }
 
-// Top-level, not a closure: a closure would share the upgrade's scope and keep the
-// request and `head` alive as long as the socket (measured: +1.6 KB heap/connection).
-function destroyOnError(this: Duplex): void {
-  this.destroy();
-}
-
-async function onUpgrade(req: Upgrading, socket: Duplex, head: Buffer): Promise<void> {
-  socket.on("error", destroyOnError);
-  try {
-    const response = await app.fetch(toRequest(req), { incoming: req });
-    const record = req.edgewire;
-    if (!record) return await reject(socket, response);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      socket.off("error", destroyOnError); // ws handles the socket's errors from here on
-      req.edgewire = undefined;
-      const peer = ws as NodePeer;
-      peer.record = record;
-      peer.on("message", onMessage).on("close", onClose).on("error", onError);
-      engine.open(peer);
-    });
-  } catch (error) {
-    console.error("edgewire: upgrade failed", error);
-    socket.destroy();
-  }
-}
-
-const server = createAdaptorServer({ fetch: app.fetch });
-server.on("upgrade", onUpgrade);
-server.listen(config.port, config.host, () => {
-  const address = server.address();
-  console.log(listeningLine("node", config.host, typeof address === "object" && address ? address.port : config.port));
-});
-
-// Graceful shutdown: tell every client "going away" (1001) before exiting.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    for (const ws of wss.clients) ws.close(1001, "server shutting down");
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
+/** Serve `edgewire` on Node; resolves once listening. */
+export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<EdgewireServer> {
+  const runtime: Runtime = {
+    name: "node",
+    upgrade(c, record) {
+      // Admitted: leave the record on the request for `ws`.
+      (c.env as { incoming: Upgrading }).incoming.edgewire = record;
+      return new Response(null);
+    },
+    address: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
+  };
+  return serveWith(edgewire, options, process.env, {
+    runtime,
+    onSignal: (handler) => {
+      for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, handler);
+    },
+    exit: (code) => process.exit(code),
+    async listen(instance, app, port, hostname) {
+      const { engine, config } = instance;
+      const wss = new WebSocketServer({
+        noServer: true,
+        clientTracking: false, // the engine tracks open connections
+        WebSocket: NodePeer,
+        maxPayload: config.maxMessageBytes,
+        perMessageDeflate: false,
+        handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
+      });
+      const server = createAdaptorServer({ fetch: (request, env) => instance.fetch(request, env, undefined, app) });
+      server.on("upgrade", async (req: Upgrading, socket: Duplex, head: Buffer) => {
+        socket.on("error", destroyOnError);
+        try {
+          const response = await instance.fetch(toRequest(req), { incoming: req }, undefined, app);
+          const record = req.edgewire;
+          if (!record) return await reject(socket, response);
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            socket.off("error", destroyOnError); // ws handles the socket's errors from here on
+            req.edgewire = undefined;
+            const peer = Object.assign(ws as NodePeer, { record, engine });
+            peer.on("message", onMessage).on("close", onClose).on("error", onError);
+            engine.open(peer);
+          });
+        } catch (error) {
+          console.error("edgewire: upgrade failed", error);
+          socket.destroy();
+        }
+      });
+      await new Promise<void>((ready) => server.listen(port, hostname, ready));
+      const address = server.address();
+      const close = () => {
+        const closed = new Promise<void>((done) => server.close(() => done()));
+        (server as import("node:http").Server).closeIdleConnections();
+        return closed;
+      };
+      return { port: typeof address === "object" && address ? address.port : port, close };
+    },
   });
 }

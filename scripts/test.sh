@@ -24,7 +24,7 @@ tsc -p tsconfig.json          # src/: no runtime types at all
 tsc -p tsconfig.node.json     # Node adapter, tests, bench
 tsc -p tsconfig.bun.json      # Bun adapter against bun-types
 tsc -p tsconfig.cloudflare.json
-deno check adapters/deno.ts
+deno check main/deno.ts
 
 step "Worker bundle (wrangler deploy --dry-run)"
 wrangler deploy --dry-run --outdir dist >/dev/null

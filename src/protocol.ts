@@ -68,15 +68,17 @@ export const PingFrameSchema = v.object({
 /** A ping frame. */
 export type PingFrame = v.InferOutput<typeof PingFrameSchema>;
 
-/** Every text frame a room member may send. */
+/** Every text frame a room member may send: the envelope; a route's own schema checks `data`. */
 export const ClientFrameSchema = v.variant("type", [PublishFrameSchema, PingFrameSchema]);
 /** A frame from a room member. */
 export type ClientFrame = v.InferOutput<typeof ClientFrameSchema>;
 
 /** A member as other members see it. */
-export interface Member {
+export interface Member<Info = unknown> {
   id: string;
   joinedAt: number;
+  /** what the route shows of the member's state to others (its `member` option), if anything */
+  info?: Info;
 }
 
 /** Server → client: first frame on a room connection. `seq` is the room's last sequence number. */
@@ -139,11 +141,23 @@ export interface PresenceCountFrame {
 /** Server → client: every kind of presence frame. */
 export type PresenceFrame = PresenceChangeFrame | PresenceSyncFrame | PresenceCountFrame;
 
-/** Server → client: the publish with this `id` got sequence number `seq`. */
+/**
+ * Server → client: the publish with this `id` was handled; `seq` is the
+ * sequence number it got when the route's handler published it (absent when
+ * the handler only broadcast or answered).
+ */
 export interface AckFrame {
   type: "ack";
   id: string;
-  seq: number;
+  seq?: number;
+}
+
+/** Server → client: an unsequenced room message (a route's `ctx.room.broadcast`): not in history, no `seq`. */
+export interface BroadcastFrame<Data = unknown> {
+  type: "broadcast";
+  room: string;
+  from: string;
+  data: Data;
 }
 
 /** Server → client: reply to a ping (exactly `{"type":"pong"}` for `{"type":"ping"}`, so a Durable Object can answer it without waking). */
@@ -161,7 +175,14 @@ export interface ErrorFrame {
 }
 
 /** Every frame the server sends on a room connection. */
-export type ServerFrame = WelcomeFrame | MessageFrame | PresenceFrame | AckFrame | PongFrame | ErrorFrame;
+export type ServerFrame =
+  | WelcomeFrame
+  | MessageFrame
+  | BroadcastFrame
+  | PresenceFrame
+  | AckFrame
+  | PongFrame
+  | ErrorFrame;
 
 /** Body of `POST /rooms/:room/messages` replies. */
 export interface PushResult {

@@ -1,10 +1,11 @@
 /** Fakes for unit tests: peers that record what they are sent, and a runtime that records upgrades. */
-import { createApp } from "../../src/app.ts";
-import type { Broker } from "../../src/brokers/broker.ts";
-import { MemoryBroker } from "../../src/brokers/memory.ts";
-import { Engine, type EngineOptions } from "../../src/engine.ts";
-import type { Runtime } from "../../src/runtime.ts";
-import type { ConnRecord, Frame, Peer, RouteName } from "../../src/transports/peer.ts";
+import { createEdgewire, type EdgewireOptions, type Instance } from "../../src/assemble.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../../src/core/contract.ts";
+import { Engine, type EngineOptions } from "../../src/core/engine.ts";
+import type { Broker } from "../../src/pubsub/broker.ts";
+import { MemoryBroker } from "../../src/pubsub/memory.ts";
+import { echo } from "../../src/routes/echo.ts";
+import { rooms } from "../../src/routes/room.ts";
 
 /** A peer that keeps every frame and its close. */
 export class FakePeer implements Peer {
@@ -13,6 +14,7 @@ export class FakePeer implements Peer {
   textFlags: (boolean | undefined)[] = [];
   closed: { code: number; reason: string } | undefined;
   saves = 0;
+  context: unknown;
   constructor(readonly record: ConnRecord) {}
   send(frame: Frame, text?: boolean): void {
     if (this.closed) return;
@@ -36,21 +38,40 @@ export class FakePeer implements Peer {
 }
 
 let ids = 0;
-/** A record for a fake connection. */
-export function record(route: RouteName, room: string | null = null): ConnRecord {
-  return { v: 1, id: `p${++ids}`, route, room, protocol: "", seq: 0, at: 1000 };
+/** A record for a fake connection on route `route` ("echo", "room", or a test route's name). */
+export function record(route: string, room: string | null = null, state?: unknown): ConnRecord {
+  return {
+    v: 1,
+    id: `p${++ids}`,
+    route,
+    room,
+    protocol: "",
+    seq: 0,
+    at: 1000,
+    ...(state === undefined ? {} : { state }),
+  };
 }
 
 /** Let pending promise callbacks run. */
 export const settle = () => new Promise((r) => setTimeout(r, 0));
 
-/** An engine over a memory broker (or the given one). */
+/** An engine over a memory broker (or the given one), serving /echo and /rooms/:room unless other routes are given. */
 export function engineWith(options: Partial<EngineOptions> = {}): Engine {
-  return new Engine({ broker: options.broker ?? (new MemoryBroker() as Broker), log: () => {}, ...options });
+  return new Engine({
+    routes: [echo, rooms],
+    broker: options.broker ?? (new MemoryBroker() as Broker),
+    log: () => {},
+    ...options,
+  });
 }
 
-/** An app over a fake runtime that records the upgrades it was asked for. */
-export function fakeApp(options: { pushToken?: string; engine?: Engine } = {}) {
+/** The broker key of room `room` on the /rooms/:room route. */
+export const roomKey = (room: string) => `room:${room}`;
+
+/** An assembled edgewire over a fake runtime that records the upgrades it was asked for. */
+export function fakeApp(
+  options: { pushToken?: string; edgewire?: Partial<EdgewireOptions>; env?: Record<string, string> } = {},
+) {
   const upgrades: ConnRecord[] = [];
   const runtime: Runtime = {
     name: "fake",
@@ -59,7 +80,12 @@ export function fakeApp(options: { pushToken?: string; engine?: Engine } = {}) {
       return new Response(null, { status: 200, headers: { "x-upgraded": "1" } });
     },
   };
-  const engine = options.engine ?? engineWith();
-  const app = createApp({ runtime, engine, ...(options.pushToken ? { pushToken: options.pushToken } : {}) });
-  return { app, engine, upgrades };
+  const edgewire = createEdgewire({ routes: [echo, rooms], ...options.edgewire });
+  const env = { ...options.env, ...(options.pushToken ? { EDGEWIRE_PUSH_TOKEN: options.pushToken } : {}) };
+  const instance: Instance = edgewire.assemble({ runtime, env });
+  const app = {
+    /** like Hono's app.request: a path (or URL) and init, answered through the instance */
+    request: (path: string, init?: RequestInit) => instance.fetch(new Request(new URL(path, "http://localhost"), init)),
+  };
+  return { app, engine: instance.engine, instance, edgewire, upgrades };
 }

@@ -78,11 +78,11 @@ function command(
 ): [string, string[]] {
   switch (runtime) {
     case "node":
-      return [bin("tsx"), ["adapters/node.ts"]];
+      return [bin("tsx"), ["main/node.ts"]];
     case "deno":
-      return [bin("deno"), ["run", "--allow-net", "--allow-env", "adapters/deno.ts"]];
+      return [bin("deno"), ["run", "--allow-net", "--allow-env", "main/deno.ts"]];
     case "bun":
-      return [bin("bun"), ["adapters/bun.ts"]];
+      return [bin("bun"), ["main/bun.ts"]];
     case "workerd":
       // A Worker reads its configuration from vars, not from the process environment.
       return wranglerDev(

@@ -1,7 +1,7 @@
 /** The app's routes through `app.request()`, with a fake runtime: no sockets. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { negotiate } from "../../src/app.ts";
+import { negotiate } from "../../src/http/admission.ts";
 import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
 
 const ws = { upgrade: "websocket", connection: "Upgrade" };
@@ -65,7 +65,7 @@ describe("app routes", () => {
     const peer = new FakePeer(record("room", "lobby"));
     engine.open(peer);
     await settle();
-    await engine.push("lobby", { hello: 1 });
+    await engine.push("room", "lobby", { hello: 1 });
     const body = (await (await app.request("/rooms/lobby")).json()) as {
       count: number;
       seq: number;

@@ -1,20 +1,25 @@
 /** Memory broker, history stores and configuration. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MemoryBroker } from "../../src/brokers/memory.ts";
 import { fromBase64, randomId, toBase64 } from "../../src/bytes.ts";
 import { loadConfig } from "../../src/config.ts";
-import { MemoryHistory } from "../../src/rooms/history.ts";
+import { roomRef } from "../../src/pubsub/broker.ts";
+import { MemoryHistory } from "../../src/pubsub/history.ts";
+import { MemoryBroker } from "../../src/pubsub/memory.ts";
+import { PresencePolicy } from "../../src/pubsub/presence.ts";
+
+const R = roomRef("room", "r");
+const OTHER = roomRef("room", "other");
 
 describe("memory broker", () => {
   it("delivers in publish order with growing seq, per room", async () => {
     const broker = new MemoryBroker({ now: () => 42 });
     const got: string[] = [];
-    const off = broker.subscribe("r", (d) => got.push(d.frame as string));
+    const off = broker.subscribe(R, (d) => got.push(d.frame as string));
     const frames = await Promise.all([
-      broker.publish("r", "a", 1),
-      broker.publish("r", "b", 2),
-      broker.publish("other", "c", 3),
+      broker.publish(R, "a", 1),
+      broker.publish(R, "b", 2),
+      broker.publish(OTHER, "c", 3),
     ]);
     assert.deepEqual(
       frames.map((f) => f.seq),
@@ -31,10 +36,10 @@ describe("memory broker", () => {
   it("keeps presence and tells subscribers of joins and leaves except the subject", async () => {
     const broker = new MemoryBroker();
     const got: { frame: string; except?: string }[] = [];
-    broker.subscribe("r", (d) => got.push(d as { frame: string; except?: string }));
-    const snap = await broker.join("r", { id: "m1", joinedAt: 1 });
+    broker.subscribe(R, (d) => got.push(d as { frame: string; except?: string }));
+    const snap = await broker.join(R, { id: "m1", joinedAt: 1 });
     assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], count: 1, seq: 0 });
-    broker.leave("r", "m1", 1006, "");
+    broker.leave(R, "m1", 1006, "");
     assert.deepEqual(
       got.map((d) => [JSON.parse(d.frame).event, d.except]),
       [
@@ -43,23 +48,26 @@ describe("memory broker", () => {
       ],
     );
     assert.equal(JSON.parse(got[1]?.frame as string).code, 1006);
-    broker.leave("r", "ghost");
+    broker.leave(R, "ghost");
     assert.equal(got.length, 2, "leaving twice tells nobody");
   });
 
   it("above the presence limit: capped welcome lists, coalesced counts, then one sync when back within it", async () => {
     let now = 1000;
-    const broker = new MemoryBroker({ presenceLimit: 3, presenceIntervalMs: 100, now: () => now });
+    const broker = new MemoryBroker({
+      presence: new PresencePolicy({ limit: 3, intervalMs: 100, now: () => now }),
+      now: () => now,
+    });
     const got: { event: string; count: number; members?: { id: string }[] }[] = [];
-    broker.subscribe("r", (d) => got.push(JSON.parse(d.frame as string)));
-    for (let i = 1; i <= 3; i++) await broker.join("r", { id: `m${i}`, joinedAt: i });
+    broker.subscribe(R, (d) => got.push(JSON.parse(d.frame as string)));
+    for (let i = 1; i <= 3; i++) await broker.join(R, { id: `m${i}`, joinedAt: i });
     assert.deepEqual(
       got.map((f) => f.event),
       ["join", "join", "join"],
       "within the limit every join is announced",
     );
     got.length = 0;
-    const snap = await broker.join("r", { id: "m4", joinedAt: 4 });
+    const snap = await broker.join(R, { id: "m4", joinedAt: 4 });
     assert.deepEqual(
       [snap.members.map((m) => m.id), snap.count],
       [["m1", "m2", "m3"], 4],
@@ -70,8 +78,8 @@ describe("memory broker", () => {
       [{ type: "presence", room: "r", event: "count", count: 4 }],
       "the first count goes out at once",
     );
-    await broker.join("r", { id: "m5", joinedAt: 5 });
-    await broker.join("r", { id: "m6", joinedAt: 6 });
+    await broker.join(R, { id: "m5", joinedAt: 5 });
+    await broker.join(R, { id: "m6", joinedAt: 6 });
     assert.equal(got.length, 1, "further counts within the interval wait");
     now += 100;
     await new Promise((r) => setTimeout(r, 150));
@@ -84,16 +92,16 @@ describe("memory broker", () => {
       "one trailing count with the latest number",
     );
     got.length = 0;
-    broker.leave("r", "m6", 1000);
-    broker.leave("r", "m5", 1000);
+    broker.leave(R, "m6", 1000);
+    broker.leave(R, "m5", 1000);
     assert.equal(got.length, 0, "leaves above the limit wait for the interval");
-    broker.leave("r", "m1", 1000);
+    broker.leave(R, "m1", 1000);
     assert.deepEqual(
       got.map((f) => [f.event, f.count, f.members?.map((m) => m.id)]),
       [["sync", 3, ["m2", "m3", "m4"]]],
       "back at the limit: the whole list, and the pending count is dropped",
     );
-    broker.leave("r", "m2", 1000);
+    broker.leave(R, "m2", 1000);
     assert.deepEqual(got.at(-1)?.event, "leave");
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(got.length, 2, "no stale count after the sync");
@@ -103,7 +111,7 @@ describe("memory broker", () => {
 
 describe("memory history", () => {
   it("keeps a bounded, ordered log and answers since()", () => {
-    const history = new MemoryHistory(10);
+    const history = new MemoryHistory({ limit: 10 });
     for (let i = 0; i < 30; i++)
       history.append("r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: i, ts: 0 }));
     assert.equal(history.lastSeq("r"), 30);

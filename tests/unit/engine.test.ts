@@ -1,11 +1,11 @@
 /** The engine with fake peers: routing from records, ordering, errors, fan-out paths, restore. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Broker, JoinSnapshot } from "../../src/brokers/broker.ts";
-import { MemoryBroker } from "../../src/brokers/memory.ts";
 import { utf8Length } from "../../src/bytes.ts";
-import type { Frame } from "../../src/transports/peer.ts";
-import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
+import type { Frame } from "../../src/core/contract.ts";
+import type { Broker, JoinSnapshot } from "../../src/pubsub/broker.ts";
+import { MemoryBroker } from "../../src/pubsub/memory.ts";
+import { engineWith, FakePeer, record, roomKey, settle } from "../support/fakes.ts";
 
 async function joined(engine: ReturnType<typeof engineWith>, room: string): Promise<FakePeer> {
   const peer = new FakePeer(record("room", room));
@@ -158,7 +158,7 @@ describe("engine", () => {
     const b = native("r");
     engine.open(b);
     await settle();
-    assert.deepEqual(subscribed, ["room:r", "room:r"]);
+    assert.deepEqual(subscribed, ["room:room:r", "room:room:r"]);
     engine.message(a, JSON.stringify({ type: "publish", data: "x" }));
     await settle();
     assert.equal(published.filter(([, f]) => typeof f === "string" && f.includes('"type":"message"')).length, 1);
@@ -184,14 +184,14 @@ describe("engine", () => {
     const peer = new FakePeer(record("room", "r"));
     engine.open(peer);
     await settle();
-    await engine.push("r", "during");
+    await engine.push("room", "r", "during");
     release();
     await settle();
     const frames = peer.json<{ type: string; seq?: number }>();
     assert.equal(frames[0]?.type, "welcome", "nothing precedes the welcome");
     assert.equal(frames[0]?.seq, 1, "the welcome covers the message published during the join");
     assert.equal(peer.ofType("message").length, 0, "so that message is not repeated");
-    await engine.push("r", "later");
+    await engine.push("room", "r", "later");
     await settle();
     assert.deepEqual(
       peer.ofType<{ data: string; seq: number }>("message").map((m) => [m.seq, m.data]),
@@ -207,7 +207,7 @@ describe("engine", () => {
     engine.restore(a);
     engine.restore(b);
     assert.equal(a.sent.length + b.sent.length, 0);
-    assert.equal((await broker.snapshot("r")).members.length, 2);
+    assert.equal((await broker.snapshot(engine.ref("room", "r"))).members.length, 2);
     engine.message(a, JSON.stringify({ type: "publish", data: "hi" }));
     await settle();
     assert.equal(b.ofType("message").length, 1);
@@ -216,10 +216,10 @@ describe("engine", () => {
   it("forgets a room's local state when its last member leaves", async () => {
     const engine = engineWith();
     const a = await joined(engine, "r");
-    assert.equal(engine.localMembers("r"), 1);
+    assert.equal(engine.hub.localMembers(roomKey("r")), 1);
     engine.close(a);
     await settle();
-    assert.equal(engine.localMembers("r"), 0);
+    assert.equal(engine.hub.localMembers(roomKey("r")), 0);
   });
 });
 

@@ -1,8 +1,8 @@
 /** The long-polling transport with a fake clock: cursors, batches, bounds, expiry. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { PollTransport } from "../../src/http/long-poll.ts";
 import type { PollReply } from "../../src/protocol.ts";
-import { PollTransport } from "../../src/transports/long-poll.ts";
 import { engineWith, record, settle } from "../support/fakes.ts";
 
 function transport(options: ConstructorParameters<typeof PollTransport>[1] = {}) {
@@ -92,12 +92,12 @@ describe("long-polling transport", () => {
     const { polling, engine, advance } = transport();
     polling.open(record("room", "r"), "s");
     await settle();
-    assert.equal((await engine.broker.snapshot("r")).members.length, 1);
+    assert.equal((await engine.broker.snapshot(engine.ref("room", "r"))).members.length, 1);
     advance(1001);
     polling.sweep();
     await settle();
     assert.equal(polling.size, 0);
-    assert.equal((await engine.broker.snapshot("r")).members.length, 0);
+    assert.equal((await engine.broker.snapshot(engine.ref("room", "r"))).members.length, 0);
     assert.equal(await polling.poll("s", 0), "session_not_found");
   });
 

@@ -6,9 +6,9 @@
  */
 import * as v from "valibot";
 import { fromBase64, toBase64 } from "../bytes.ts";
-import type { Engine } from "../engine.ts";
+import type { ConnRecord, Frame, Peer } from "../core/contract.ts";
+import type { Engine } from "../core/engine.ts";
 import { CloseCode, type PollFrame, type PollReply } from "../protocol.ts";
-import type { ConnRecord, Frame, Peer } from "./peer.ts";
 
 /** Body of `POST {route}/poll/:sid`. */
 export const PollSendSchema = v.object({
@@ -51,6 +51,8 @@ export class PollSession implements Peer {
   lastSend = 0;
   lastSeen: number;
   ended: { code: number; reason: string } | undefined;
+  /** the engine's per-connection context */
+  context: unknown = undefined;
   #wake: (() => void) | undefined;
 
   constructor(
@@ -205,6 +207,13 @@ export class PollTransport {
     }
     for (const [sid, ended] of this.#ended) if (ended.until < now) this.#ended.delete(sid);
     this.#stopSweeperIfIdle();
+  }
+
+  /** end every session (the server is stopping) and the sweeper */
+  closeAll(code = 1001, reason = "server shutting down"): void {
+    for (const session of this.#sessions.values()) session.close(code, reason);
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #ack(session: PollSession, cursor: number): void {

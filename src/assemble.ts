@@ -1,0 +1,189 @@
+/**
+ * The one assembly of an edgewire: configuration, broker, engine, admission,
+ * long-polling and the app, built the same way for a Node, Deno or Bun
+ * process, a Cloudflare Worker and every Durable Object. `createEdgewire`
+ * makes the definition (routes and options, and the Hono app to mount); an
+ * adapter assembles it into an Instance for its runtime.
+ */
+import type { Context, Hono } from "hono";
+import { type Config, loadConfig } from "./config.ts";
+import type { ConnRecord, Runtime } from "./core/contract.ts";
+import { Engine } from "./core/engine.ts";
+import type { AnyRoute } from "./core/route.ts";
+import { Admission } from "./http/admission.ts";
+import { type AppOptions, buildApp, type Forward, type Mode, type Serving } from "./http/app.ts";
+import { PollTransport } from "./http/long-poll.ts";
+import type { Broker } from "./pubsub/broker.ts";
+import { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
+import { MemoryBroker } from "./pubsub/memory.ts";
+import { PresencePolicy } from "./pubsub/presence.ts";
+
+/** What an edgewire is made of. */
+export interface EdgewireOptions extends AppOptions {
+  /** the routes it serves (`defineRoute`, `defineRoom`) */
+  routes: readonly AnyRoute[];
+  /** the app's own configuration defaults; the environment overrides them */
+  config?: Partial<Config>;
+}
+
+/** How an adapter assembles an edgewire for its runtime. */
+export interface AssembleOptions {
+  /** the adapter's runtime (upgrade, native publish, client address) */
+  runtime: Runtime;
+  /** environment-like record the configuration is read from */
+  env?: Record<string, unknown>;
+  /** "local" (default), "worker" or "object" (Cloudflare) */
+  mode?: Mode;
+  /** where sequence numbers and history live (default: memory; a Durable Object's SQLite), or how to make it from the config */
+  history?: HistoryStore | ((config: Config) => HistoryStore);
+  /** how a Worker reaches its objects */
+  forward?: Forward;
+}
+
+/** An edgewire assembled for one runtime: what an adapter drives. */
+export class Instance implements Serving {
+  /** the edgewire this instance serves */
+  readonly edgewire: Edgewire;
+  /** how it serves (local, worker, object) */
+  readonly mode: Mode;
+  /** the adapter's runtime */
+  readonly runtime: Runtime;
+  /** the validated configuration */
+  readonly config: Config;
+  /** the pub/sub engine rooms run on */
+  readonly broker: Broker;
+  /** the connection engine the adapter reports socket events to */
+  readonly engine: Engine;
+  /** the checks every new connection passes */
+  readonly admission: Admission;
+  /** the long-polling sessions */
+  readonly polling: PollTransport;
+  /** how a Worker reaches its objects */
+  readonly forward: Forward | undefined;
+
+  /** assemble `edgewire` as `options` say */
+  constructor(edgewire: Edgewire, options: AssembleOptions) {
+    this.edgewire = edgewire;
+    this.mode = options.mode ?? "local";
+    this.runtime = options.runtime;
+    this.forward = options.forward;
+    const config = loadConfig(options.env ?? {}, edgewire.options.config);
+    this.config = config;
+    const history =
+      typeof options.history === "function"
+        ? options.history(config)
+        : (options.history ?? new MemoryHistory({ limit: config.historyLimit, idleMs: config.roomIdleMs }));
+    this.broker = new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
+    const publish = options.runtime.publish?.bind(options.runtime);
+    this.engine = new Engine({
+      routes: edgewire.routes,
+      broker: this.broker,
+      maxMessageBytes: config.maxMessageBytes,
+      ...(publish ? { publish } : {}),
+    });
+    this.admission = new Admission(this.engine, options.runtime, { pushToken: config.pushToken });
+    this.polling = new PollTransport(this.engine, { timeoutMs: config.pollTimeoutMs, idleMs: config.pollIdleMs });
+  }
+
+  /** the runtime's name */
+  get runtimeName(): string {
+    return this.runtime.name;
+  }
+
+  /** the runtime's instance id (a Durable Object's incarnation) */
+  get instanceId(): string | undefined {
+    return this.runtime.instance;
+  }
+
+  /** complete an admitted upgrade with the runtime */
+  upgrade(c: Context, record: ConnRecord): Response | Promise<Response> {
+    return this.runtime.upgrade(c, record);
+  }
+
+  /** serve `request` with `app` (the edgewire's own, or a user's app it is mounted in) through this instance */
+  fetch(request: Request, env?: unknown, executionCtx?: unknown, app: Hono = this.edgewire.app): Promise<Response> {
+    return this.edgewire.serveRequest(this, request, env, executionCtx, app);
+  }
+
+  /** close every connection (1001 going away), end polling sessions, release the broker */
+  async close(code = 1001, reason = "server shutting down"): Promise<void> {
+    this.engine.closeAll(code, reason);
+    this.polling.closeAll(code, reason);
+    await this.broker.close();
+  }
+}
+
+/** An edgewire: routes and options, and the Hono app that serves them (mount it into your own app). */
+export class Edgewire {
+  /** the routes it serves */
+  readonly routes: readonly AnyRoute[];
+  /** the options it was made with */
+  readonly options: EdgewireOptions;
+  /** the Hono app: serve it, or mount it with `yourApp.route("/prefix", edgewire.app)` */
+  readonly app: Hono;
+  // Which instance serves a request: set by the adapter that received it.
+  readonly #requests = new WeakMap<Request, Instance>();
+  #fallback: ((c: Context) => Instance) | undefined;
+
+  /** an edgewire serving `options.routes`; throws on duplicate route names or paths */
+  constructor(options: EdgewireOptions) {
+    this.routes = [...options.routes];
+    this.options = options;
+    const names = new Set<string>();
+    const paths = new Set<string>();
+    for (const route of this.routes) {
+      if (names.has(route.name))
+        throw new Error(`edgewire: two routes are named "${route.name}"; give one of them a name`);
+      if (paths.has(route.path)) throw new Error(`edgewire: two routes have the path ${route.path}`);
+      names.add(route.name);
+      paths.add(route.path);
+    }
+    this.app = buildApp(this.routes, options, (c) => this.#instanceOf(c));
+  }
+
+  /** assemble this edgewire for a runtime */
+  assemble(options: AssembleOptions): Instance {
+    return new Instance(this, options);
+  }
+
+  /**
+   * Which instance serves requests no adapter registered (a user app's own
+   * `fetch` called directly): an instance, or a function making one per request.
+   */
+  setFallback(fallback: Instance | ((c: Context) => Instance)): void {
+    this.#fallback = fallback instanceof Instance ? () => fallback : fallback;
+  }
+
+  /** serve `request` with `app` through `instance` (see Instance.fetch) */
+  async serveRequest(
+    instance: Instance,
+    request: Request,
+    env: unknown,
+    executionCtx: unknown,
+    app: Hono,
+  ): Promise<Response> {
+    this.#requests.set(request, instance);
+    // biome-ignore lint/suspicious/noExplicitAny: Hono's fetch takes the runtime's own env and execution context
+    return app.fetch(request, env as any, executionCtx as any);
+  }
+
+  #instanceOf(c: Context): Instance {
+    const instance = this.#requests.get(c.req.raw) ?? this.#fallback?.(c);
+    if (!instance) {
+      throw new Error(
+        "edgewire: nothing serves this edgewire yet: run it with an adapter (edgewire/node, /deno, /bun, /cloudflare)",
+      );
+    }
+    return instance;
+  }
+}
+
+/** Make an edgewire from route definitions; hand it to an adapter, or mount `edgewire.app` into your Hono app. */
+export function createEdgewire(options: EdgewireOptions): Edgewire {
+  return new Edgewire(options);
+}
+
+/** The one line Node, Deno and Bun print when they listen. */
+export function listeningLine(runtime: string, host: string, port: number): string {
+  return `edgewire (${runtime}) listening on http://${host}:${port}`;
+}

@@ -1,0 +1,128 @@
+/**
+ * The context a route's handlers receive. One object per connection, made on
+ * its first event and kept on the peer, so a message costs no allocation for
+ * it: it is at once the handler context, the `Connection` and (on room
+ * routes) the `Room`. A Durable Object woken from hibernation makes it again
+ * from the socket's record.
+ */
+
+import type { Member, MessageFrame } from "../protocol.ts";
+import type { RoomRef } from "../pubsub/broker.ts";
+import type { Admitted, Peer } from "./contract.ts";
+import type { Engine } from "./engine.ts";
+import type { Handlers } from "./handlers.ts";
+import type { Connection, RoomContext } from "./route.ts";
+
+const NO_AUTH: Readonly<Admitted> = Object.freeze({});
+const encoder = new TextEncoder();
+
+// Codes a server may put in a Close frame (RFC 6455 §7.4): never 1005, 1006 or 1015.
+function closable(code: number): boolean {
+  return (
+    code === 1000 || code === 1001 || code === 1008 || (code >= 1011 && code <= 1013) || (code >= 3000 && code <= 4999)
+  );
+}
+
+/** One connection's handler context: `ctx`, `ctx.connection` and `ctx.room` are this object. */
+export class ConnectionContext implements RoomContext, Connection {
+  /** the connection's peer */
+  readonly peer: Peer;
+  /** the route's compiled handlers */
+  readonly handlers: Handlers;
+  /** the engine driving it */
+  readonly engine: Engine;
+  /** the room, on room routes */
+  readonly ref: RoomRef | undefined;
+
+  /** the context of `peer` on `handlers`' route */
+  constructor(peer: Peer, handlers: Handlers, engine: Engine, ref: RoomRef | undefined) {
+    this.peer = peer;
+    this.handlers = handlers;
+    this.engine = engine;
+    this.ref = ref;
+  }
+
+  /** the connection (this object) */
+  get connection(): Connection {
+    return this;
+  }
+
+  /** the room (this object); only room routes' handlers see it */
+  get room(): this {
+    return this;
+  }
+
+  /** what admission attached */
+  get auth(): Readonly<Admitted> {
+    return this.peer.record.auth ?? NO_AUTH;
+  }
+
+  /** connection id */
+  get id(): string {
+    return this.peer.record.id;
+  }
+
+  /** negotiated subprotocol */
+  get protocol(): string {
+    return this.peer.record.protocol;
+  }
+
+  /** the route's per-connection state */
+  get state(): unknown {
+    return this.peer.record.state;
+  }
+
+  /** validated, size-checked, saved; what other members see of it is refreshed */
+  setState(next: unknown): void {
+    this.handlers.setState(this.peer.record, next);
+    this.peer.save?.();
+    if (this.ref && this.handlers.showsMember) void this.engine.broker.update(this.ref, this.member());
+  }
+
+  /** this connection as a room member */
+  member(): Member {
+    return this.handlers.member(this.peer.record);
+  }
+
+  /** a string as text, bytes as binary (text when `text`), anything else as JSON */
+  send(data: unknown, text?: boolean): void {
+    if (typeof data === "string") this.peer.send(data);
+    else if (data instanceof Uint8Array) this.peer.send(data, text === true);
+    else if (data instanceof ArrayBuffer) this.peer.send(new Uint8Array(data), text === true);
+    else this.peer.send(JSON.stringify(data));
+  }
+
+  /** close with a code a server may send */
+  close(code = 1000, reason = ""): void {
+    if (!closable(code))
+      throw new RangeError(`edgewire: close code ${code} may not be sent (1000, 1001, 1008, 1011–1013, 3000–4999)`);
+    if (encoder.encode(reason).byteLength > 123) throw new RangeError("edgewire: a close reason is at most 123 bytes");
+    this.peer.close(code, reason);
+  }
+
+  /** the room's name */
+  get name(): string {
+    return (this.ref as RoomRef).name;
+  }
+
+  /** sequence, keep and deliver to every member */
+  publish(data: unknown): Promise<MessageFrame> {
+    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, data));
+  }
+
+  /** an unsequenced frame to the others (or to all with `self`) */
+  broadcast(data: unknown, options?: { self?: boolean }): Promise<void> {
+    const id = this.peer.record.id;
+    return Promise.resolve(this.engine.broker.broadcast(this.ref as RoomRef, id, data, options?.self ? undefined : id));
+  }
+
+  /** bytes to the other members */
+  relay(bytes: Uint8Array): Promise<void> {
+    return Promise.resolve(this.engine.broker.relay(this.ref as RoomRef, this.peer.record.id, bytes));
+  }
+
+  /** the room's members, count and last seq */
+  async members(): Promise<{ members: Member[]; count: number; seq: number }> {
+    return this.engine.broker.snapshot(this.ref as RoomRef);
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * A route definition compiled into the engine's handlers: parsing, the
+ * schema check, the room envelope (`publish`/`ping`), the default publish and
+ * the `ack` live here, once per route, so a message costs only what its own
+ * handler does. The engine looks these up by a connection record's `route`.
+ */
+import * as v from "valibot";
+import {
+  type AckFrame,
+  ClientFrameSchema,
+  describeIssues,
+  ErrorCode,
+  type ErrorFrame,
+  type Member,
+  type MessageFrame,
+  type PongFrame,
+} from "../protocol.ts";
+import type { ConnectionContext } from "./context.ts";
+import type { Admitted, ConnRecord, Frame } from "./contract.ts";
+import { type AnyRoute, MAX_RECORD_BYTES, RouteError } from "./route.ts";
+
+type Awaitable<T> = T | Promise<T>;
+
+/** A route as the engine runs it. */
+export interface Handlers {
+  /** the definition it was compiled from */
+  readonly definition: AnyRoute;
+  readonly name: string;
+  readonly kind: "plain" | "room";
+  /** text frames must arrive as strings (else undecoded UTF-8 bytes with `text` set will do) */
+  readonly readsText: boolean;
+  /** the route shows members' info derived from their state */
+  readonly showsMember: boolean;
+  open(ctx: ConnectionContext): Awaitable<void>;
+  message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
+  close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
+  /** the first state of a connection admitted with `auth` (validated); throws RouteError */
+  initialState(auth: Readonly<Admitted>): unknown;
+  /** validate `next` and store it in `record`, refusing records over the attachment limit; throws RouteError */
+  setState(record: ConnRecord, next: unknown): void;
+  /** the member a record stands for */
+  member(record: ConnRecord): Member;
+  /** check message data from the backend against the route's schema: the parsed data, or why it fails */
+  checkData(data: unknown): { data: unknown } | string;
+}
+
+/** An error frame's text. */
+export const errorFrame = (code: ErrorCode, message: string, id?: string): string =>
+  JSON.stringify({ type: "error", code, message, ...(id === undefined ? {} : { id }) } satisfies ErrorFrame);
+
+const NOT_JSON = errorFrame(ErrorCode.invalidJson, "frame is not valid JSON");
+const NO_BINARY = errorFrame(ErrorCode.invalidMessage, "this route takes JSON text frames, not binary");
+const PONG = JSON.stringify({ type: "pong" } satisfies PongFrame);
+
+// The id of a frame that failed its schema, so the client can match the error to its publish.
+function idOf(json: unknown): string | undefined {
+  const id = (json as { id?: unknown } | null)?.id;
+  return typeof id === "string" && id.length <= 64 ? id : undefined;
+}
+
+function parseJson(ctx: ConnectionContext, data: Frame): { ok: true; json: unknown } | undefined {
+  try {
+    return { ok: true, json: JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)) };
+  } catch {
+    ctx.peer.send(NOT_JSON);
+    return undefined;
+  }
+}
+
+function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setState"> {
+  const { state, initialState } = route.options;
+  const check = (value: unknown): unknown => {
+    if (!state) {
+      if (value !== undefined) throw new RouteError(route.name, "has no state schema, so its state stays undefined");
+      return undefined;
+    }
+    const parsed = v.safeParse(state, value);
+    if (!parsed.success)
+      throw new RouteError(route.name, `state does not match its schema: ${describeIssues(parsed.issues)}`);
+    return parsed.output;
+  };
+  return {
+    initialState: (auth) => (state ? check(initialState ? initialState(auth) : {}) : undefined),
+    setState(record, next) {
+      const previous = record.state;
+      record.state = check(next);
+      let size: number;
+      try {
+        size = JSON.stringify(record).length;
+      } catch (error) {
+        record.state = previous;
+        throw new RouteError(route.name, `state is not serialisable JSON (${(error as Error).message})`);
+      }
+      // Length in UTF-16 units bounds the UTF-8 size from below; count exactly only near the limit.
+      if (
+        size > MAX_RECORD_BYTES / 3 &&
+        new TextEncoder().encode(JSON.stringify(record)).byteLength > MAX_RECORD_BYTES
+      ) {
+        record.state = previous;
+        throw new RouteError(
+          route.name,
+          `state makes the connection record larger than ${MAX_RECORD_BYTES} bytes (a Durable Object attachment's limit)`,
+        );
+      }
+    },
+  };
+}
+
+function memberOf(route: AnyRoute): (record: ConnRecord) => Member {
+  const show = route.options.member;
+  if (!show) return (record) => ({ id: record.id, joinedAt: record.at });
+  return (record) => ({ id: record.id, joinedAt: record.at, info: show(record.state) });
+}
+
+function dataChecker(route: AnyRoute): Handlers["checkData"] {
+  const schema = route.options.schema;
+  if (!schema) return (data) => ({ data });
+  return (data) => {
+    const checked = v.safeParse(schema, data);
+    return checked.success ? { data: checked.output } : `data: ${describeIssues(checked.issues)}`;
+  };
+}
+
+function plain(route: AnyRoute): Handlers {
+  const { schema, open, message, close } = route.options;
+  const onMessage: Handlers["message"] = !schema
+    ? (ctx, data, text) => message?.(ctx, data, text)
+    : (ctx, data, text) => {
+        if (!text) return void ctx.peer.send(NO_BINARY);
+        const parsed = parseJson(ctx, data);
+        if (!parsed) return;
+        const checked = v.safeParse(schema, parsed.json);
+        if (!checked.success) {
+          ctx.peer.send(errorFrame(ErrorCode.invalidMessage, describeIssues(checked.issues), idOf(parsed.json)));
+          return;
+        }
+        return message?.(ctx, checked.output, true);
+      };
+  return {
+    definition: route,
+    name: route.name,
+    kind: "plain",
+    readsText: route.options.text !== "bytes",
+    showsMember: false,
+    open: (ctx) => open?.(ctx),
+    message: onMessage,
+    close: (ctx, code, reason) => close?.(ctx, code, reason),
+    member: memberOf(route),
+    checkData: dataChecker(route),
+    ...stateHandling(route),
+  };
+}
+
+const isMessageFrame = (value: unknown): value is MessageFrame =>
+  typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
+
+function room(route: AnyRoute): Handlers {
+  const { schema, open, message, close, binary } = route.options;
+  const onBinary =
+    binary === "relay"
+      ? (ctx: ConnectionContext, bytes: Uint8Array) => ctx.relay(bytes)
+      : typeof binary === "function"
+        ? binary
+        : (ctx: ConnectionContext) => void ctx.peer.send(NO_BINARY);
+
+  async function publish(ctx: ConnectionContext, data: unknown, id: string | undefined): Promise<void> {
+    const result = message ? await message(ctx, data) : await ctx.publish(data);
+    if (id === undefined) return;
+    const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
+    ctx.peer.send(JSON.stringify(ack));
+  }
+
+  return {
+    definition: route,
+    name: route.name,
+    kind: "room",
+    readsText: true,
+    showsMember: route.options.member !== undefined,
+    async open(ctx) {
+      await ctx.engine.hub.join(ctx);
+      await open?.(ctx);
+    },
+    message(ctx, frame, text) {
+      if (!text) return onBinary(ctx, frame as Uint8Array);
+      const parsed = parseJson(ctx, frame);
+      if (!parsed) return;
+      const checkedEnvelope = v.safeParse(ClientFrameSchema, parsed.json);
+      if (!checkedEnvelope.success) {
+        ctx.peer.send(errorFrame(ErrorCode.invalidMessage, describeIssues(checkedEnvelope.issues), idOf(parsed.json)));
+        return;
+      }
+      const envelope = checkedEnvelope.output;
+      if (envelope.type === "ping") {
+        ctx.peer.send(
+          envelope.id === undefined ? PONG : JSON.stringify({ type: "pong", id: envelope.id } satisfies PongFrame),
+        );
+        return;
+      }
+      if (!schema) return publish(ctx, envelope.data, envelope.id);
+      const checked = v.safeParse(schema, envelope.data);
+      if (!checked.success) {
+        ctx.peer.send(errorFrame(ErrorCode.invalidMessage, `data: ${describeIssues(checked.issues)}`, envelope.id));
+        return;
+      }
+      return publish(ctx, checked.output, envelope.id);
+    },
+    async close(ctx, code, reason) {
+      await ctx.engine.hub.leave(ctx, code, reason);
+      await close?.(ctx, code, reason);
+    },
+    member: memberOf(route),
+    checkData: dataChecker(route),
+    ...stateHandling(route),
+  };
+}
+
+/** Compile a route definition into the engine's handlers. */
+export function compile(route: AnyRoute): Handlers {
+  return route.kind === "room" ? room(route) : plain(route);
+}

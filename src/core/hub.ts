@@ -1,0 +1,148 @@
+/**
+ * The local hub: a room's members on this instance, the join seam and the
+ * fan-out. A member joining while messages flow is held in a short buffer
+ * until its welcome, and frames its welcome's `seq` already covers are
+ * dropped, so there is no gap and no duplicate at the seam. Each delivery is
+ * encoded once; on Bun it is one native topic publish. (Slow consumers and
+ * resume plug in here.)
+ */
+
+import type { MessageFrame, WelcomeFrame } from "../protocol.ts";
+import type { Broker, Delivery, RoomRef } from "../pubsub/broker.ts";
+import type { ConnectionContext } from "./context.ts";
+import type { Frame, Peer, Runtime } from "./contract.ts";
+
+/** A room's members on this instance. */
+interface LocalRoom {
+  ref: RoomRef;
+  topic: string;
+  /** welcomed members by id */
+  live: Map<string, Peer>;
+  /** members on non-native transports, sent to one by one even where native publish exists */
+  direct: Set<Peer>;
+  /** members waiting for their welcome: what arrives meanwhile is kept for them */
+  pending: Map<Peer, Frame[]>;
+  unsubscribe: () => void;
+}
+
+// A frame held during a join that the welcome's `seq` already covers.
+function alreadySeen(frame: Frame, seq: number): boolean {
+  if (typeof frame !== "string" || !frame.startsWith('{"type":"message"')) return false;
+  return (JSON.parse(frame) as MessageFrame).seq <= seq;
+}
+
+/** Members of rooms on this instance, and delivery to them. */
+export class Hub {
+  readonly #broker: Broker;
+  readonly #publish: Runtime["publish"];
+  readonly #rooms = new Map<string, LocalRoom>();
+
+  /** a hub over `broker`, with the runtime's native topic publish if it has one */
+  constructor(broker: Broker, publish?: Runtime["publish"]) {
+    this.#broker = broker;
+    this.#publish = publish;
+  }
+
+  /** join the context's connection to its room: presence, welcome, then the live stream with no gap */
+  async join(ctx: ConnectionContext): Promise<void> {
+    const { peer } = ctx;
+    const record = peer.record;
+    const ref = ctx.ref as RoomRef;
+    const local = this.#local(ref);
+    local.pending.set(peer, []);
+    try {
+      const snapshot = await this.#broker.join(ref, ctx.member());
+      // Closed while joining: leave() has already undone the membership.
+      if (!local.pending.has(peer)) return;
+      record.seq = snapshot.seq;
+      peer.save?.();
+      const welcome: WelcomeFrame = {
+        type: "welcome",
+        id: record.id,
+        room: ref.name,
+        protocol: record.protocol,
+        seq: snapshot.seq,
+        members: snapshot.members,
+        count: snapshot.count,
+      };
+      peer.send(JSON.stringify(welcome));
+      const held = local.pending.get(peer) ?? [];
+      for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) peer.send(frame);
+      local.pending.delete(peer);
+      this.#live(local, peer);
+    } catch (error) {
+      local.pending.delete(peer);
+      throw error;
+    }
+  }
+
+  /** remove the context's connection from its room and tell the others how it ended */
+  async leave(ctx: ConnectionContext, code?: number, reason?: string): Promise<void> {
+    const { peer } = ctx;
+    const ref = ctx.ref as RoomRef;
+    const id = peer.record.id;
+    const local = this.#rooms.get(ref.key);
+    if (local) {
+      local.pending.delete(peer);
+      if (local.live.get(id) === peer) local.live.delete(id);
+      local.direct.delete(peer);
+      if (local.live.size === 0 && local.pending.size === 0) {
+        local.unsubscribe();
+        this.#rooms.delete(ref.key);
+      }
+    }
+    await this.#broker.leave(ref, id, code, reason);
+  }
+
+  /**
+   * Re-attach a connection that survived while its state did not (a Durable
+   * Object woken from hibernation): rooms and presence come back, nobody is told.
+   */
+  restore(ctx: ConnectionContext): void {
+    const ref = ctx.ref as RoomRef;
+    this.#broker.restore(ref, ctx.member());
+    this.#live(this.#local(ref), ctx.peer);
+  }
+
+  /** number of members of the room with `key` connected to this instance */
+  localMembers(key: string): number {
+    return this.#rooms.get(key)?.live.size ?? 0;
+  }
+
+  #local(ref: RoomRef): LocalRoom {
+    let local = this.#rooms.get(ref.key);
+    if (!local) {
+      const created: LocalRoom = {
+        ref,
+        topic: `room:${ref.key}`,
+        live: new Map(),
+        direct: new Set(),
+        pending: new Map(),
+        unsubscribe: () => {},
+      };
+      created.unsubscribe = this.#broker.subscribe(ref, (d) => this.#fanout(created, d));
+      this.#rooms.set(ref.key, created);
+      local = created;
+    }
+    return local;
+  }
+
+  #live(local: LocalRoom, peer: Peer): void {
+    local.live.set(peer.record.id, peer);
+    if (this.#publish && peer.subscribe) peer.subscribe(local.topic);
+    else local.direct.add(peer);
+  }
+
+  // One encoded frame for every member: native topic publish where the runtime
+  // has it, else a plain loop. Never re-encoded per member.
+  #fanout(local: LocalRoom, delivery: Delivery): void {
+    const { frame, except } = delivery;
+    for (const [peer, held] of local.pending) if (peer.record.id !== except) held.push(frame);
+    if (this.#publish) {
+      const sender = except === undefined ? undefined : local.live.get(except);
+      if (sender?.publishOthers && !local.direct.has(sender)) sender.publishOthers(local.topic, frame);
+      else this.#publish(local.topic, frame);
+    }
+    for (const peer of local.direct) if (peer.record.id !== except) peer.send(frame);
+  }
+}

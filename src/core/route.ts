@@ -1,0 +1,249 @@
+/**
+ * Route definitions, the heart of the public API: a path, a valibot schema for
+ * what clients send, a schema for the connection's own state, and handlers.
+ * A definition is data plus functions looked up by the route's `name`, which
+ * is what a connection record stores, so a Durable Object woken from
+ * hibernation finds the handlers and the state exactly as a process that never
+ * slept. `defineRoute` makes a plain route (echo-like, nothing shared);
+ * `defineRoom` a room route (presence, sequence numbers, history, join seam).
+ */
+import * as v from "valibot";
+import type { MessageFrame } from "../protocol.ts";
+import { describeIssues } from "../protocol.ts";
+import type { Admitted } from "./contract.ts";
+
+/** A connection as a handler sees it. */
+export interface Connection<State = unknown> {
+  /** connection id, also the member id in a room */
+  readonly id: string;
+  /** negotiated subprotocol ("" when none was offered) */
+  readonly protocol: string;
+  /** the route's per-connection state (validated by its `state` schema); survives hibernation */
+  readonly state: State;
+  /** replace the state: validated by the route's schema, size-checked, saved where the runtime keeps it; throws StateError */
+  setState(next: State): void;
+  /**
+   * Send one frame: a string as text, bytes as binary (as text when `text` is
+   * true: UTF-8 bytes a `text: "bytes"` route received), anything else as JSON text.
+   */
+  send(data: unknown, text?: boolean): void;
+  /** close the connection (1000 by default; 1000, 1001, 1008, 1011–1013 or 3000–4999) */
+  close(code?: number, reason?: string): void;
+}
+
+/** The room a connection of a room route is in. */
+export interface Room<Data = unknown> {
+  /** the room's name (the `:room` of the path) */
+  readonly name: string;
+  /** sequence, keep in history and deliver to every member (the sender too); resolves to the frame with its `seq` */
+  publish(data: Data): Promise<MessageFrame<Data>>;
+  /** deliver an unsequenced `broadcast` frame (not in history) to the other members, or to all with `{ self: true }` */
+  broadcast(data: Data, options?: { self?: boolean }): Promise<void>;
+  /** deliver bytes to the other members as a binary frame */
+  relay(bytes: Uint8Array): Promise<void>;
+  /** the room's members (at most the presence limit listed), how many there are, and the last `seq` */
+  members(): Promise<{ members: import("../protocol.ts").Member[]; count: number; seq: number }>;
+}
+
+/** What every handler receives: the connection and what admission attached. */
+export interface RouteContext<State = unknown> {
+  readonly connection: Connection<State>;
+  /** what admission attached: verified claims, the client's address */
+  readonly auth: Readonly<Admitted>;
+}
+
+/** What a room route's handlers receive: the connection, admission, and the room. */
+export interface RoomContext<State = unknown, Data = unknown> extends RouteContext<State> {
+  readonly room: Room<Data>;
+}
+
+/** What may be awaited or not. */
+type Awaitable<T> = T | Promise<T>;
+
+/** The output type of an optional schema, or `Else` when it is absent. */
+type OutputOr<S, Else> = S extends v.GenericSchema ? v.InferOutput<S> : Else;
+/** The input type of an optional schema, or `Else` when it is absent. */
+type InputOr<S, Else> = S extends v.GenericSchema ? v.InferInput<S> : Else;
+
+/** A route's state type: its state schema's output, or undefined without one. */
+export type StateOf<S> = OutputOr<S, undefined>;
+
+/** Options shared by both kinds of route. */
+interface CommonOptions<TState> {
+  /**
+   * Stable name stored in every connection record (default: the path without
+   * its parameters, `/chat/:room` → `chat`). Renaming a route orphans the
+   * records of sockets that hibernated under the old name.
+   */
+  name?: string;
+  /** valibot schema of the per-connection state: serialisable JSON, at most 16 KiB with the record */
+  state?: TState;
+  /** the first state of a connection; without it the state schema must accept `{}` (defaults fill it) */
+  initialState?: (auth: Readonly<Admitted>) => InputOr<TState, undefined>;
+}
+
+/** Options of a plain route (no room, nothing shared: echo-like). */
+export interface RouteOptions<TSchema, TState> extends CommonOptions<TState> {
+  /** the path, e.g. `/echo`; no parameters */
+  path: string;
+  /**
+   * valibot schema of a client's text frames, parsed as JSON; a frame that fails it is answered with
+   * an `invalid_message` error frame and never reaches `message`. Without a schema, frames arrive raw.
+   */
+  schema?: TSchema;
+  /** raw routes only: "bytes" lets an adapter hand text frames over as undecoded UTF-8 (`isText` true) — for relays */
+  text?: "string" | "bytes";
+  /** the connection was accepted */
+  open?(ctx: RouteContext<StateOf<TState>>): Awaitable<void>;
+  /** a frame arrived: the schema's output, or the raw text/bytes without a schema */
+  message?(
+    ctx: RouteContext<StateOf<TState>>,
+    message: OutputOr<TSchema, string | Uint8Array>,
+    isText: boolean,
+  ): Awaitable<void>;
+  /** the connection ended; 1006 when it dropped without a Close frame */
+  close?(ctx: RouteContext<StateOf<TState>>, code: number, reason: string): Awaitable<void>;
+}
+
+/** Options of a room route: presence, sequence numbers, history and the join seam come with it. */
+export interface RoomOptions<TSchema, TState> extends CommonOptions<TState> {
+  /** the path, with a `:room` parameter, e.g. `/chat/:room` */
+  path: string;
+  /**
+   * valibot schema of the `data` of a client's `{"type":"publish","data":…}` frames; data that fails
+   * it is answered with an `invalid_message` error frame and never reaches `message`.
+   */
+  schema?: TSchema;
+  /** what other members see of a member (in presence frames and `members()`), derived from its state */
+  member?: (state: StateOf<TState>) => unknown;
+  /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
+  binary?:
+    | "relay"
+    | ((ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>, bytes: Uint8Array) => Awaitable<void>);
+  /** joined: the welcome went out and the live stream flows */
+  open?(ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>): Awaitable<void>;
+  /**
+   * A publish arrived with valid data. Without this handler the data is published as it is. Return
+   * the result of `ctx.room.publish` to acknowledge the client's publish with that `seq`.
+   */
+  message?(
+    ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>,
+    data: OutputOr<TSchema, unknown>,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing must type-check too
+  ): Awaitable<void | MessageFrame<OutputOr<TSchema, unknown>>>;
+  /** left: the others have been told; 1006 when it dropped without a Close frame */
+  close?(ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>, code: number, reason: string): Awaitable<void>;
+}
+
+/**
+ * A route, ready for `createEdgewire({ routes })`. The type parameters carry
+ * what a typed client infers: `Input` what it may send (publish), `Output`
+ * what it receives as message data.
+ */
+export interface RouteDefinition<
+  Kind extends "plain" | "room" = "plain" | "room",
+  Input = unknown,
+  Output = unknown,
+  State = unknown,
+> {
+  readonly kind: Kind;
+  readonly name: string;
+  readonly path: string;
+  /** internal: the options as given */
+  readonly options: RouteOptions<v.GenericSchema | undefined, v.GenericSchema | undefined> &
+    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined>;
+  /** type-level only: what a typed client sends, receives, and what the state is */
+  readonly "~types"?: { input: Input; output: Output; state: State };
+}
+
+/** Any route definition (its type parameters only type the client, so every route fits). */
+export type AnyRoute = RouteDefinition;
+
+/** What a client of `R` sends (a room route: publish data). */
+export type RouteInput<R> = R extends RouteDefinition<infer _K, infer I, infer _O, infer _S> ? I : never;
+/** What a client of `R` receives as message data. */
+export type RouteOutput<R> = R extends RouteDefinition<infer _K, infer _I, infer O, infer _S> ? O : never;
+
+/** Raised by `setState` and at definition time: names the route and what is wrong. */
+export class RouteError extends Error {
+  /** an error naming its route */
+  constructor(route: string, message: string) {
+    super(`edgewire: route "${route}": ${message}`);
+    this.name = "RouteError";
+  }
+}
+
+/** The most bytes a connection record (with its state) may take: a Durable Object attachment's limit. */
+export const MAX_RECORD_BYTES = 16 * 1024;
+
+const ROOM_PARAM = ":room";
+
+// "/chat/:room" → "chat", "/a/:room/b" → "a/b", "/echo" → "echo".
+function defaultName(path: string): string {
+  return path
+    .split("/")
+    .filter((s) => s !== "" && !s.startsWith(":"))
+    .join("/");
+}
+
+function checkPath(name: string, path: string, kind: "plain" | "room"): void {
+  if (!path.startsWith("/")) throw new RouteError(name, `path must start with "/": ${path}`);
+  const params = path.split("/").filter((s) => s.startsWith(":"));
+  if (kind === "room" && (params.length !== 1 || params[0] !== ROOM_PARAM)) {
+    throw new RouteError(name, `a room route's path has exactly one parameter, ${ROOM_PARAM}: ${path}`);
+  }
+  if (kind === "plain" && params.length > 0) {
+    throw new RouteError(name, `a plain route's path has no parameters (use defineRoom for :room): ${path}`);
+  }
+  if (/\/(poll|messages)(\/|$)/.test(path)) {
+    throw new RouteError(name, `"/poll" and "/messages" are the kit's own sub-paths of a route: ${path}`);
+  }
+}
+
+// Without initialState, the state schema must produce a state from `{}`: checked now, not at the first connection.
+function checkState(name: string, options: CommonOptions<v.GenericSchema | undefined>): void {
+  if (!options.state || options.initialState) return;
+  const parsed = v.safeParse(options.state, {});
+  if (!parsed.success) {
+    throw new RouteError(
+      name,
+      `its state schema does not accept {} (${describeIssues(parsed.issues)}): give it an initialState`,
+    );
+  }
+}
+
+function define<Kind extends "plain" | "room">(kind: Kind, options: RouteDefinition["options"]): RouteDefinition<Kind> {
+  const name = options.name ?? defaultName(options.path);
+  if (name === "") throw new RouteError(options.path, "give the route a name (its path has no fixed segment)");
+  checkPath(name, options.path, kind);
+  checkState(name, options);
+  if (kind === "plain" && options.text === "bytes" && options.schema) {
+    throw new RouteError(name, 'text: "bytes" is for raw routes; a route with a schema reads text as JSON');
+  }
+  return { kind, name, path: options.path, options };
+}
+
+/** Define a plain route: one connection at a time, no room (echo, request/response, a private feed). */
+export function defineRoute<
+  TSchema extends v.GenericSchema | undefined = undefined,
+  TState extends v.GenericSchema | undefined = undefined,
+>(
+  options: RouteOptions<TSchema, TState>,
+): RouteDefinition<
+  "plain",
+  InputOr<TSchema, string | Uint8Array>,
+  OutputOr<TSchema, string | Uint8Array>,
+  StateOf<TState>
+> {
+  return define("plain", options as RouteDefinition["options"]) as RouteDefinition<"plain", never, never, never>;
+}
+
+/** Define a room route: members of `:room` share presence, one message order (`seq`), history and resume. */
+export function defineRoom<
+  TSchema extends v.GenericSchema | undefined = undefined,
+  TState extends v.GenericSchema | undefined = undefined,
+>(
+  options: RoomOptions<TSchema, TState>,
+): RouteDefinition<"room", InputOr<TSchema, unknown>, OutputOr<TSchema, unknown>, StateOf<TState>> {
+  return define("room", options as RouteDefinition["options"]) as RouteDefinition<"room", never, never, never>;
+}

@@ -1,0 +1,282 @@
+/**
+ * The Hono app of an edgewire, built from its route definitions: for every
+ * route the WebSocket upgrade and the long-polling endpoints, and for room
+ * routes the presence read and the backend push. It is built once and can be
+ * mounted into a user's own Hono app; each request finds the assembled
+ * instance serving it (`instanceOf`), so the same app serves a Node process, a
+ * Cloudflare Worker (which admits and forwards to Durable Objects) and every
+ * Durable Object.
+ */
+import { type Context, Hono } from "hono";
+import type { ConnRecord } from "../core/contract.ts";
+import type { Engine } from "../core/engine.ts";
+import type { Handlers } from "../core/handlers.ts";
+import type { AnyRoute } from "../core/route.ts";
+import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
+import { DEMO_HTML } from "../demo/page.ts";
+import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
+import { type Admission, httpError } from "./admission.ts";
+import type { PollTransport } from "./long-poll.ts";
+
+/** Where a Worker hands a request on: a room's object, or an object holding a plain route's polling sessions. */
+export type ForwardTarget =
+  | { kind: "room"; route: string; room: string }
+  | { kind: "poll"; route: string; shard: string };
+
+/** Hands a request to the Durable Object for `target` (Cloudflare Workers). */
+export type Forward = (target: ForwardTarget, request: Request, env: unknown) => Promise<Response>;
+
+/**
+ * How an instance serves: "local" holds every connection itself (Node, Deno,
+ * Bun); "worker" admits and forwards rooms and polling to objects; "object"
+ * is a Durable Object serving what a Worker admitted.
+ */
+export type Mode = "local" | "worker" | "object";
+
+/** What the app needs of the instance serving a request. */
+export interface Serving {
+  readonly mode: Mode;
+  readonly runtimeName: string;
+  readonly instanceId: string | undefined;
+  readonly engine: Engine;
+  readonly admission: Admission;
+  readonly polling: PollTransport;
+  readonly forward: Forward | undefined;
+  /** upgrade an admitted connection (the runtime's) */
+  upgrade(c: Context, record: ConnRecord): Response | Promise<Response>;
+}
+
+/** The app's optional endpoints. */
+export interface AppOptions {
+  /** liveness path answering `{ok, runtime}`, or false for none (default "/healthz") */
+  health?: string | false;
+  /** serve the chat demo page at `/` (default false) */
+  demo?: boolean;
+  /** serve the browser SDK bundle at `/client.js` (default: with the demo) */
+  clientScript?: boolean;
+}
+
+/** The admitted record a Worker hands to a Durable Object; set only by the Worker, never trusted from a client. */
+export const ADMITTED_HEADER = "x-edgewire-admitted";
+/** The shard a plain route's polling session lives on, as the sid's first 8 characters. */
+const SHARD_HEADER = "x-edgewire-shard";
+const SHARD = /^[a-z0-9]{8}$/;
+
+const isUpgrade = (c: Context): boolean => c.req.header("upgrade")?.toLowerCase() === "websocket";
+
+const upgradeRequired = (c: Context): Response => {
+  c.header("Upgrade", "websocket");
+  return httpError(
+    c,
+    426,
+    ErrorCode.upgradeRequired,
+    "this route speaks WebSocket: send an Upgrade: websocket request",
+  );
+};
+
+const newShard = (): string => crypto.randomUUID().replaceAll("-", "").slice(0, 8);
+
+/** Build the app serving `routes`; `instanceOf` finds the instance serving a request. */
+export function buildApp(routes: readonly AnyRoute[], options: AppOptions, instanceOf: (c: Context) => Serving): Hono {
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    console.error("edgewire: request failed", error);
+    return httpError(c, 500, ErrorCode.internal, "internal error");
+  });
+  app.notFound((c) => httpError(c, 404, ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`));
+
+  const health = options.health ?? "/healthz";
+  if (health) app.get(health, (c) => c.json({ ok: true, runtime: instanceOf(c).runtimeName }));
+  if (options.demo) app.get("/", (c) => c.html(DEMO_HTML));
+  if (options.clientScript ?? options.demo) {
+    app.get("/client.js", (c) => {
+      c.header("Content-Type", "text/javascript; charset=utf-8");
+      c.header("Cache-Control", "no-cache");
+      return c.body(CLIENT_JS);
+    });
+  }
+  for (const route of routes) mountRoute(app, route, instanceOf);
+  return app;
+}
+
+/** The request as a Worker forwards it: the canonical path, internal headers set by us alone. */
+function forwarded(c: Context, path: string, record?: ConnRecord, shard?: string): Request {
+  const url = new URL(c.req.url);
+  url.pathname = path;
+  const request = new Request(url, c.req.raw);
+  // A client must never be able to hand an object a record of its own making.
+  request.headers.delete(ADMITTED_HEADER);
+  request.headers.delete(SHARD_HEADER);
+  if (record) request.headers.set(ADMITTED_HEADER, JSON.stringify(record));
+  if (shard) request.headers.set(SHARD_HEADER, shard);
+  return request;
+}
+
+function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serving): void {
+  const isRoom = route.kind === "room";
+  const base = route.path;
+  // The route's own path for a request, without any mount prefix: sessions are keyed by it.
+  const canonical = (room: string | null, rest = "") => (room === null ? base : base.replace(":room", room)) + rest;
+
+  /** The handlers and room of a request, or the refusal. */
+  const target = (c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response => {
+    const handlers = s.engine.handlers(route.name) as Handlers;
+    if (!isRoom) return { handlers, room: null };
+    const room = s.admission.room(c, c.req.param("room"));
+    return typeof room === "string" ? { handlers, room } : room;
+  };
+
+  /** A new connection's record: admitted here, or (in an object) as the Worker admitted it. */
+  const admit = (c: Context, s: Serving, offer: string | undefined): ConnRecord | Response => {
+    const t = target(c, s);
+    if (t instanceof Response) return t;
+    if (s.mode === "object") {
+      const admitted = c.req.header(ADMITTED_HEADER);
+      if (!admitted) return httpError(c, 400, ErrorCode.invalidBody, "an object serves only what its Worker admitted");
+      return JSON.parse(admitted) as ConnRecord;
+    }
+    return s.admission.connection(c, t.handlers, t.room, offer);
+  };
+
+  // Where a Worker sends this route's requests: rooms to their object, polling of plain routes to a shard's.
+  const forwardRoom = (c: Context, s: Serving, rest: string, record?: ConnRecord): Promise<Response> | Response => {
+    const t = target(c, s);
+    if (t instanceof Response) return t;
+    const room = t.room as string;
+    return (s.forward as Forward)(
+      { kind: "room", route: route.name, room },
+      forwarded(c, canonical(room, rest), record),
+      c.env,
+    );
+  };
+
+  app.get(base, async (c) => {
+    const s = instanceOf(c);
+    if (isUpgrade(c)) {
+      const record = admit(c, s, c.req.header("sec-websocket-protocol"));
+      if (record instanceof Response) return record;
+      if (s.mode === "worker" && isRoom) return forwardRoom(c, s, "", record);
+      return s.upgrade(c, record);
+    }
+    if (!isRoom) return upgradeRequired(c);
+    if (s.mode === "worker") return forwardRoom(c, s, "");
+    const t = target(c, s);
+    if (t instanceof Response) return t;
+    const room = t.room as string;
+    const { members, seq } = await s.engine.broker.snapshot(s.engine.ref(route.name, room));
+    const instance = s.instanceId;
+    return c.json({ room, seq, count: members.length, members, ...(instance ? { instance } : {}) });
+  });
+
+  if (isRoom) {
+    app.post(`${base}/messages`, async (c) => {
+      const s = instanceOf(c);
+      const t = target(c, s);
+      if (t instanceof Response) return t;
+      if (s.mode !== "object") {
+        const refused = s.admission.push(c);
+        if (refused) return refused;
+      }
+      if (s.mode === "worker") return forwardRoom(c, s, "/messages");
+      const body = await c.req.text();
+      if (body.length > s.engine.maxMessageBytes) {
+        return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${s.engine.maxMessageBytes} bytes`);
+      }
+      let data: unknown;
+      try {
+        data = JSON.parse(body);
+      } catch {
+        return httpError(c, 400, ErrorCode.invalidBody, "the body must be JSON: it is published as the message's data");
+      }
+      const checked = t.handlers.checkData(data);
+      if (typeof checked === "string") return httpError(c, 400, ErrorCode.invalidBody, checked);
+      const room = t.room as string;
+      const frame = await s.engine.push(route.name, room, checked.data);
+      return c.json({ room, seq: frame.seq } satisfies PushResult);
+    });
+  }
+
+  mountPolling(app, route, instanceOf, { canonical, target, admit, forwardRoom });
+}
+
+interface RouteHelpers {
+  canonical(room: string | null, rest?: string): string;
+  target(c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response;
+  admit(c: Context, s: Serving, offer: string | undefined): ConnRecord | Response;
+  forwardRoom(c: Context, s: Serving, rest: string, record?: ConnRecord): Promise<Response> | Response;
+}
+
+// Long-polling: the same admission, the same engine, sessions instead of sockets.
+function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serving, h: RouteHelpers): void {
+  const isRoom = route.kind === "room";
+  const base = route.path;
+  // Sessions are keyed by their route's canonical path too, so a sid only works on the route that opened it.
+  const key = (c: Context, sid: string) => `${h.canonical(isRoom ? (c.req.param("room") ?? "") : null)} ${sid}`;
+  const missing = (c: Context) =>
+    httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
+
+  // In a Worker: rooms' sessions live in the room's object, plain routes' in a shard's object named by the sid.
+  const forwardPoll = (c: Context, s: Serving, sid: string | undefined, record?: ConnRecord) => {
+    if (isRoom) return h.forwardRoom(c, s, sid === undefined ? "/poll" : `/poll/${sid}`, record);
+    const shard = sid === undefined ? newShard() : sid.slice(0, 8);
+    if (!SHARD.test(shard)) return missing(c);
+    const path = h.canonical(null, sid === undefined ? "/poll" : `/poll/${sid}`);
+    return (s.forward as Forward)({ kind: "poll", route: route.name, shard }, forwarded(c, path, record, shard), c.env);
+  };
+
+  app.post(`${base}/poll`, (c) => {
+    const s = instanceOf(c);
+    const record = h.admit(c, s, c.req.header(POLL_PROTOCOL_HEADER));
+    if (record instanceof Response) return record;
+    if (s.mode === "worker") return forwardPoll(c, s, undefined, record);
+    const shard = c.req.header(SHARD_HEADER);
+    const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
+    if (!s.polling.open(record, key(c, sid))) {
+      return httpError(c, 503, ErrorCode.tryAgainLater, "too many polling sessions on this instance");
+    }
+    return c.json({ sid, protocol: record.protocol, timeoutMs: s.polling.options.timeoutMs });
+  });
+
+  app.get(`${base}/poll/:sid`, async (c) => {
+    const s = instanceOf(c);
+    if (s.mode === "worker") return forwardPoll(c, s, c.req.param("sid"));
+    const cursor = Number.parseInt(c.req.query("cursor") ?? "0", 10);
+    const result = await s.polling.poll(key(c, c.req.param("sid")), Number.isFinite(cursor) ? cursor : 0);
+    if (typeof result === "string") return missing(c);
+    c.header("Cache-Control", "no-store");
+    return c.json(result);
+  });
+
+  app.post(`${base}/poll/:sid`, async (c) => {
+    const s = instanceOf(c);
+    if (s.mode === "worker") return forwardPoll(c, s, c.req.param("sid"));
+    const text = await c.req.text();
+    if (text.length > s.engine.maxMessageBytes * 2) {
+      return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${s.engine.maxMessageBytes} bytes per frame`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return httpError(c, 400, ErrorCode.invalidBody, 'the body must be JSON: {"n":1,"frames":[{"t":"…"}]}');
+    }
+    const result = s.polling.send(key(c, c.req.param("sid")), body);
+    if (result === "session_not_found") return missing(c);
+    if (result === "invalid_body")
+      return httpError(c, 400, ErrorCode.invalidBody, 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}');
+    return c.json({ ok: true });
+  });
+
+  app.delete(`${base}/poll/:sid`, (c) => {
+    const s = instanceOf(c);
+    if (s.mode === "worker") return forwardPoll(c, s, c.req.param("sid"));
+    // No code is 1005, as for a Close frame without one; otherwise only codes
+    // a client may send (RFC 6455 §7.4): 1000 or the application range.
+    const asked = c.req.query("code");
+    const n = asked === undefined ? 1005 : Number.parseInt(asked, 10);
+    const code = n === 1000 || n === 1005 || (n >= 3000 && n <= 4999) ? n : 1000;
+    const result = s.polling.close(key(c, c.req.param("sid")), code, (c.req.query("reason") ?? "").slice(0, 123));
+    return result === "ok" ? c.json({ ok: true }) : missing(c);
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * edgewire: realtime WebSocket routes written once, run on Node, Deno, Bun and
+ * Cloudflare Workers. Define routes (`defineRoute`, `defineRoom`), make an
+ * edgewire (`createEdgewire`), and run it with an adapter: `edgewire/node`,
+ * `edgewire/deno`, `edgewire/bun`, `edgewire/cloudflare` — or mount
+ * `edgewire.app` into your own Hono app. Guide: docs/server.md.
+ */
+
+/** The assembly: make an edgewire, and what adapters assemble it into. */
+export {
+  type AssembleOptions,
+  createEdgewire,
+  Edgewire,
+  type EdgewireOptions,
+  Instance,
+  listeningLine,
+} from "./assemble.ts";
+/** Configuration: the validated settings and how they are read. */
+export { type Config, ConfigSchema, loadConfig } from "./config.ts";
+/** What an adapter implements and hands the engine. */
+export type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./core/contract.ts";
+/** Route definitions and what their handlers receive. */
+export {
+  type AnyRoute,
+  type Connection,
+  defineRoom,
+  defineRoute,
+  MAX_RECORD_BYTES,
+  type Room,
+  type RoomContext,
+  type RoomOptions,
+  type RouteContext,
+  type RouteDefinition,
+  RouteError,
+  type RouteInput,
+  type RouteOptions,
+  type RouteOutput,
+  type StateOf,
+} from "./core/route.ts";
+/** The app's options and the Worker's forwarding seam. */
+export type { AppOptions, Forward, ForwardTarget, Mode } from "./http/app.ts";
+/** Wire protocol: frames, close codes and error codes. */
+export {
+  type AckFrame,
+  type BroadcastFrame,
+  CloseCode,
+  ErrorCode,
+  type ErrorFrame,
+  type Member,
+  type MessageFrame,
+  type PresenceFrame,
+  SUBPROTOCOL,
+  type WelcomeFrame,
+} from "./protocol.ts";
+/** Brokers and history stores, for adapters and custom assemblies. */
+export type { Broker, RoomRef } from "./pubsub/broker.ts";
+/** History stores: memory (default) and SQLite (Durable Objects). */
+export { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
+/** History in SQLite through a structural interface (a Durable Object's `ctx.storage.sql`). */
+export { SqlHistory, type SqlLike } from "./pubsub/sql-history.ts";

@@ -1,0 +1,145 @@
+/**
+ * The embedded default broker: everything in this process. Delivery is
+ * synchronous, so a room's order is the order in which `publish` was called.
+ */
+import type { BroadcastFrame, Member, MessageFrame } from "../protocol.ts";
+import type { Broker, Delivery, DeliveryListener, JoinSnapshot, RoomRef } from "./broker.ts";
+import { type HistoryStore, MemoryHistory } from "./history.ts";
+import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
+
+class RoomState implements PresenceRoom {
+  /** in join order (a Map keeps insertion order), so "the first N" are the oldest */
+  readonly byId = new Map<string, Member>();
+  readonly listeners = new Set<DeliveryListener>();
+  readonly clock: PresenceClock = presenceClock();
+  constructor(readonly ref: RoomRef) {}
+  members(): Iterable<Member> {
+    return this.byId.values();
+  }
+  size(): number {
+    return this.byId.size;
+  }
+  deliver(delivery: Delivery): void {
+    for (const listener of this.listeners) listener(delivery);
+  }
+}
+
+/** Options of the memory broker. */
+export interface MemoryBrokerOptions {
+  /** where sequence numbers and history live (default: in memory) */
+  history?: HistoryStore;
+  /** clock, injectable for tests */
+  now?: () => number;
+  /** the presence policy (default: limit 100, one count frame per 250 ms) */
+  presence?: PresencePolicy;
+}
+
+/** In-process rooms: presence in maps, deliveries by direct call. */
+export class MemoryBroker implements Broker {
+  readonly #rooms = new Map<string, RoomState>();
+  readonly #history: HistoryStore;
+  readonly #now: () => number;
+  readonly #presence: PresencePolicy;
+
+  /** a broker with its own in-memory history unless one is given */
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.#history = options.history ?? new MemoryHistory();
+    this.#now = options.now ?? Date.now;
+    this.#presence = options.presence ?? new PresencePolicy({ now: this.#now });
+  }
+
+  #room(ref: RoomRef): RoomState {
+    let state = this.#rooms.get(ref.key);
+    if (!state) {
+      state = new RoomState(ref);
+      this.#rooms.set(ref.key, state);
+      this.#history.occupied?.(ref.key);
+    }
+    return state;
+  }
+
+  // A room with no members and no listeners holds no memory beyond its history.
+  #release(state: RoomState): void {
+    if (state.byId.size > 0 || state.listeners.size > 0) return;
+    this.#presence.stop(state.clock);
+    this.#rooms.delete(state.ref.key);
+    this.#history.vacated?.(state.ref.key);
+  }
+
+  #deliver(ref: RoomRef, delivery: Delivery): void {
+    this.#rooms.get(ref.key)?.deliver(delivery);
+  }
+
+  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    const ts = this.#now();
+    const room = ref.name;
+    const { frame, text } = await this.#history.append(ref.key, (seq) => ({
+      type: "message",
+      room,
+      seq,
+      from,
+      data,
+      ts,
+    }));
+    this.#deliver(ref, { frame: text });
+    return frame;
+  }
+
+  broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {
+    const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
+    this.#deliver(ref, { frame: JSON.stringify(frame), except });
+  }
+
+  relay(ref: RoomRef, from: string, bytes: Uint8Array): void {
+    this.#deliver(ref, { frame: bytes, except: from });
+  }
+
+  async join(ref: RoomRef, member: Member): Promise<JoinSnapshot> {
+    const state = this.#room(ref);
+    state.byId.set(member.id, member);
+    this.#presence.joined(state, member);
+    const members = this.#presence.welcome(state.byId.values());
+    return { members, count: state.byId.size, seq: await this.#history.lastSeq(ref.key) };
+  }
+
+  restore(ref: RoomRef, member: Member): void {
+    this.#room(ref).byId.set(member.id, member);
+  }
+
+  update(ref: RoomRef, member: Member): void {
+    const members = this.#rooms.get(ref.key)?.byId;
+    if (members?.has(member.id)) members.set(member.id, member);
+  }
+
+  leave(ref: RoomRef, memberId: string, code?: number, reason?: string): void {
+    const state = this.#rooms.get(ref.key);
+    const member = state?.byId.get(memberId);
+    if (!state || !member) return;
+    state.byId.delete(memberId);
+    this.#presence.left(state, member, code === undefined ? {} : { code, reason: reason ?? "" });
+    this.#release(state);
+  }
+
+  async snapshot(ref: RoomRef): Promise<JoinSnapshot> {
+    const members = [...(this.#rooms.get(ref.key)?.byId.values() ?? [])];
+    return { members, count: members.length, seq: await this.#history.lastSeq(ref.key) };
+  }
+
+  history(ref: RoomRef, after: number, limit: number): MessageFrame[] | Promise<MessageFrame[]> {
+    return this.#history.since(ref.key, after, limit);
+  }
+
+  subscribe(ref: RoomRef, listener: DeliveryListener): () => void {
+    const state = this.#room(ref);
+    state.listeners.add(listener);
+    return () => {
+      state.listeners.delete(listener);
+      this.#release(state);
+    };
+  }
+
+  close(): void {
+    for (const state of this.#rooms.values()) this.#presence.stop(state.clock);
+    this.#rooms.clear();
+  }
+}
