@@ -21,13 +21,16 @@ biome check .
 
 step "type checks"
 tsc -p tsconfig.json          # src/: no runtime types at all
-tsc -p tsconfig.node.json     # Node adapter, tests, bench
+tsc -p tsconfig.node.json     # Node adapter, testing harness, examples, tests (type tests in tests/types), bench
 tsc -p tsconfig.bun.json      # Bun adapter against bun-types
 tsc -p tsconfig.cloudflare.json
-deno check main/deno.ts
+deno check main/deno.ts adapters/deno.ts
 
 step "Worker bundle (wrangler deploy --dry-run)"
 wrangler deploy --dry-run --outdir dist >/dev/null
+
+step "package build (tsc: JavaScript and .d.ts into build/, what the examples import as \"edgewire\")"
+npm run --silent build
 
 step "tests: unit, conformance on every runtime, browser"
 shopt -s nullglob

@@ -22,6 +22,7 @@ export type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./core/contract
 /** Route definitions and what their handlers receive. */
 export {
   type AnyRoute,
+  ClientError,
   type Connection,
   defineRoom,
   defineRoute,
@@ -35,6 +36,7 @@ export {
   type RouteInput,
   type RouteOptions,
   type RouteOutput,
+  type StateInit,
   type StateOf,
 } from "./core/route.ts";
 /** The app's options and the Worker's forwarding seam. */

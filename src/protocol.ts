@@ -169,7 +169,8 @@ export interface PongFrame {
 /** Server → client: the last frame was refused; the connection stays open. */
 export interface ErrorFrame {
   type: "error";
-  code: ErrorCode;
+  /** one of ErrorCode, or a route's own code (a handler's ClientError) */
+  code: ErrorCode | (string & {});
   message: string;
   id?: string;
 }

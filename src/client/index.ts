@@ -6,6 +6,7 @@
 
 /** Protocol types a client works with, re-exported from the server's own definitions. */
 export {
+  type BroadcastFrame,
   type ErrorFrame,
   type Member,
   type MessageFrame,
@@ -36,6 +37,8 @@ export {
 } from "./reconnect.ts";
 /** The typed room client. */
 export {
+  type DataOf,
+  type InputOf,
   type InvalidFrame,
   joinRoom,
   type PublishResult,

@@ -6,8 +6,10 @@
  * data is checked with it, and what fails the check surfaces as `invalid`.
  */
 import * as v from "valibot";
+import type { RouteDefinition } from "../core/route.ts";
 import {
   type AckFrame,
+  type BroadcastFrame,
   describeIssues,
   type ErrorFrame,
   type Member,
@@ -25,8 +27,8 @@ export type RoomMessage<Data = unknown> = MessageFrame<Data>;
 
 /** What a successful publish resolves to. */
 export interface PublishResult {
-  /** the message's place in the room's one order */
-  seq: number;
+  /** the message's place in the room's one order; absent when the route's handler acknowledged without publishing */
+  seq?: number;
 }
 
 /** A frame from the server that the client could not use. */
@@ -53,6 +55,8 @@ export interface RoomEventMap<Data> {
   welcome: WelcomeFrame;
   /** a published message (own ones included), data validated when a schema is set */
   message: RoomMessage<Data>;
+  /** an unsequenced message another member's handler broadcast (typing indicators, cursor moves) */
+  broadcast: BroadcastFrame<Data>;
   /** a member joined or left, the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
   presence: PresenceFrame;
   /** a frame the client could not use (not JSON, or data failing the schema) */
@@ -75,6 +79,8 @@ export interface RoomEventMap<Data> {
 export interface RoomOptions extends EdgewireSocketOptions {
   /** subprotocols to offer (default `edgewire.v1`) */
   protocols?: string | string[];
+  /** the room route's path on the server, with `:room` (default "/rooms/:room"; e.g. "/chat/:room") */
+  path?: string;
   /** valibot schema of message data: incoming data is validated with it, publish() input too */
   schema?: v.GenericSchema;
 }
@@ -91,14 +97,20 @@ export class RoomError extends Error {
   }
 }
 
-/** The URL of `room` under `baseUrl` (`ws://host/prefix` → `ws://host/prefix/rooms/room`); throws RoomError for a bad room name. */
-export function roomUrl(baseUrl: string | URL, room: string): string {
+/**
+ * The URL of `room` under `baseUrl` on the route at `path` (`ws://host/prefix` →
+ * `ws://host/prefix/rooms/room`); throws RoomError for a bad room name or path.
+ */
+export function roomUrl(baseUrl: string | URL, room: string, path = "/rooms/:room"): string {
   const parsed = v.safeParse(RoomNameSchema, room);
   if (!parsed.success) throw new RoomError("invalid_room", describeIssues(parsed.issues));
+  if (!path.startsWith("/") || !path.includes("/:room")) {
+    throw new RoomError("invalid_path", `a room route's path starts with "/" and has /:room: ${path}`);
+  }
   const base = (globalThis as { location?: { href?: string } }).location?.href;
   const url = new URL(String(baseUrl), base);
   // Room names are letters, digits and `_ - .`: nothing to escape.
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}/rooms/${parsed.output}`;
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${path.replace(":room", parsed.output)}`;
   return url.href;
 }
 
@@ -152,7 +164,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     room: string,
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
-    const { protocols = SUBPROTOCOL, schema, ...socketOptions } = options;
+    const { protocols = SUBPROTOCOL, schema, path, ...socketOptions } = options;
     this.room = room;
     this.#schema = schema;
     this.ready = new Promise<WelcomeFrame>((resolve, reject) => {
@@ -160,7 +172,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     });
     // Nobody has to await `ready`; an unobserved rejection must not crash Node.
     this.ready.catch(() => {});
-    this.socket = new EdgewireSocket(roomUrl(baseUrl, room), protocols, socketOptions);
+    this.socket = new EdgewireSocket(roomUrl(baseUrl, room, path), protocols, socketOptions);
     this.socket.binaryType = "arraybuffer";
     this.socket.addEventListener("message", (event) => this.#received(event.data));
     this.socket.addEventListener("reconnecting", (event) => {
@@ -268,6 +280,19 @@ export class RoomClient<Data = unknown, Input = Data> {
     });
   }
 
+  /**
+   * Send `data` to the room's route without waiting for an acknowledgement (no
+   * `id`): for frequent, droppable updates such as typing indicators or cursor
+   * moves. Throws RoomError (`invalid_message`) when the schema refuses it.
+   */
+  send(data: Input): void {
+    if (this.#schema) {
+      const checked = v.safeParse(this.#schema, data);
+      if (!checked.success) throw new RoomError("invalid_message", describeIssues(checked.issues));
+    }
+    this.socket.send(JSON.stringify({ type: "publish", data }));
+  }
+
   /** send bytes to every other member (not sequenced, not kept in history) */
   relay(data: ArrayBuffer | ArrayBufferView | Blob): void {
     this.socket.send(data);
@@ -304,12 +329,15 @@ export class RoomClient<Data = unknown, Input = Data> {
       case "presence":
         this.#presence(frame as unknown as PresenceFrame);
         return;
+      case "broadcast":
+        this.#broadcast(frame as unknown as BroadcastFrame);
+        return;
       case "ack": {
         const ack = frame as unknown as AckFrame;
         const pending = this.#pending.get(ack.id);
-        if (pending && typeof ack.seq === "number") {
+        if (pending) {
           this.#pending.delete(ack.id);
-          pending.resolve({ seq: ack.seq });
+          pending.resolve(typeof ack.seq === "number" ? { seq: ack.seq } : {});
         }
         return;
       }
@@ -365,6 +393,19 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.#emit("message", { ...frame, data: checked.output });
   }
 
+  #broadcast(frame: BroadcastFrame): void {
+    if (!this.#schema) {
+      this.#emit("broadcast", frame as BroadcastFrame<Data>);
+      return;
+    }
+    const checked = v.safeParse(this.#schema, frame.data);
+    if (!checked.success) {
+      this.#emit("invalid", { raw: frame, message: describeIssues(checked.issues), issues: checked.issues });
+      return;
+    }
+    this.#emit("broadcast", { ...frame, data: checked.output });
+  }
+
   #presence(frame: PresenceFrame): void {
     if (typeof frame.count !== "number") {
       this.#emit("invalid", { raw: frame, message: "presence without a count" });
@@ -408,14 +449,26 @@ export class RoomClient<Data = unknown, Input = Data> {
   }
 }
 
+/** What a room's messages carry when typed by `T`: a route definition's output, or `T` itself. */
+export type DataOf<T> = T extends RouteDefinition<"room", infer _I, infer O, infer _S> ? O : T;
+/** What publish() takes when typed by `T`: a route definition's input, or `T` itself. */
+export type InputOf<T> = T extends RouteDefinition<"room", infer I, infer _O, infer _S> ? I : T;
+
 /** Join `room` with message data typed by a valibot schema: `Data` is the schema's output, invalid data surfaces as `invalid`. */
 export function joinRoom<TSchema extends v.GenericSchema>(
   baseUrl: string | URL,
   room: string,
   options: RoomOptions & { schema: TSchema },
 ): RoomClient<v.InferOutput<TSchema>, v.InferInput<TSchema>>;
-/** Join `room`, with message data typed as `Data` (unchecked). */
-export function joinRoom<Data = unknown>(baseUrl: string | URL, room: string, options?: RoomOptions): RoomClient<Data>;
+/**
+ * Join `room`, typed by the server's route (`joinRoom<typeof chat>(url, "lobby", { path: "/chat/:room" })`):
+ * publish() takes the route's input, message events carry its output. Or give `Data` directly (unchecked).
+ */
+export function joinRoom<T = unknown>(
+  baseUrl: string | URL,
+  room: string,
+  options?: RoomOptions,
+): RoomClient<DataOf<T>, InputOf<T>>;
 /** Join a room: a RoomClient. */
 export function joinRoom(baseUrl: string | URL, room: string, options: RoomOptions = {}): RoomClient<unknown> {
   return new RoomClient(baseUrl, room, options);

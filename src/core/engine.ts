@@ -78,12 +78,18 @@ export class Engine {
   }
 
   /** a fresh record for a connection about to be accepted; throws RouteError when the initial state is invalid */
-  record(route: string, room: string | null, protocol: string, auth?: Admitted): ConnRecord {
+  record(
+    route: string,
+    room: string | null,
+    protocol: string,
+    auth?: Admitted,
+    query: Readonly<Record<string, string>> = {},
+  ): ConnRecord {
     const handlers = this.#routes.get(route);
     if (!handlers) throw new Error(`edgewire: no route named "${route}"`);
     const record: ConnRecord = { v: 1, id: this.#newId(), route, room, protocol, seq: 0, at: this.#now() };
     if (auth && (auth.claims !== undefined || auth.address !== undefined)) record.auth = auth;
-    const state = handlers.initialState(auth ?? {});
+    const state = handlers.initialState({ auth: auth ?? {}, room, query });
     if (state !== undefined) handlers.setState(record, state);
     return record;
   }

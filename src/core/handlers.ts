@@ -16,8 +16,8 @@ import {
   type PongFrame,
 } from "../protocol.ts";
 import type { ConnectionContext } from "./context.ts";
-import type { Admitted, ConnRecord, Frame } from "./contract.ts";
-import { type AnyRoute, MAX_RECORD_BYTES, RouteError } from "./route.ts";
+import type { ConnRecord, Frame } from "./contract.ts";
+import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError, type StateInit } from "./route.ts";
 
 type Awaitable<T> = T | Promise<T>;
 
@@ -34,8 +34,8 @@ export interface Handlers {
   open(ctx: ConnectionContext): Awaitable<void>;
   message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
   close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
-  /** the first state of a connection admitted with `auth` (validated); throws RouteError */
-  initialState(auth: Readonly<Admitted>): unknown;
+  /** the first state of a connection (validated); throws RouteError */
+  initialState(init: StateInit): unknown;
   /** validate `next` and store it in `record`, refusing records over the attachment limit; throws RouteError */
   setState(record: ConnRecord, next: unknown): void;
   /** the member a record stands for */
@@ -80,7 +80,7 @@ function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setSta
     return parsed.output;
   };
   return {
-    initialState: (auth) => (state ? check(initialState ? initialState(auth) : {}) : undefined),
+    initialState: (init) => (state ? check(initialState ? initialState(init) : {}) : undefined),
     setState(record, next) {
       const previous = record.state;
       record.state = check(next);
@@ -121,6 +121,12 @@ function dataChecker(route: AnyRoute): Handlers["checkData"] {
   };
 }
 
+// A handler's ClientError refuses one message with an error frame; any other error is a fault.
+function refuse(ctx: ConnectionContext, error: unknown, id: string | undefined): void {
+  if (!(error instanceof ClientError)) throw error;
+  ctx.peer.send(errorFrame(error.code as ErrorCode, error.message, id));
+}
+
 function plain(route: AnyRoute): Handlers {
   const { schema, open, message, close } = route.options;
   const onMessage: Handlers["message"] = !schema
@@ -134,7 +140,14 @@ function plain(route: AnyRoute): Handlers {
           ctx.peer.send(errorFrame(ErrorCode.invalidMessage, describeIssues(checked.issues), idOf(parsed.json)));
           return;
         }
-        return message?.(ctx, checked.output, true);
+        const id = idOf(parsed.json);
+        let result: Awaitable<void>;
+        try {
+          result = message?.(ctx, checked.output, true);
+        } catch (error) {
+          return refuse(ctx, error, id);
+        }
+        return result instanceof Promise ? result.catch((error: unknown) => refuse(ctx, error, id)) : undefined;
       };
   return {
     definition: route,
@@ -164,7 +177,12 @@ function room(route: AnyRoute): Handlers {
         : (ctx: ConnectionContext) => void ctx.peer.send(NO_BINARY);
 
   async function publish(ctx: ConnectionContext, data: unknown, id: string | undefined): Promise<void> {
-    const result = message ? await message(ctx, data) : await ctx.publish(data);
+    let result: unknown;
+    try {
+      result = message ? await message(ctx, data) : await ctx.publish(data);
+    } catch (error) {
+      return refuse(ctx, error, id);
+    }
     if (id === undefined) return;
     const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
     ctx.peer.send(JSON.stringify(ack));

@@ -78,8 +78,34 @@ interface CommonOptions<TState> {
   name?: string;
   /** valibot schema of the per-connection state: serialisable JSON, at most 16 KiB with the record */
   state?: TState;
-  /** the first state of a connection; without it the state schema must accept `{}` (defaults fill it) */
-  initialState?: (auth: Readonly<Admitted>) => InputOr<TState, undefined>;
+  /** the first state of a connection, made at admission; without it the state schema must accept `{}` (defaults fill it) */
+  initialState?: (init: StateInit) => InputOr<TState, undefined>;
+}
+
+/** What a route's `initialState` is made from: the admission, the room, the request's query. */
+export interface StateInit {
+  /** what admission attached (claims, address) */
+  auth: Readonly<Admitted>;
+  /** the room being joined (room routes), else null */
+  room: string | null;
+  /** the upgrade's (or polling open's) query parameters, e.g. `?name=ada` */
+  query: Readonly<Record<string, string>>;
+}
+
+/**
+ * Throw this from a `message` handler to refuse one message: the client gets
+ * an error frame with `code` (and its publish's `id`), the connection stays
+ * open, and nothing is logged as a fault.
+ */
+export class ClientError extends Error {
+  /** the stable code the client sees (e.g. "invalid_reply") */
+  readonly code: string;
+  /** a refusal with a stable code and a readable message */
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "ClientError";
+    this.code = code;
+  }
 }
 
 /** Options of a plain route (no room, nothing shared: echo-like). */

@@ -63,7 +63,7 @@ export class Admission {
     const address = this.#runtime.address?.(c);
     const auth: Admitted = address === undefined ? {} : { address };
     try {
-      return this.#engine.record(handlers.name, room, protocol, auth);
+      return this.#engine.record(handlers.name, room, protocol, auth, c.req.query());
     } catch (error) {
       // A route whose initial state fails its own schema is the app's bug, not the client's.
       if (!(error instanceof RouteError)) throw error;

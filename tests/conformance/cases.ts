@@ -17,6 +17,8 @@ export interface Case {
   clients?: readonly ClientKind[];
   /** why `runtime` cannot do this case, if it cannot; shown in the capability table */
   unsupported?(runtime: RuntimeName): string | undefined;
+  /** which server it runs against: the edgewire service (default) or the examples app */
+  server?: "service" | "examples";
 }
 
 let counter = 0;

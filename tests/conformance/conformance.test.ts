@@ -6,16 +6,17 @@
  * `EDGEWIRE_RUNTIMES=node,bun` narrows the run.
  */
 import { after, before, describe, it } from "node:test";
-import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
+import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServer } from "../support/servers.ts";
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases, PRESENCE_ENV } from "./cases.ts";
+import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
-const allCases = [...cases, ...pollingCases, ...fallbackCases, ...runtimeCases];
+const allCases = [...cases, ...pollingCases, ...fallbackCases, ...runtimeCases, ...exampleCases];
 const results = new Map<string, Map<RuntimeName, string>>();
 // A cell reads "pass" only when every client kind passed; otherwise it names the kinds that failed.
 const record = (name: string, runtime: RuntimeName, outcome: string, kind?: ClientKind) => {
@@ -42,12 +43,16 @@ describe("conformance", { concurrency: true }, () => {
   for (const runtime of selected) {
     // Runtimes run side by side; within one, cases run one at a time so timings (poll expiry) stay honest on 2 cores.
     describe(runtime, { concurrency: 1 }, () => {
-      let server: RunningServer | undefined;
+      const servers: { service?: RunningServer; examples?: RunningServer } = {};
       before(async () => {
-        server = await startServer(runtime, { ...POLLING_ENV, ...PRESENCE_ENV });
+        // The service, and a user's app: examples/hono-app mounting the chat and cursor examples.
+        [servers.service, servers.examples] = await Promise.all([
+          startServer(runtime, { ...POLLING_ENV, ...PRESENCE_ENV }),
+          startModule(runtime, { entry: "examples/hono-app/app.ts", health: "/realtime/healthz" }),
+        ]);
       });
       after(async () => {
-        await server?.stop();
+        await Promise.all([servers.service?.stop(), servers.examples?.stop()]);
       });
       for (const c of allCases) {
         const reason = unsupported[runtime][c.name] ?? c.unsupported?.(runtime);
@@ -58,6 +63,7 @@ describe("conformance", { concurrency: true }, () => {
         }
         for (const kind of c.clients ?? CLIENT_KINDS) {
           it(kind === "ws" ? c.name : `${c.name} [${kind}]`, { timeout: 60_000 }, async () => {
+            const server = servers[c.server ?? "service"];
             if (!server) throw new Error(`${runtime} did not start`);
             try {
               await c.run(server, kind);

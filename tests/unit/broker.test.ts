@@ -130,6 +130,32 @@ describe("memory history", () => {
   });
 });
 
+describe("memory history: idle rooms are forgotten", () => {
+  it("forgets a room nobody is in and nobody wrote to for idleMs, and keeps every other", async () => {
+    let now = 0;
+    const history = new MemoryHistory({ idleMs: 1000, now: () => now });
+    const broker = new MemoryBroker({ history, now: () => now });
+    // 5 000 rooms that each got one backend push and no member: the case that leaked before.
+    for (let i = 0; i < 5000; i++) await broker.publish(roomRef("room", `r${i}`), "server", i);
+    const busy = roomRef("room", "busy");
+    await broker.join(busy, { id: "m", joinedAt: 0 });
+    await broker.publish(busy, "m", "kept");
+    assert.equal(history.size, 5001);
+    now = 999;
+    await broker.publish(roomRef("room", "r0"), "server", "again"); // a message restarts the room's idle time
+    now = 1000;
+    await broker.publish(roomRef("room", "late"), "server", 1); // any write sweeps
+    assert.equal(history.size, 3, "r0 (written at 999), busy (occupied) and late remain");
+    assert.equal(history.lastSeq(busy.key), 1, "an occupied room keeps its sequence");
+    assert.equal(history.lastSeq("room:r1"), 0, "a forgotten room starts again");
+    broker.leave(busy, "m");
+    now = 2500;
+    broker.leave(busy, "nobody");
+    await broker.publish(roomRef("room", "fresh"), "server", 1);
+    assert.equal(history.size, 1, "a vacated room is forgotten once idle too");
+  });
+});
+
 describe("config", () => {
   it("has defaults and reads overrides", () => {
     const c = loadConfig({});

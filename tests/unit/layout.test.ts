@@ -36,15 +36,17 @@ describe("layout", () => {
   });
 
   it("every export has a one-line JSDoc", () => {
-    for (const file of [...filesUnder("src"), ...filesUnder("adapters")]) {
-      const lines = readFileSync(join(root, file), "utf8").split("\n");
-      lines.forEach((line, i) => {
-        if (!/^export (async )?(function|class|const|interface|type|let) /.test(line)) return;
-        let j = i - 1;
-        while (j >= 0 && /^\s*(\*|\/\*\*)/.test(lines[j] ?? "") === false && (lines[j] ?? "").trim() === "") j--;
-        const above = (lines[j] ?? "").trim();
-        assert.ok(above.endsWith("*/"), `${file}:${i + 1} exports without a JSDoc: ${line.slice(0, 80)}`);
-      });
-    }
+    for (const dir of ["src", "adapters", "main", "testing", "examples"])
+      for (const file of filesUnder(dir)) {
+        const lines = readFileSync(join(root, file), "utf8").split("\n");
+        lines.forEach((line, i) => {
+          if (!/^export (async )?(function|class|const|interface|type|let|default) ?/.test(line)) return;
+          if (/^export (default|\{)/.test(line) && !/^export default (function|class)/.test(line)) return;
+          let j = i - 1;
+          while (j >= 0 && /^\s*(\*|\/\*\*)/.test(lines[j] ?? "") === false && (lines[j] ?? "").trim() === "") j--;
+          const above = (lines[j] ?? "").trim();
+          assert.ok(above.endsWith("*/"), `${file}:${i + 1} exports without a JSDoc: ${line.slice(0, 80)}`);
+        });
+      }
   });
 });

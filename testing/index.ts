@@ -1,0 +1,222 @@
+/**
+ * edgewire/testing: start your edgewire under node, deno, bun and workerd and
+ * talk to it over real sockets — the harness edgewire's own conformance suite
+ * runs on. Give it a module that exports your edgewire (and, if you mount it,
+ * your Hono app as `app`); it writes a tiny launcher per runtime next to your
+ * node_modules, starts it on a free port, waits until it answers and stops the
+ * whole process group after. This is Node tooling for tests (it spawns
+ * processes), so it lives outside `src/`, which touches no runtime API.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The runtimes an edgewire runs on. */
+export const RUNTIMES = ["node", "deno", "bun", "workerd"] as const;
+/** One of the runtimes. */
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+/** How to start an edgewire. */
+export interface StartOptions {
+  /** the module exporting the edgewire (a path, relative to `root`) */
+  entry: string;
+  /** the export holding the edgewire (default "default") */
+  export?: string;
+  /** the export holding your Hono app with the edgewire mounted in it, if any (default: "app" when present) */
+  appExport?: string;
+  /** environment variables (on workerd: vars) */
+  env?: Record<string, string>;
+  /** the project directory holding node_modules (default: process.cwd()) */
+  root?: string;
+  /** the path that answers 200 once the server is up (default "/healthz") */
+  health?: string;
+  /** how long to wait for it (default 60 s) */
+  timeoutMs?: number;
+  /** workerd: the compatibility date of the generated wrangler config (default 2026-04-26) */
+  compatibilityDate?: string;
+}
+
+/** A running server. */
+export interface RunningServer {
+  runtime: RuntimeName;
+  /** `http://127.0.0.1:<port>` */
+  http: string;
+  /** `ws://127.0.0.1:<port>` */
+  ws: string;
+  port: number;
+  /** everything the process printed, for failure reports */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Offline settings wrangler needs on a machine with no network. */
+export const WRANGLER_ENV = {
+  CI: "true",
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Stop a detached child and its whole process group: SIGTERM, then SIGKILL after 3 s. */
+export async function stopGroup(child: ChildProcess, gone: Promise<unknown>): Promise<void> {
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {}
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }, 3000);
+  await gone;
+  clearTimeout(timer);
+}
+
+// This file runs from source (.ts, in edgewire's own repo) or built (.js, in a user's node_modules):
+// the adapters sit next to it either way.
+const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const adapterFile = (runtime: string) => fileURLToPath(new URL(`../adapters/${runtime}${ext}`, import.meta.url));
+
+// Relative specifiers: esbuild (wrangler) does not resolve file: URLs, and Deno wants plain paths from a launcher.
+function specifier(fromDir: string, file: string): string {
+  const rel = relative(fromDir, file).split(sep).join("/");
+  return JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`);
+}
+
+/** A binary from the project's node_modules/.bin, else from PATH. */
+function binary(root: string, name: string): string {
+  const local = join(root, "node_modules/.bin", name);
+  return existsSync(local) ? local : name;
+}
+
+/** `wrangler dev` on `port`, offline, with a fresh state directory (every run starts with empty Durable Objects). */
+export function wranglerDev(root: string, port: number, inspector: number, extra: string[] = []): [string, string[]] {
+  const state = mkdtempSync(join(tmpdir(), "edgewire-wrangler-"));
+  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector)];
+  return [binary(root, "wrangler"), [...args, "--persist-to", state, ...extra]];
+}
+
+let launchers = 0;
+
+// The launcher lives under the project's node_modules so every runtime resolves packages from there.
+function writeLauncher(root: string, runtime: RuntimeName, options: StartOptions): string {
+  const dir = join(root, "node_modules/.cache/edgewire-testing");
+  mkdirSync(dir, { recursive: true });
+  const entry = specifier(dir, isAbsolute(options.entry) ? options.entry : resolve(root, options.entry));
+  if (runtime === "deno") {
+    // Evaluated with cwd = root, so its specifiers are relative to root.
+    const fromRoot = (file: string) => specifier(root, file);
+    const abs = isAbsolute(options.entry) ? options.entry : resolve(root, options.entry);
+    const code = `import * as mod from ${fromRoot(abs)};\nimport { serve } from ${fromRoot(adapterFile("deno"))};\nconst edgewire = mod[${JSON.stringify(options.export ?? "default")}];\nconst app = mod[${JSON.stringify(options.appExport ?? "app")}];\nawait serve(edgewire, { port: Number(Deno.env.get("PORT")), hostname: "127.0.0.1", ...(app ? { app } : {}) });\n`;
+    const file = join(dir, `launch-${process.pid}-${launchers++}-deno.ts`);
+    writeFileSync(file, code);
+    return file;
+  }
+  const pick = `const edgewire = mod[${JSON.stringify(options.export ?? "default")}];\nconst app = mod[${JSON.stringify(options.appExport ?? "app")}];`;
+  const name = `launch-${process.pid}-${launchers++}-${runtime}`;
+  if (runtime === "workerd") {
+    const code = `import * as mod from ${entry};\nimport { cloudflare } from ${specifier(dir, adapterFile("cloudflare"))};\n${pick}\nconst { worker, RoomObject } = cloudflare(edgewire, app ? { app } : {});\nexport default worker;\nexport { RoomObject };\n`;
+    writeFileSync(join(dir, `${name}.ts`), code);
+    const toml = [
+      `name = "edgewire-test"`,
+      `main = "${name}.ts"`,
+      `compatibility_date = "${options.compatibilityDate ?? "2026-04-26"}"`,
+      `[[durable_objects.bindings]]\nname = "ROOMS"\nclass_name = "RoomObject"`,
+      `[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["RoomObject"]`,
+    ].join("\n");
+    writeFileSync(join(dir, `${name}.toml`), `${toml}\n`);
+    return join(dir, `${name}.toml`);
+  }
+  const code = `import * as mod from ${entry};\nimport { serve } from ${specifier(dir, adapterFile(runtime))};\n${pick}\nawait serve(edgewire, { port: Number(process.env.PORT), hostname: "127.0.0.1", ...(app ? { app } : {}) });\n`;
+  // Plain JavaScript (`process` exists on all three runtimes), so Node runs it without tsx when the entry
+  // is JS; Deno wants a .ts launcher to import TypeScript.
+  const file = join(dir, `${name}.mjs`);
+  writeFileSync(file, code);
+  return file;
+}
+
+function command(
+  root: string,
+  runtime: RuntimeName,
+  launcher: string,
+  entry: string,
+  port: number,
+  inspector: number,
+  env: Record<string, string>,
+): [string, string[]] {
+  switch (runtime) {
+    case "node":
+      // Node 20 runs TypeScript only through tsx (a dev dependency of the project under test).
+      return /\.[mc]?ts$/.test(entry) ? [binary(root, "tsx"), [launcher]] : [process.execPath, [launcher]];
+    case "deno":
+      // Deno treats files under node_modules as npm packages and will not load TypeScript from
+      // them, so it evaluates the launcher's code (cwd = the project, whose config it finds).
+      return [binary(root, "deno"), ["eval", "--ext=ts", readFileSync(launcher, "utf8")]];
+    case "bun":
+      return [binary(root, "bun"), [launcher]];
+    case "workerd":
+      // A Worker reads its configuration from vars, not from the process environment.
+      return wranglerDev(root, port, inspector, [
+        "--config",
+        launcher,
+        ...Object.entries(env).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      ]);
+  }
+}
+
+/** Start your edgewire under `runtime` and wait until it answers `health`. */
+export async function startServer(runtime: RuntimeName, options: StartOptions): Promise<RunningServer> {
+  const root = options.root ?? process.cwd();
+  const env = options.env ?? {};
+  const port = await freePort();
+  const inspector = await freePort();
+  const launcher = writeLauncher(root, runtime, options);
+  const [cmd, args] = command(root, runtime, launcher, options.entry, port, inspector, env);
+  let output = "";
+  const child: ChildProcess = spawn(cmd, args, {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...WRANGLER_ENV, DENO_NO_UPDATE_CHECK: "1", PORT: String(port), HOST: "127.0.0.1", ...env },
+  });
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  let exited = false;
+  const gone = new Promise<void>((r) => child.once("exit", () => r()));
+  child.once("exit", () => (exited = true));
+  const stop = async () => {
+    if (!exited) await stopGroup(child, gone);
+  };
+  const http = `http://127.0.0.1:${port}`;
+  const ms = options.timeoutMs ?? 60_000;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (exited) throw new Error(`${runtime} exited before serving:\n${output}`);
+    try {
+      const res = await fetch(`${http}${options.health ?? "/healthz"}`);
+      if (res.ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${runtime} did not serve ${options.health ?? "/healthz"} within ${ms} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { runtime, http, ws: `ws://127.0.0.1:${port}`, port, output: () => output, stop };
+}

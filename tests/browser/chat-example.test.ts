@@ -1,0 +1,62 @@
+/**
+ * The chat example (examples/chat: a user's typed room route, its page and the
+ * browser SDK) in Chromium on every runtime: two pages chat, one sees the
+ * other typing, and both show the same order. Screenshots go to test-output/.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { BrowserContext, Page } from "playwright-core";
+import { launchBrowser, selectedRuntimes } from "../support/browser.ts";
+import { type RunningServer, type RuntimeName, startModule } from "../support/servers.ts";
+
+const output = resolve(import.meta.dirname, "../../test-output");
+
+describe("chat example in Chromium", () => {
+  mkdirSync(output, { recursive: true });
+  let browser: BrowserContext | undefined;
+  const servers = new Map<RuntimeName, RunningServer>();
+  before(async () => {
+    browser = await launchBrowser();
+    await Promise.all(
+      selectedRuntimes.map(async (r) => servers.set(r, await startModule(r, { entry: "examples/chat/server.ts" }))),
+    );
+  });
+  after(async () => {
+    await browser?.close();
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  });
+
+  const open = async (url: string): Promise<Page> => {
+    const page = await (browser as BrowserContext).newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as { room?: { id?: string } }).room?.id !== undefined, undefined, {
+      timeout: 20_000,
+    });
+    return page;
+  };
+
+  for (const runtime of selectedRuntimes) {
+    it(`${runtime}: two pages chat with names, typing and one order`, async () => {
+      const server = servers.get(runtime) as RunningServer;
+      const room = `chat-${runtime}-${Date.now().toString(36)}`;
+      const ada = await open(`${server.http}/?room=${room}&name=ada`);
+      const bob = await open(`${server.http}/?room=${room}&name=bob`);
+      await ada.fill("#text", "hel");
+      await ada.dispatchEvent("#text", "input");
+      await bob.waitForSelector("#typing:has-text('ada is typing')");
+      await ada.fill("#text", "hello from ada");
+      await ada.click("button");
+      await bob.waitForSelector("#log p:has-text('ada: hello from ada')");
+      await bob.fill("#text", "hi ada");
+      await bob.click("button");
+      await ada.waitForSelector("#log p:has-text('bob: hi ada')");
+      const lines = (p: Page) => p.$$eval("#log p", (ps) => ps.map((e) => e.textContent));
+      assert.deepEqual(await lines(ada), await lines(bob));
+      assert.deepEqual(await lines(ada), ["#1 ada: hello from ada", "#2 bob: hi ada"]);
+      await bob.screenshot({ path: resolve(output, `chat-example-${runtime}.png`), fullPage: true });
+      await Promise.all([ada.close(), bob.close()]);
+    });
+  }
+});

@@ -1,0 +1,138 @@
+/**
+ * The package as a user gets it: `npm pack`, install the tarball into a fresh
+ * project, write a custom route there in plain JavaScript, type-check a
+ * TypeScript use of it against the shipped .d.ts, and run it on Node (plain
+ * `node`, no tsx) and Bun — started with the shipped `edgewire/testing`
+ * harness, then spoken to over real sockets.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { ROOT } from "../support/servers.ts";
+import { TestSocket, withTimeout } from "../support/test-socket.ts";
+
+const APP = `import { createEdgewire, defineRoom, defineRoute } from "edgewire";
+import * as v from "valibot";
+
+const shout = defineRoute({
+  path: "/shout",
+  schema: v.object({ text: v.string() }),
+  message(ctx, m) {
+    ctx.connection.send({ loud: m.text.toUpperCase() });
+  },
+});
+const votes = defineRoom({ path: "/votes/:room", schema: v.object({ option: v.picklist(["yes", "no"]) }) });
+
+export default createEdgewire({ routes: [shout, votes] });
+`;
+
+const TYPED = `import { createEdgewire, defineRoom } from "edgewire";
+import { joinRoom } from "edgewire/client";
+import { serve } from "edgewire/node";
+import * as v from "valibot";
+
+const votes = defineRoom({
+  path: "/votes/:room",
+  schema: v.object({ option: v.picklist(["yes", "no"]) }),
+  message: (ctx, vote) => ctx.room.publish(vote),
+});
+export const server = () => serve(createEdgewire({ routes: [votes] }), { port: 0, signals: false });
+const room = joinRoom<typeof votes>("ws://localhost:1", "r", { path: "/votes/:room" });
+void room.publish({ option: "yes" });
+// @ts-expect-error: not an option
+void room.publish({ option: "maybe" });
+`;
+
+describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
+  const project = mkdtempSync(join(tmpdir(), "edgewire-user-"));
+  type Harness = typeof import("../../testing/index.ts");
+  let harness: Harness;
+
+  before(() => {
+    const packed = mkdtempSync(join(tmpdir(), "edgewire-pack-"));
+    execFileSync("npm", ["pack", "--silent", "--pack-destination", packed], { cwd: ROOT, stdio: "pipe" });
+    const tarball = join(packed, readdirSync(packed).find((f) => f.endsWith(".tgz")) as string);
+    const pkg = {
+      name: "my-realtime-app",
+      private: true,
+      type: "module",
+      dependencies: { edgewire: `file:${tarball}`, valibot: "^1.5.0" },
+    };
+    writeFileSync(join(project, "package.json"), JSON.stringify(pkg, null, 2));
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: project, stdio: "pipe" });
+    writeFileSync(join(project, "app.js"), APP);
+  });
+
+  before(async () => {
+    harness = (await import(
+      pathToFileURL(join(project, "node_modules/edgewire/build/testing/index.js")).href
+    )) as Harness;
+  });
+
+  it("ships built JavaScript and types, and none of our runtime tools", () => {
+    const shipped = join(project, "node_modules/edgewire/build");
+    for (const file of [
+      "src/index.js",
+      "src/index.d.ts",
+      "adapters/node.js",
+      "adapters/bun.js",
+      "adapters/deno.js",
+      "adapters/cloudflare.js",
+      "src/client/index.js",
+      "testing/index.js",
+    ]) {
+      assert.ok(existsSync(join(shipped, file)), `${file} is in the package`);
+    }
+    for (const tool of ["tsx", "typescript", "wrangler", "bun", "deno"]) {
+      assert.ok(!existsSync(join(project, "node_modules", tool)), `${tool} is not installed for the user`);
+    }
+  });
+
+  it("type-checks a TypeScript use of the package against its .d.ts, inference included", () => {
+    writeFileSync(join(project, "typed.ts"), TYPED);
+    const tsconfig = {
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: "ESNext",
+        moduleResolution: "Bundler",
+        target: "ES2022",
+        lib: ["ES2023", "DOM"],
+        types: [],
+        skipLibCheck: true,
+      },
+      files: ["typed.ts"],
+    };
+    writeFileSync(join(project, "tsconfig.json"), JSON.stringify(tsconfig));
+    execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", project], { cwd: project, stdio: "pipe" });
+  });
+
+  for (const runtime of ["node", "bun"] as const) {
+    it(`runs the user's own routes on ${runtime}`, async () => {
+      const server = await harness.startServer(runtime, { entry: "app.js", root: project });
+      try {
+        const shout = new TestSocket(`${server.ws}/shout`);
+        await withTimeout(shout.opened, 10_000, "open /shout");
+        shout.send(JSON.stringify({ text: "hello" }));
+        assert.deepEqual(await shout.json(), { loud: "HELLO" });
+        shout.send(JSON.stringify({ text: 1 }));
+        assert.equal((await shout.json<{ code: string }>()).code, "invalid_message");
+        await shout.close();
+        const votes = new TestSocket(`${server.ws}/votes/poll-1`, "edgewire.v1");
+        assert.equal((await votes.json()).type, "welcome");
+        votes.send(JSON.stringify({ type: "publish", id: "v1", data: { option: "yes" } }));
+        const message = await votes.until<{ seq: number; data: unknown }>("message");
+        assert.deepEqual([message.seq, message.data], [1, { option: "yes" }]);
+        await votes.close();
+      } catch (error) {
+        throw Object.assign(error as Error, { serverOutput: server.output() });
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});

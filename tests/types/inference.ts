@@ -1,0 +1,91 @@
+/**
+ * Type tests: `tsc -p tsconfig.node.json` (part of `npm test`) checks this
+ * file, and every `@ts-expect-error` line must be an error — so when inference
+ * from a route definition to its handlers or to the client breaks, the build
+ * fails. Nothing here runs.
+ */
+import * as v from "valibot";
+import type { ChatMessage, chat } from "../../examples/chat/chat.ts";
+import type { cursors } from "../../examples/cursors/cursors.ts";
+import { joinRoom } from "../../src/client/index.ts";
+import { defineRoom, defineRoute, type RouteInput, type RouteOutput } from "../../src/index.ts";
+
+// The client infers publish input and message output from the route definition.
+export function client(): void {
+  const room = joinRoom<typeof chat>("ws://localhost:8787", "lobby", { path: "/chat/:room" });
+  void room.publish({ type: "say", text: "hi" });
+  void room.publish({ type: "say", text: "re", replyTo: 3 });
+  room.send({ type: "typing", typing: true });
+  // @ts-expect-error: not a type of the route's schema
+  void room.publish({ type: "shout", text: "hi" });
+  // @ts-expect-error: text is a string
+  void room.publish({ type: "say", text: 1 });
+  // @ts-expect-error: typing needs its flag
+  room.send({ type: "typing" });
+  room.on("message", (m) => {
+    const kind: "say" | "typing" | "rename" = m.data.type;
+    if (m.data.type === "say") {
+      const text: string = m.data.text;
+      const reply: number | undefined = m.data.replyTo;
+      void [text, reply];
+    }
+    // @ts-expect-error: no such field on any chat message
+    void m.data.colour;
+    void kind;
+  });
+  room.on("broadcast", (b) => {
+    const data: ChatMessage = b.data;
+    void data;
+  });
+  const moves = joinRoom<typeof cursors>("ws://localhost:8787", "board", { path: "/cursors/:room" });
+  moves.send({ type: "move", x: 1, y: 2 });
+  // @ts-expect-error: coordinates are numbers
+  moves.send({ type: "move", x: "1", y: 2 });
+  // Without a route, data is whatever the caller says it is.
+  const loose = joinRoom<{ n: number }>("ws://localhost:8787", "lobby");
+  void loose.publish({ n: 1 });
+  // @ts-expect-error: n is a number
+  void loose.publish({ n: "1" });
+}
+
+// The schema's input is what clients send, its output what they receive (a transform makes them differ).
+const Shout = v.object({
+  text: v.pipe(
+    v.string(),
+    v.transform((s) => s.length),
+  ),
+});
+const shout = defineRoom({ path: "/shout/:room", schema: Shout });
+export const input: RouteInput<typeof shout> = { text: "abc" };
+export const output: RouteOutput<typeof shout> = { text: 3 };
+// @ts-expect-error: the output's text is a number
+export const wrongOutput: RouteOutput<typeof shout> = { text: "abc" };
+
+// Handlers see the schema's output and the state's type.
+export const typedHandlers = defineRoom({
+  path: "/typed/:room",
+  schema: v.object({ text: v.string() }),
+  state: v.object({ count: v.optional(v.number(), 0) }),
+  message(ctx, data) {
+    const text: string = data.text;
+    const count: number = ctx.connection.state.count;
+    ctx.connection.setState({ count: count + 1 });
+    // @ts-expect-error: the state's count is a number
+    ctx.connection.setState({ count: "1" });
+    // @ts-expect-error: publish takes the route's data
+    void ctx.room.publish({ body: text });
+    return ctx.room.publish({ text });
+  },
+});
+
+// A raw route (no schema) gets text or bytes; a route without state has no state.
+export const raw = defineRoute({
+  path: "/raw",
+  message(ctx, data) {
+    const frame: string | Uint8Array = data;
+    const state: undefined = ctx.connection.state;
+    void [frame, state];
+    // @ts-expect-error: a plain route has no room
+    void ctx.room;
+  },
+});
