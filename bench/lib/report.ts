@@ -258,6 +258,9 @@ export function renderReport(
     ["node ×socket.io", "edgewire-node", "socket.io-node"],
     ["deno ×crossws", "edgewire-deno", "crossws-deno"],
     ["bun ×crossws", "edgewire-bun", "crossws-bun"],
+    // raw-bun relaying edgewire-sized frames: what edgewire's own work costs, and what the bigger frame costs
+    ["bun ×raw envelope relay", "edgewire-bun", "raw-bun-envelope"],
+    ["envelope relay ×raw", "raw-bun-envelope", "raw-bun"],
     ["control", "edgewire-node", "edgewire-node#2"],
   ];
   const used = cols.filter(([, a, b]) => names.has(a) && b && names.has(b));

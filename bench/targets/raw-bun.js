@@ -1,8 +1,19 @@
 /**
  * Raw `Bun.serve`: the ceiling for edgewire's Bun adapter. Rooms use Bun's
  * native topic publish (`server.publish`, sender included), the fastest fan-out
- * Bun has. (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
+ * Bun has. With `--envelope` (target raw-bun-envelope) it relays the same bytes
+ * edgewire sends — `{"type":"message","room","seq","from","data","ts"}` around the
+ * publish's data, built by string slicing, no parsing — so edgewire ÷ it is
+ * edgewire's per-publish work alone, and it ÷ raw-bun the cost of the bigger frame.
+ * (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
  */
+const ENVELOPE = process.argv.includes("--envelope");
+const PREFIX = '{"type":"publish","data":';
+let seq = 0;
+const envelope = (room, message) =>
+  typeof message === "string" && message.startsWith(PREFIX)
+    ? `{"type":"message","room":"${room}","seq":${++seq},"from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)},"ts":${Date.now()}}`
+    : message;
 const server = Bun.serve({
   port: Number(Bun.env.PORT),
   hostname: Bun.env.HOST ?? "127.0.0.1",
@@ -24,7 +35,7 @@ const server = Bun.serve({
     },
     message(ws, message) {
       if (ws.data.room === null) ws.send(message);
-      else server.publish(ws.data.room, message);
+      else server.publish(ws.data.room, ENVELOPE ? envelope(ws.data.room, message) : message);
     },
   },
 });
