@@ -20,6 +20,12 @@ class BunPeer implements Peer {
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
   }
+  ping(): void {
+    this.ws.ping();
+  }
+  terminate(): void {
+    this.ws.terminate();
+  }
   subscribe(topic: string): void {
     this.ws.subscribe(topic);
   }
@@ -62,6 +68,14 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
         websocket: {
           maxPayloadLength: config.maxMessageBytes,
           perMessageDeflate: false,
+          // Slow consumers: Bun buffers up to the limit per socket (its native publish too), then closes it.
+          backpressureLimit: config.maxBufferedBytes,
+          closeOnBackpressureLimit: true,
+          // The engine pings every heartbeat; Bun's own timeout stays as a backstop past two missed ones.
+          idleTimeout: Math.min(960, Math.max(8, Math.ceil((3 * config.heartbeatMs) / 1000))),
+          pong(ws) {
+            engine.pong(ws.data);
+          },
           open(ws) {
             ws.data.ws = ws;
             engine.open(ws.data);

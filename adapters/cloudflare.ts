@@ -33,6 +33,8 @@ export interface CloudflareOptions {
 /** A workerd WebSocket seen as an engine Peer. */
 class CfPeer implements Peer {
   context: unknown;
+  /** when a frame last arrived (in memory only: after a wake-up, the wake-up counts) */
+  seen = Date.now();
   constructor(
     readonly ws: WebSocket,
     readonly record: ConnRecord,
@@ -118,6 +120,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     readonly incarnation = crypto.randomUUID();
     readonly #instance: Instance;
     readonly #peers = new WeakMap<WebSocket, CfPeer>();
+    readonly #heartbeatMs: number;
 
     constructor(ctx: DurableObjectState, env: Env) {
       super(ctx, env);
@@ -131,6 +134,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
           peer.save();
           this.#peers.set(server, peer);
           this.#instance.engine.open(peer);
+          void this.#sweepLater();
           return upgradeResponse(client, record);
         },
       };
@@ -140,6 +144,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         mode: "object",
         history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit),
       });
+      this.#heartbeatMs = this.#instance.config.heartbeatMs;
       // Pings are answered by the runtime, so they do not wake a hibernated object.
       ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
       // Woken or rebuilt: every socket still open comes back with its record.
@@ -160,7 +165,29 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     }
 
     override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-      this.#instance.engine.message(this.#peer(ws), toFrame(message));
+      const peer = this.#peer(ws);
+      peer.seen = Date.now();
+      this.#instance.engine.message(peer, toFrame(message));
+    }
+
+    // Pings are answered without waking the object (setWebSocketAutoResponse), so dead peers are found
+    // from an alarm: a socket with no frame and no auto-answered ping for two heartbeats is a ghost
+    // (workerd#1187) and is closed, 1006 to the room. One alarm per object, only while sockets exist.
+    async #sweepLater(): Promise<void> {
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + this.#heartbeatMs);
+    }
+
+    override async alarm(): Promise<void> {
+      const now = Date.now();
+      for (const ws of this.ctx.getWebSockets()) {
+        const peer = this.#peer(ws);
+        const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+        if (now - Math.max(pinged, peer.seen, peer.record.at) <= 2 * this.#heartbeatMs) continue;
+        this.#instance.metrics.heartbeatTimeouts++;
+        this.#instance.engine.close(peer, 1006, "heartbeat_timeout");
+        peer.close(CloseCode.goingAway, "heartbeat_timeout");
+      }
+      if (this.ctx.getWebSockets().length > 0) await this.ctx.storage.setAlarm(now + this.#heartbeatMs);
     }
 
     override webSocketClose(ws: WebSocket, code: number, reason: string): void {

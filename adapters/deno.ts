@@ -17,7 +17,10 @@ class DenoPeer implements Peer {
     readonly engine: Engine,
   ) {}
   send(frame: Frame): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.socket.send(frame);
+    // A member that stopped reading must not grow this process without bound.
+    if (this.socket.bufferedAmount > this.engine.maxBufferedBytes) this.engine.slow(this);
   }
   close(code: number, reason: string): void {
     this.socket.close(code, reason);
@@ -46,12 +49,14 @@ class DenoPeer implements Peer {
 /** Serve `edgewire` on Deno; resolves once listening. */
 export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<EdgewireServer> {
   let engine: Engine | undefined;
+  let idleTimeout = 50;
   const runtime: Runtime = {
     name: "deno",
     upgrade(c, record) {
       // Not `{ protocol }`: Deno splits the offer on ", " only and refuses "a,edgewire.v1"
       // (as `ws` sends it), so the chosen protocol is set on the response instead.
-      const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+      // Deno has no server-side ping(): its idleTimeout pings an idle client and closes one that does not answer.
+      const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout });
       if (record.protocol) response.headers.set("Sec-WebSocket-Protocol", record.protocol);
       socket.binaryType = "arraybuffer";
       const peer = new DenoPeer(socket, record, engine as Engine);
@@ -71,6 +76,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
     exit: (code) => Deno.exit(code),
     listen(instance, app, port, hostname) {
       engine = instance.engine;
+      idleTimeout = Math.max(1, Math.round(instance.config.heartbeatMs / 1000));
       return new Promise((listening) => {
         const server = Deno.serve(
           { port, hostname, onListen: (addr) => listening({ port: addr.port, close: () => server.shutdown() }) },

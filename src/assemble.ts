@@ -6,13 +6,16 @@
  * adapter assembles it into an Instance for its runtime.
  */
 import type { Context, Hono } from "hono";
-import { type Config, loadConfig } from "./config.ts";
+import { type Config, type ConfigInput, loadConfig } from "./config.ts";
 import type { ConnRecord, Runtime } from "./core/contract.ts";
 import { Engine } from "./core/engine.ts";
 import type { AnyRoute } from "./core/route.ts";
 import { Admission } from "./http/admission.ts";
 import { type AppOptions, buildApp, type Forward, type Mode, type Serving } from "./http/app.ts";
 import { PollTransport } from "./http/long-poll.ts";
+import { jsonLogger, type Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { CloseCode } from "./protocol.ts";
 import type { Broker } from "./pubsub/broker.ts";
 import { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
 import { MemoryBroker } from "./pubsub/memory.ts";
@@ -23,7 +26,9 @@ export interface EdgewireOptions extends AppOptions {
   /** the routes it serves (`defineRoute`, `defineRoom`) */
   routes: readonly AnyRoute[];
   /** the app's own configuration defaults; the environment overrides them */
-  config?: Partial<Config>;
+  config?: ConfigInput;
+  /** where logs go (default: JSON lines on the console at EDGEWIRE_LOG_LEVEL) */
+  logger?: Logger;
 }
 
 /** How an adapter assembles an edgewire for its runtime. */
@@ -60,6 +65,10 @@ export class Instance implements Serving {
   readonly polling: PollTransport;
   /** how a Worker reaches its objects */
   readonly forward: Forward | undefined;
+  /** the counters behind /metrics */
+  readonly metrics: Metrics;
+  /** structured logs */
+  readonly log: Logger;
 
   /** assemble `edgewire` as `options` say */
   constructor(edgewire: Edgewire, options: AssembleOptions) {
@@ -69,6 +78,8 @@ export class Instance implements Serving {
     this.forward = options.forward;
     const config = loadConfig(options.env ?? {}, edgewire.options.config);
     this.config = config;
+    this.log = edgewire.options.logger ?? jsonLogger(config.logLevel);
+    this.metrics = new Metrics();
     const history =
       typeof options.history === "function"
         ? options.history(config)
@@ -79,10 +90,77 @@ export class Instance implements Serving {
       routes: edgewire.routes,
       broker: this.broker,
       maxMessageBytes: config.maxMessageBytes,
+      rate: { perSecond: config.rateLimit, burst: config.rateBurst },
+      maxBufferedBytes: config.maxBufferedBytes,
+      heartbeatMs: config.heartbeatMs,
+      metrics: this.metrics,
+      // Only an instance that admitted a connection counts it against its address (a Worker's objects do not).
+      closed: (record) => this.admission.release(record),
+      log: (msg, error) => this.log.error(msg, { error }),
       ...(publish ? { publish } : {}),
     });
-    this.admission = new Admission(this.engine, options.runtime, { pushToken: config.pushToken });
-    this.polling = new PollTransport(this.engine, { timeoutMs: config.pollTimeoutMs, idleMs: config.pollIdleMs });
+    // Only the instance that holds a connection counts it against its address: not a Worker, which forwards.
+    this.admission = new Admission(this.engine, options.runtime, config, this.metrics, this.log, this.mode === "local");
+    this.polling = new PollTransport(this.engine, {
+      timeoutMs: config.pollTimeoutMs,
+      idleMs: config.pollIdleMs,
+      maxSessions: config.pollMaxSessions,
+      maxQueuedBytes: config.pollMaxQueuedBytes,
+    });
+  }
+
+  /** the bearer token /metrics requires */
+  get metricsToken(): string | undefined {
+    return this.config.metricsToken;
+  }
+
+  /** whether new connections are taken */
+  ready(): boolean {
+    return !this.admission.draining;
+  }
+
+  /** the Prometheus exposition of this instance */
+  metricsText(): string {
+    const engine = this.engine;
+    return this.metrics.render(
+      {
+        connections: () => engine.connectionsByRoute(),
+        rooms: () => engine.hub.roomCount,
+        pollSessions: () => this.polling.size,
+        draining: () => this.admission.draining,
+        brokerUp: () => true,
+      },
+      this.runtime.name,
+    );
+  }
+
+  /**
+   * Drain for shutdown: refuse new connections (readiness turns 503), then
+   * close every connection with 1012 (service restart) and a reconnect hint,
+   * each at a random moment within `windowMs` so clients do not all reconnect
+   * at once; resolves when all are closed (or the window and a second passed).
+   */
+  async drain(windowMs = this.config.drainMs): Promise<void> {
+    this.admission.drain();
+    const peers = this.engine.openPeers();
+    this.log.info("draining", { connections: peers.length, windowMs });
+    await Promise.all(
+      peers.map(
+        (peer) =>
+          new Promise<void>((done) => {
+            setTimeout(() => {
+              const hint = 500 + Math.floor(Math.random() * 1500);
+              try {
+                peer.close(CloseCode.serviceRestart, `service restart: reconnect in ${hint} ms`);
+              } catch {}
+              done();
+            }, Math.random() * windowMs);
+          }),
+      ),
+    );
+    // Closing handshakes need a moment; wait for them within a bound.
+    const until = Date.now() + 1000;
+    while (this.engine.connections > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** the runtime's name */
@@ -107,6 +185,7 @@ export class Instance implements Serving {
 
   /** close every connection (1001 going away), end polling sessions, release the broker */
   async close(code = 1001, reason = "server shutting down"): Promise<void> {
+    this.engine.stopHeartbeat();
     this.engine.closeAll(code, reason);
     this.polling.closeAll(code, reason);
     await this.broker.close();

@@ -3,7 +3,9 @@
  * winning: the built-in defaults, what the app's code sets
  * (`createEdgewire({ config })`), and the environment (process environment on
  * Node/Deno/Bun, `[vars]` and secrets on Cloudflare) — so an operator can tune
- * a deployed app without touching its code. Every adapter feeds the same parser.
+ * a deployed app without touching its code. Every setting is one row of
+ * SETTINGS below: its variable, its schema, its default and what it means; the
+ * README's configuration table is checked against it by a test.
  */
 import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core/engine.ts";
@@ -12,77 +14,242 @@ import { describeIssues } from "./protocol.ts";
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM_IDLE_MS } from "./pubsub/history.ts";
 import { DEFAULT_PRESENCE_LIMIT } from "./pubsub/presence.ts";
 
-const intFrom = (min: number, max: number) =>
+const int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));
+const text = v.pipe(v.string(), v.minLength(1));
+const list = v.pipe(
+  v.string(),
+  v.transform((s) =>
+    s
+      .split(/[\s,]+/)
+      .map((e) => e.trim())
+      .filter(Boolean),
+  ),
+);
+const flag = v.pipe(
+  v.picklist(["true", "false", "1", "0"], "must be true or false"),
+  v.transform((s) => s === "true" || s === "1"),
+);
 
-/** Environment variables edgewire reads, with their defaults. */
-export const ConfigSchema = v.object({
-  PORT: v.optional(intFrom(0, 65535), "8787"),
-  HOST: v.optional(v.pipe(v.string(), v.minLength(1)), "127.0.0.1"),
-  /** when set, `POST {room route}/messages` needs `Authorization: Bearer <token>` */
-  EDGEWIRE_PUSH_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
-  EDGEWIRE_MAX_MESSAGE_BYTES: v.optional(intFrom(1024, 64 * 1024 * 1024), String(DEFAULT_MAX_MESSAGE_BYTES)),
-  EDGEWIRE_HISTORY_LIMIT: v.optional(intFrom(0, 1_000_000), String(DEFAULT_HISTORY_LIMIT)),
-  /** a room with no members and no messages for this long is forgotten (memory broker) */
-  EDGEWIRE_ROOM_IDLE_MS: v.optional(intFrom(1000, 7 * 24 * 3_600_000), String(DEFAULT_ROOM_IDLE_MS)),
-  /** rooms with more members than this announce counts instead of each join and leave */
-  EDGEWIRE_PRESENCE_LIMIT: v.optional(intFrom(1, 100_000), String(DEFAULT_PRESENCE_LIMIT)),
-  /** how long a long-polling GET is held without frames */
-  EDGEWIRE_POLL_TIMEOUT_MS: v.optional(intFrom(100, 120_000), String(DEFAULT_POLL_OPTIONS.timeoutMs)),
-  /** a long-polling session with no GET for this long is closed */
-  EDGEWIRE_POLL_IDLE_MS: v.optional(intFrom(100, 3_600_000), String(DEFAULT_POLL_OPTIONS.idleMs)),
-});
-
-/** The parsed configuration. */
-export interface Config {
-  port: number;
-  host: string;
-  pushToken: string | undefined;
-  maxMessageBytes: number;
-  historyLimit: number;
-  roomIdleMs: number;
-  presenceLimit: number;
-  pollTimeoutMs: number;
-  pollIdleMs: number;
+/** One setting: the variable it is read from, how it is parsed, its default (as the variable would spell it). */
+interface Setting<S extends v.GenericSchema<string, unknown>> {
+  env: string;
+  schema: S;
+  default?: string;
+  /** one line for the configuration reference */
+  doc: string;
 }
+// Keeps each row's exact type, so whether it has a default shows in Config.
+const setting = <T extends Setting<v.GenericSchema<string, unknown>>>(s: T): T => s;
 
-/** Which variable each setting is read from. */
-const VARIABLES: Record<keyof Config, keyof typeof ConfigSchema.entries> = {
-  port: "PORT",
-  host: "HOST",
-  pushToken: "EDGEWIRE_PUSH_TOKEN",
-  maxMessageBytes: "EDGEWIRE_MAX_MESSAGE_BYTES",
-  historyLimit: "EDGEWIRE_HISTORY_LIMIT",
-  roomIdleMs: "EDGEWIRE_ROOM_IDLE_MS",
-  presenceLimit: "EDGEWIRE_PRESENCE_LIMIT",
-  pollTimeoutMs: "EDGEWIRE_POLL_TIMEOUT_MS",
-  pollIdleMs: "EDGEWIRE_POLL_IDLE_MS",
+/** Every setting edgewire reads. */
+export const SETTINGS = {
+  port: setting({ env: "PORT", schema: int(0, 65535), default: "8787", doc: "where to listen (Node, Deno, Bun)" }),
+  host: setting({ env: "HOST", schema: text, default: "127.0.0.1", doc: "address to listen on (Node, Deno, Bun)" }),
+  logLevel: setting({
+    env: "EDGEWIRE_LOG_LEVEL",
+    schema: v.picklist(["debug", "info", "warn", "error", "silent"]),
+    default: "info",
+    doc: "structured JSON logs on stdout/stderr at this level and above",
+  }),
+  allowedOrigins: setting({
+    env: "EDGEWIRE_ALLOWED_ORIGINS",
+    schema: list,
+    doc: "browser origins that may connect: exact (`https://app.example.com`), `https://*.example.com`, or `*` for any; unset: the request's own host only",
+  }),
+  jwtSecret: setting({ env: "EDGEWIRE_JWT_SECRET", schema: text, doc: "HS256 secret: verify JWTs with it (a secret)" }),
+  jwtPublicKey: setting({
+    env: "EDGEWIRE_JWT_PUBLIC_KEY",
+    schema: text,
+    doc: "public key (PEM SPKI or JWK JSON) to verify JWTs with, with `EDGEWIRE_JWT_ALGORITHM`",
+  }),
+  jwtAlgorithm: setting({
+    env: "EDGEWIRE_JWT_ALGORITHM",
+    schema: v.picklist(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]),
+    default: "RS256",
+    doc: "algorithm of `EDGEWIRE_JWT_PUBLIC_KEY`",
+  }),
+  jwksUrl: setting({
+    env: "EDGEWIRE_JWKS_URL",
+    schema: v.pipe(v.string(), v.url()),
+    doc: "a JWKS URL to verify JWTs with (keys cached 5 min)",
+  }),
+  jwtIssuer: setting({ env: "EDGEWIRE_JWT_ISSUER", schema: text, doc: "the `iss` a token must carry" }),
+  jwtAudience: setting({ env: "EDGEWIRE_JWT_AUDIENCE", schema: text, doc: "the `aud` a token must carry" }),
+  auth: setting({
+    env: "EDGEWIRE_AUTH",
+    schema: v.picklist(["required", "optional"]),
+    doc: 'with a JWT key configured: `required` (default) refuses connections without a valid token, `optional` admits them anonymously (routes with `auth: "required"` still refuse)',
+  }),
+  pushToken: setting({
+    env: "EDGEWIRE_PUSH_TOKEN",
+    schema: text,
+    doc: "bearer token the backend push API requires (a secret); Node/Deno/Bun make a random one per run when unset, Workers refuse every push",
+  }),
+  pushOpen: setting({
+    env: "EDGEWIRE_PUSH_OPEN",
+    schema: flag,
+    default: "false",
+    doc: "`true` opens the backend push API to anyone (only for trusted networks)",
+  }),
+  metricsToken: setting({
+    env: "EDGEWIRE_METRICS_TOKEN",
+    schema: text,
+    doc: "bearer token `/metrics` requires when set (a secret)",
+  }),
+  trustedProxies: setting({
+    env: "EDGEWIRE_TRUSTED_PROXIES",
+    schema: list,
+    doc: "proxies (IPs, CIDRs) whose `X-Forwarded-For` names the client; unset: none, the peer address is the client",
+  }),
+  maxMessageBytes: setting({
+    env: "EDGEWIRE_MAX_MESSAGE_BYTES",
+    schema: int(1024, 64 * 1024 * 1024),
+    default: String(DEFAULT_MAX_MESSAGE_BYTES),
+    doc: "largest frame or push body; larger frames close with 1009",
+  }),
+  maxRoomNameLength: setting({
+    env: "EDGEWIRE_MAX_ROOM_NAME",
+    schema: int(1, 256),
+    default: "64",
+    doc: "longest room name; longer ones are refused with 400 `invalid_room`",
+  }),
+  maxRoomMembers: setting({
+    env: "EDGEWIRE_MAX_ROOM_MEMBERS",
+    schema: int(1, 10_000_000),
+    default: "10000",
+    doc: "members per room; one more is refused with 503 `room_full` before the upgrade",
+  }),
+  maxRooms: setting({
+    env: "EDGEWIRE_MAX_ROOMS",
+    schema: int(1, 10_000_000),
+    default: "10000",
+    doc: "rooms with members on one instance; a new one beyond is refused with 503 `too_many_rooms`",
+  }),
+  rateLimit: setting({
+    env: "EDGEWIRE_RATE_LIMIT",
+    schema: int(1, 10_000_000),
+    default: "100",
+    doc: "frames per second a room member may send (token bucket); over it: error frame `rate_limited` with `retryAfterMs`",
+  }),
+  rateBurst: setting({
+    env: "EDGEWIRE_RATE_BURST",
+    schema: int(1, 10_000_000),
+    default: "200",
+    doc: "frames a room member may send at once; this many refused in a row closes the connection with 1008",
+  }),
+  maxConnectionsPerAddress: setting({
+    env: "EDGEWIRE_MAX_CONNECTIONS_PER_ADDRESS",
+    schema: int(1, 10_000_000),
+    default: "256",
+    doc: "open connections (sockets and polling sessions) per client address on one instance; more: 429 `too_many_connections`",
+  }),
+  maxBufferedBytes: setting({
+    env: "EDGEWIRE_MAX_BUFFERED_BYTES",
+    schema: int(64 * 1024, 1024 * 1024 * 1024),
+    default: String(4 * 1024 * 1024),
+    doc: "bytes queued to one connection that does not read; past it the connection is closed with 1013 `slow_consumer`",
+  }),
+  heartbeatMs: setting({
+    env: "EDGEWIRE_HEARTBEAT_MS",
+    schema: int(100, 600_000),
+    default: "25000",
+    doc: "ping interval, below every proxy's idle timeout (nginx 60 s, ALB 60 s, Heroku 55 s, GCP 30 s); two missed: closed",
+  }),
+  drainMs: setting({
+    env: "EDGEWIRE_DRAIN_MS",
+    schema: int(0, 600_000),
+    default: "5000",
+    doc: "on SIGTERM/SIGINT, sockets are closed with 1012 spread over this window, so clients do not reconnect at once",
+  }),
+  historyLimit: setting({
+    env: "EDGEWIRE_HISTORY_LIMIT",
+    schema: int(0, 1_000_000),
+    default: String(DEFAULT_HISTORY_LIMIT),
+    doc: "messages kept per room (memory, or SQLite in a Durable Object)",
+  }),
+  roomIdleMs: setting({
+    env: "EDGEWIRE_ROOM_IDLE_MS",
+    schema: int(1000, 7 * 24 * 3_600_000),
+    default: String(DEFAULT_ROOM_IDLE_MS),
+    doc: "the memory broker forgets a room nobody is in and nobody wrote to for this long (it starts again at seq 1)",
+  }),
+  presenceLimit: setting({
+    env: "EDGEWIRE_PRESENCE_LIMIT",
+    schema: int(1, 100_000),
+    default: String(DEFAULT_PRESENCE_LIMIT),
+    doc: "rooms with more members announce a coalesced count (≤ 4/s) instead of every join and leave",
+  }),
+  pollTimeoutMs: setting({
+    env: "EDGEWIRE_POLL_TIMEOUT_MS",
+    schema: int(100, 120_000),
+    default: String(DEFAULT_POLL_OPTIONS.timeoutMs),
+    doc: "how long a long-polling GET is held",
+  }),
+  pollIdleMs: setting({
+    env: "EDGEWIRE_POLL_IDLE_MS",
+    schema: int(100, 3_600_000),
+    default: String(DEFAULT_POLL_OPTIONS.idleMs),
+    doc: "a polling session with no GET for this long is closed (as 1006)",
+  }),
+  pollMaxSessions: setting({
+    env: "EDGEWIRE_POLL_MAX_SESSIONS",
+    schema: int(1, 10_000_000),
+    default: String(DEFAULT_POLL_OPTIONS.maxSessions),
+    doc: "polling sessions per instance; more: 503 `try_again_later`",
+  }),
+  pollMaxQueuedBytes: setting({
+    env: "EDGEWIRE_POLL_MAX_QUEUED_BYTES",
+    schema: int(64 * 1024, 1024 * 1024 * 1024),
+    default: String(DEFAULT_POLL_OPTIONS.maxQueuedBytes),
+    doc: "bytes waiting for a polling session's GETs; past it the session is closed with 1013 `slow_consumer`",
+  }),
+} as const;
+
+type Settings = typeof SETTINGS;
+type Value<K extends keyof Settings> = v.InferOutput<Settings[K]["schema"]>;
+
+/** The parsed configuration: every setting, with its default where it has one. */
+export type Config = {
+  [K in keyof Settings]: Settings[K] extends { default: string } ? Value<K> : Value<K> | undefined;
 };
 
+/** The settings an app may set in code (`createEdgewire({ config })`), as values. */
+export type ConfigInput = Partial<{ [K in keyof Settings]: Value<K> | string | number | boolean }>;
+
+/** The environment variables edgewire reads, as a valibot schema (strings in, typed values out). */
+export const ConfigSchema = v.object(
+  Object.fromEntries(
+    Object.values(SETTINGS).map((s) => [
+      s.env,
+      "default" in s ? v.optional(s.schema, s.default) : v.optional(s.schema),
+    ]),
+  ) as Record<string, v.GenericSchema>,
+);
+
+// An app's code default, spelled as the environment would spell it.
+function spell(value: unknown): string {
+  return Array.isArray(value) ? value.join(",") : String(value);
+}
+
 /** Parse `env` over the app's own `defaults`; throws one readable error naming every bad variable. */
-export function loadConfig(env: Record<string, unknown>, defaults: Partial<Config> = {}): Config {
+export function loadConfig(env: Record<string, unknown>, defaults: ConfigInput = {}): Config {
   const strings: Record<string, string> = {};
   // The app's values go through the same validation as the environment's.
   for (const [key, value] of Object.entries(defaults)) {
-    if (value !== undefined) strings[VARIABLES[key as keyof Config]] = String(value);
+    const s = SETTINGS[key as keyof Settings];
+    if (!s) throw new Error(`edgewire: bad configuration: no setting named ${key}`);
+    if (value !== undefined) strings[s.env] = spell(value);
   }
   // Only strings count: a Worker's env also holds bindings (Durable Object namespaces).
-  for (const key of Object.keys(ConfigSchema.entries)) {
-    const value = env[key];
-    if (typeof value === "string" && value !== "") strings[key] = value;
+  for (const s of Object.values(SETTINGS)) {
+    const value = env[s.env];
+    if (typeof value === "string" && value !== "") strings[s.env] = value;
   }
   const parsed = v.safeParse(ConfigSchema, strings);
   if (!parsed.success) throw new Error(`edgewire: bad configuration: ${describeIssues(parsed.issues)}`);
-  const c = parsed.output;
-  return {
-    port: c.PORT,
-    host: c.HOST,
-    pushToken: c.EDGEWIRE_PUSH_TOKEN,
-    maxMessageBytes: c.EDGEWIRE_MAX_MESSAGE_BYTES,
-    historyLimit: c.EDGEWIRE_HISTORY_LIMIT,
-    roomIdleMs: c.EDGEWIRE_ROOM_IDLE_MS,
-    presenceLimit: c.EDGEWIRE_PRESENCE_LIMIT,
-    pollTimeoutMs: c.EDGEWIRE_POLL_TIMEOUT_MS,
-    pollIdleMs: c.EDGEWIRE_POLL_IDLE_MS,
-  };
+  const out = parsed.output as Record<string, unknown>;
+  const config: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS)) config[key] = out[s.env];
+  return config as Config;
 }

@@ -16,6 +16,7 @@ export const CloseCode = {
   policy: 1008,
   tooBig: 1009,
   serverError: 1011,
+  serviceRestart: 1012,
   tryAgainLater: 1013,
 } as const;
 
@@ -33,18 +34,31 @@ export const ErrorCode = {
   sessionNotFound: "session_not_found",
   tryAgainLater: "try_again_later",
   internal: "internal_error",
+  originNotAllowed: "origin_not_allowed",
+  forbidden: "forbidden",
+  rateLimited: "rate_limited",
+  roomFull: "room_full",
+  tooManyRooms: "too_many_rooms",
+  tooManyConnections: "too_many_connections",
+  slowConsumer: "slow_consumer",
+  draining: "draining",
+  heartbeatTimeout: "heartbeat_timeout",
 } as const;
 
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Room names: 1–64 characters of letters, digits, `_`, `-`, `.`; checked before the upgrade. */
-export const RoomNameSchema = v.pipe(
-  v.string(),
-  v.minLength(1),
-  v.maxLength(64),
-  v.regex(/^[A-Za-z0-9_.-]+$/, "room names use only letters, digits, '_', '-', '.'"),
-);
+/** Room names of at most `max` characters of letters, digits, `_`, `-`, `.`; checked before the upgrade. */
+export const roomNameSchema = (max: number) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.maxLength(max, `room names are at most ${max} characters`),
+    v.regex(/^[A-Za-z0-9_.-]+$/, "room names use only letters, digits, '_', '-', '.'"),
+  );
+
+/** Room names: 1–64 characters (the default limit, `EDGEWIRE_MAX_ROOM_NAME`) of letters, digits, `_`, `-`, `.`. */
+export const RoomNameSchema = roomNameSchema(64);
 /** A valid room name. */
 export type RoomName = v.InferOutput<typeof RoomNameSchema>;
 
@@ -92,6 +106,8 @@ export interface WelcomeFrame {
   members: Member[];
   /** how many members the room has, this one included */
   count: number;
+  /** how often the client should ping (`{"type":"ping"}`) when it has nothing to send; the server's heartbeat */
+  heartbeatMs?: number;
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */
@@ -173,6 +189,8 @@ export interface ErrorFrame {
   code: ErrorCode | (string & {});
   message: string;
   id?: string;
+  /** `rate_limited`: when sending again will be accepted */
+  retryAfterMs?: number;
 }
 
 /** Every frame the server sends on a room connection. */

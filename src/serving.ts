@@ -29,6 +29,8 @@ export interface EdgewireServer {
   readonly instance: Instance;
   /** close every socket (1001 going away), stop listening, release the broker */
   stop(): Promise<void>;
+  /** the backend push token in force (generated for this run when none was configured) */
+  readonly pushToken: string | undefined;
 }
 
 /** What a server adapter supplies to `serveWith`: its runtime, how it listens, signals and exit. */
@@ -47,14 +49,22 @@ export interface ServerParts {
   exit(code: number): void;
 }
 
-/** The flow Node, Deno and Bun share: assemble, listen, print where, stop on signals. */
+/** The flow Node, Deno and Bun share: assemble, listen, print where, heartbeats, drain and stop on signals. */
 export async function serveWith(
   edgewire: Edgewire,
   options: ServeOptions,
   env: Record<string, string | undefined>,
   parts: ServerParts,
 ): Promise<EdgewireServer> {
-  const instance = edgewire.assemble({ runtime: parts.runtime, env: options.env ?? env });
+  const source = { ...(options.env ?? env) };
+  // Backend push is closed without a credential. So that local development stays one command,
+  // a server without one makes a random token for this run and says it once.
+  let generated: string | undefined;
+  if (!source.EDGEWIRE_PUSH_TOKEN && !/^(true|1)$/.test(source.EDGEWIRE_PUSH_OPEN ?? "")) {
+    generated = randomToken();
+    source.EDGEWIRE_PUSH_TOKEN = generated;
+  }
+  const instance = edgewire.assemble({ runtime: parts.runtime, env: source });
   // Requests reaching the edgewire's app some other way (a user's own fetch call) are served here too.
   edgewire.setFallback(instance);
   const hostname = options.hostname ?? instance.config.host;
@@ -64,7 +74,13 @@ export async function serveWith(
     options.port ?? instance.config.port,
     hostname,
   );
-  console.log(listeningLine(parts.runtime.name, hostname, listening.port));
+  instance.log.info(listeningLine(parts.runtime.name, hostname, listening.port), { port: listening.port });
+  if (generated) {
+    instance.log.info(`backend push token for this run: ${generated} (set EDGEWIRE_PUSH_TOKEN to choose one)`, {
+      pushToken: generated,
+    });
+  }
+  instance.engine.startHeartbeat(instance.config.heartbeatMs);
   const stop = async () => {
     await instance.close();
     await listening.close();
@@ -74,12 +90,22 @@ export async function serveWith(
     parts.onSignal(() => {
       if (stopping) return parts.exit(1); // a second signal: stop waiting
       stopping = true;
-      const deadline = setTimeout(() => parts.exit(0), 5000);
-      void stop().finally(() => {
-        clearTimeout(deadline);
-        parts.exit(0);
-      });
+      // Bounded: the drain window, the closing handshakes, and a little more.
+      const deadline = setTimeout(() => parts.exit(0), instance.config.drainMs + 3000);
+      void instance
+        .drain()
+        .then(stop)
+        .finally(() => {
+          clearTimeout(deadline);
+          parts.exit(0);
+        });
     });
   }
-  return { port: listening.port, instance, stop };
+  return { port: listening.port, instance, stop, pushToken: instance.config.pushToken };
+}
+
+/** 128 random bits, URL-safe. */
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

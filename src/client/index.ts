@@ -56,6 +56,7 @@ export {
   EdgewireSocket,
   type EdgewireSocketEventMap,
   type EdgewireSocketOptions,
+  reconnectHint,
   type SendData,
 } from "./socket.ts";
 /** What an injectable WebSocket constructor must provide. */

@@ -15,12 +15,14 @@ import {
   type Member,
   type MessageFrame,
   type PresenceFrame,
-  RoomNameSchema,
+  roomNameSchema,
   SUBPROTOCOL,
   type WelcomeFrame,
 } from "../protocol.ts";
 import type { CloseInfo, ReconnectingEvent, TransportEvent, TransportKind } from "./events.ts";
 import { EdgewireSocket, type EdgewireSocketOptions } from "./socket.ts";
+
+const ROOM_NAME_256 = roomNameSchema(256);
 
 /** A room message whose `data` has the room's type. */
 export type RoomMessage<Data = unknown> = MessageFrame<Data>;
@@ -102,7 +104,8 @@ export class RoomError extends Error {
  * `ws://host/prefix/rooms/room`); throws RoomError for a bad room name or path.
  */
 export function roomUrl(baseUrl: string | URL, room: string, path = "/rooms/:room"): string {
-  const parsed = v.safeParse(RoomNameSchema, room);
+  // The server decides the length (EDGEWIRE_MAX_ROOM_NAME, at most 256); the client checks only the characters.
+  const parsed = v.safeParse(ROOM_NAME_256, room);
   if (!parsed.success) throw new RoomError("invalid_room", describeIssues(parsed.issues));
   if (!path.startsWith("/") || !path.includes("/:room")) {
     throw new RoomError("invalid_path", `a room route's path starts with "/" and has /:room: ${path}`);
@@ -156,6 +159,8 @@ export class RoomClient<Data = unknown, Input = Data> {
   #seq = 0;
   #welcomed = false;
   #nextId = 0;
+  /** the heartbeat follows the server's (the caller did not set one) */
+  readonly #followHeartbeat: boolean;
   #settle: { resolve: (welcome: WelcomeFrame) => void; reject: (error: RoomError) => void } | undefined;
 
   /** join `room` on the server at `baseUrl` (ws(s) or http(s)); prefer joinRoom() for type inference */
@@ -165,6 +170,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
     const { protocols = SUBPROTOCOL, schema, path, ...socketOptions } = options;
+    this.#followHeartbeat = socketOptions.heartbeat === undefined;
     this.room = room;
     this.#schema = schema;
     this.ready = new Promise<WelcomeFrame>((resolve, reject) => {
@@ -172,7 +178,12 @@ export class RoomClient<Data = unknown, Input = Data> {
     });
     // Nobody has to await `ready`; an unobserved rejection must not crash Node.
     this.ready.catch(() => {});
-    this.socket = new EdgewireSocket(roomUrl(baseUrl, room, path), protocols, socketOptions);
+    // Rooms answer {"type":"ping"}: the socket detects a dead connection by itself, at the server's
+    // heartbeat once a welcome says it (25 s until then, the server's default).
+    this.socket = new EdgewireSocket(roomUrl(baseUrl, room, path), protocols, {
+      heartbeat: { intervalMs: 25_000 },
+      ...socketOptions,
+    });
     this.socket.binaryType = "arraybuffer";
     this.socket.addEventListener("message", (event) => this.#received(event.data));
     this.socket.addEventListener("reconnecting", (event) => {
@@ -369,6 +380,9 @@ export class RoomClient<Data = unknown, Input = Data> {
     // A server older than `count` sent every member.
     this.#count = typeof welcome.count === "number" ? welcome.count : this.#members.size;
     this.#seq = welcome.seq;
+    if (typeof welcome.heartbeatMs === "number" && welcome.heartbeatMs > 0 && this.#followHeartbeat) {
+      this.socket.setHeartbeat(welcome.heartbeatMs);
+    }
     this.#settle?.resolve(welcome);
     this.#settle = undefined;
     this.#emit("welcome", welcome);

@@ -47,6 +47,21 @@ export interface EdgewireSocketOptions {
   connectTimeoutMs?: number;
   /** how long failing long-polling requests are retried before the session counts as dropped (default 60 s, the server's session expiry) */
   pollingTimeoutMs?: number;
+  /**
+   * Detect a dead WebSocket by itself (browsers never see protocol pings): after
+   * `intervalMs` without a frame it sends `message`; after twice that it drops the
+   * connection and reconnects. Off by default for plain sockets; room clients turn
+   * it on with the server's interval (edgewire's room routes answer `{"type":"ping"}`,
+   * which a Durable Object answers without waking).
+   */
+  heartbeat?: { intervalMs: number; message?: string };
+}
+
+/** Parse the reconnect hint of a server that is restarting ("reconnect in 1200 ms"), if any. */
+export function reconnectHint(code: number, reason: string): number | undefined {
+  if (code !== 1012 && code !== 1001) return undefined;
+  const m = /reconnect in (\d+) ms/.exec(reason);
+  return m ? Math.min(60_000, Number(m[1])) : undefined;
 }
 
 /** What send() accepts: the browser WebSocket's argument types. */
@@ -188,6 +203,9 @@ export class EdgewireSocket extends EventTarget {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #inbound: Promise<void> | undefined;
   #inboundPending = 0;
+  #heartbeat: { intervalMs: number; message: string } | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #lastReceived = 0;
   readonly #handlers = new Map<string, HandlerSlot>();
 
   /** connect to `url` (ws, wss, http or https), offering `protocols`; throws SyntaxError like `new WebSocket()` */
@@ -210,6 +228,7 @@ export class EdgewireSocket extends EventTarget {
     this.#fallbackAfter = Math.max(0, options.fallbackAfterFailures ?? 2);
     this.#connectTimeoutMs = Math.max(1, options.connectTimeoutMs ?? 10_000);
     this.#pollingTimeoutMs = Math.max(0, options.pollingTimeoutMs ?? 60_000);
+    if (options.heartbeat) this.setHeartbeat(options.heartbeat.intervalMs, options.heartbeat.message);
 
     if (this.#mode === "websocket" && !this.#Ctor) {
       throw domException(
@@ -440,6 +459,40 @@ export class EdgewireSocket extends EventTarget {
     }, this.#connectTimeoutMs);
   }
 
+  /**
+   * Turn dead-connection detection on (or change its interval; `0` turns it
+   * off): see `EdgewireSocketOptions.heartbeat`. Applies to WebSocket only —
+   * long-polling's requests are their own liveness check.
+   */
+  setHeartbeat(intervalMs: number, message = '{"type":"ping"}'): void {
+    this.#heartbeat = intervalMs > 0 ? { intervalMs, message } : undefined;
+    this.#startHeartbeat();
+  }
+
+  #startHeartbeat(): void {
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    const hb = this.#heartbeat;
+    if (!hb || this.#state !== OPEN || this.#kind !== "websocket") return;
+    this.#lastReceived = Date.now();
+    let pinged = false;
+    this.#heartbeatTimer = setInterval(
+      () => {
+        if (this.#state !== OPEN || !this.#transportOpen) return;
+        const quiet = Date.now() - this.#lastReceived;
+        if (quiet >= 2 * hb.intervalMs) {
+          // No frame, no pong: the connection is dead even if the OS has not noticed.
+          this.#transport?.abort();
+          this.#ended(1006, "heartbeat timeout", false);
+        } else if (quiet >= hb.intervalMs && !pinged) {
+          pinged = true;
+          this.#transport?.send(hb.message);
+        } else if (quiet < hb.intervalMs) pinged = false;
+      },
+      Math.max(50, Math.floor(hb.intervalMs / 4)),
+    );
+  }
+
   #opened(protocol: string, extensions: string): void {
     clearTimeout(this.#connectTimer);
     this.#transportOpen = true;
@@ -454,11 +507,13 @@ export class EdgewireSocket extends EventTarget {
     // Frames queued while connecting go first: they were sent before anything
     // an `open` handler may send.
     this.#flush();
+    this.#startHeartbeat();
     this.dispatchEvent(new Event("open"));
   }
 
   #received(data: unknown): void {
     if (this.#state !== OPEN) return;
+    this.#lastReceived = Date.now();
     const value = this.#convert(data);
     if (this.#inboundPending === 0 && !(value instanceof Promise)) {
       this.dispatchEvent(createMessageEvent(value, this.#origin));
@@ -496,6 +551,8 @@ export class EdgewireSocket extends EventTarget {
   // The current attempt's transport ended, opened or not.
   #ended(code: number, reason: string, wasClean: boolean): void {
     clearTimeout(this.#connectTimer);
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
     const wasOpen = this.#transportOpen;
     this.#transport = undefined;
     this.#token = undefined;
@@ -527,7 +584,9 @@ export class EdgewireSocket extends EventTarget {
       return;
     }
     this.#attempts += 1;
-    const delayMs = backoffDelay(policy, this.#attempts);
+    // A restarting server says when to come back (1012 "reconnect in N ms"), spread per client.
+    const delayMs =
+      (this.#attempts === 1 ? reconnectHint(code, reason) : undefined) ?? backoffDelay(policy, this.#attempts);
     this.#state = CONNECTING;
     this.dispatchEvent(
       new ReconnectingEvent({
@@ -558,6 +617,8 @@ export class EdgewireSocket extends EventTarget {
   #finish(code: number, reason: string, wasClean: boolean, error: boolean): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#connectTimer);
     this.#retryTimer = undefined;

@@ -6,11 +6,12 @@
  * from the socket's record.
  */
 
+import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, Peer } from "./contract.ts";
 import type { Engine } from "./engine.ts";
-import type { Handlers } from "./handlers.ts";
+import { errorFrame, type Handlers } from "./handlers.ts";
 import type { Connection, RoomContext } from "./route.ts";
 
 const NO_AUTH: Readonly<Admitted> = Object.freeze({});
@@ -33,13 +34,40 @@ export class ConnectionContext implements RoomContext, Connection {
   readonly engine: Engine;
   /** the room, on room routes */
   readonly ref: RoomRef | undefined;
+  /** the route's counters */
+  readonly stats: RouteStats;
+  /** heard from (a frame or a pong) since the last heartbeat */
+  alive = true;
+  /** heartbeats in a row without an answer */
+  missed = 0;
+  /** rate limit: tokens left, and when they were last refilled */
+  tokens: number;
+  refilledAt: number;
+  /** rate limit: frames refused since the last one accepted */
+  refusedInARow = 0;
 
   /** the context of `peer` on `handlers`' route */
-  constructor(peer: Peer, handlers: Handlers, engine: Engine, ref: RoomRef | undefined) {
+  constructor(
+    peer: Peer,
+    handlers: Handlers,
+    engine: Engine,
+    ref: RoomRef | undefined,
+    stats: RouteStats,
+    now: number,
+  ) {
     this.peer = peer;
     this.handlers = handlers;
     this.engine = engine;
     this.ref = ref;
+    this.stats = stats;
+    this.tokens = handlers.rate?.burst ?? 0;
+    this.refilledAt = now;
+  }
+
+  /** send an error frame (counted by code) */
+  error(code: string, message: string, id?: string): void {
+    this.engine.metrics.errorFrames.inc(code);
+    this.peer.send(errorFrame(code, message, id));
   }
 
   /** the connection (this object) */

@@ -65,6 +65,12 @@ export interface Peer {
   publishOthers?(topic: string, frame: Frame): void;
   /** the engine's per-connection context, kept on the peer so no lookup or allocation happens per message */
   context?: unknown;
+  /** how the connection travels (default "websocket") */
+  readonly transport?: "websocket" | "polling";
+  /** send a protocol ping (runtimes that can: Node, Bun); the adapter reports the pong to `Engine.pong` */
+  ping?(): void;
+  /** drop the connection without a closing handshake (a peer that stopped reading) */
+  terminate?(): void;
 }
 
 /** What the kit asks of an adapter. */

@@ -3,15 +3,17 @@
  * a Peer, and the engine finds the handlers from the peer's record (rule 3 of
  * the design: handlers from data, not closures), so a Durable Object woken
  * from hibernation behaves exactly like a process that never slept. It checks
- * sizes, dispatches, and isolates faults; rooms are the hub's.
+ * sizes and rates, dispatches, isolates faults, counts, and sends heartbeats;
+ * rooms are the hub's.
  */
 import { randomId, utf8Length } from "../bytes.ts";
+import { Metrics } from "../metrics.ts";
 import { CloseCode, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
 import type { Broker, RoomRef } from "../pubsub/broker.ts";
 import { roomRef } from "../pubsub/broker.ts";
 import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
-import { compile, type Handlers } from "./handlers.ts";
+import { compile, errorFrame, type Handlers, type RateLimit } from "./handlers.ts";
 import { Hub } from "./hub.ts";
 import type { AnyRoute } from "./route.ts";
 
@@ -27,6 +29,16 @@ export interface EngineOptions {
   publish?: Runtime["publish"];
   /** largest text or binary frame accepted; larger ones close the connection with 1009 */
   maxMessageBytes?: number;
+  /** the rate limit of room routes (and of plain routes that ask for one without numbers) */
+  rate?: RateLimit;
+  /** bytes queued to one connection past which it is a slow consumer (adapters check it) */
+  maxBufferedBytes?: number;
+  /** the heartbeat interval clients are told in welcomes (they ping when idle) */
+  heartbeatMs?: number;
+  /** counters for /metrics (default: a fresh set) */
+  metrics?: Metrics;
+  /** called once when an open connection ends, after its handlers (admission releases its address) */
+  closed?: (record: ConnRecord) => void;
   now?: () => number;
   newId?: () => string;
   /** where faults are reported (default: console.error) */
@@ -41,6 +53,17 @@ function tooBig(data: Frame, max: number): boolean {
   return utf8Length(data) > max;
 }
 
+// The id of a refused frame, so the client can match the refusal to its publish. Only refused frames pay for it.
+function idOf(data: Frame): string | undefined {
+  if (typeof data !== "string" || data.length > 65_536) return undefined;
+  try {
+    const id = (JSON.parse(data) as { id?: unknown } | null)?.id;
+    return typeof id === "string" && id.length <= 64 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Drives connections of every transport through the route handlers. */
 export class Engine {
   /** the pub/sub engine rooms run on */
@@ -49,12 +72,18 @@ export class Engine {
   readonly hub: Hub;
   /** largest accepted frame in bytes */
   readonly maxMessageBytes: number;
+  /** the counters behind /metrics */
+  readonly metrics: Metrics;
+  /** bytes queued to one connection past which an adapter closes it as a slow consumer (`slow`) */
+  readonly maxBufferedBytes: number;
   readonly #routes = new Map<string, Handlers>();
   /** every open connection, so a stopping server can close them all and metrics can count them */
   readonly #open = new Set<Peer>();
+  readonly #closed: ((record: ConnRecord) => void) | undefined;
   readonly #now: () => number;
   readonly #newId: () => string;
   readonly #log: (message: string, error?: unknown) => void;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   /** an engine for `routes` over the given broker */
   constructor(options: EngineOptions) {
@@ -62,11 +91,14 @@ export class Engine {
       if (this.#routes.has(route.name)) {
         throw new Error(`edgewire: two routes are named "${route.name}"; give one of them a name`);
       }
-      this.#routes.set(route.name, compile(route));
+      this.#routes.set(route.name, compile(route, options.rate));
     }
     this.broker = options.broker;
-    this.hub = new Hub(options.broker, options.publish);
+    this.metrics = options.metrics ?? new Metrics();
+    this.hub = new Hub(options.broker, options.publish, options.heartbeatMs);
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+    this.#closed = options.closed;
     this.#now = options.now ?? Date.now;
     this.#newId = options.newId ?? randomId;
     this.#log = options.log ?? ((m, e) => console.error(m, e ?? ""));
@@ -102,7 +134,7 @@ export class Engine {
     const handlers = this.#routes.get(route);
     if (!handlers) throw new Error(`edgewire: connection ${peer.record.id} is on unknown route "${route}"`);
     const ref = handlers.kind === "room" && room !== null ? roomRef(route, room) : undefined;
-    const ctx = new ConnectionContext(peer, handlers, this, ref);
+    const ctx = new ConnectionContext(peer, handlers, this, ref, this.metrics.route(route), this.#now());
     peer.context = ctx;
     return ctx;
   }
@@ -110,6 +142,24 @@ export class Engine {
   /** how many connections are open on this instance */
   get connections(): number {
     return this.#open.size;
+  }
+
+  /** open connections by route and transport (for /metrics) */
+  connectionsByRoute(): Map<string, Map<string, number>> {
+    const out = new Map<string, Map<string, number>>();
+    for (const peer of this.#open) {
+      const route = peer.record.route;
+      const transport = peer.transport ?? "websocket";
+      const byTransport = out.get(route) ?? new Map<string, number>();
+      out.set(route, byTransport);
+      byTransport.set(transport, (byTransport.get(transport) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /** every open connection (a snapshot) */
+  openPeers(): Peer[] {
+    return [...this.#open];
   }
 
   /** close every open connection with `code` (a stopping server: 1001 going away, 1012 restart) */
@@ -149,21 +199,50 @@ export class Engine {
     // The hot path: no closure, no allocation beyond what the handler does.
     try {
       const ctx = (peer.context as ConnectionContext | undefined) ?? this.context(peer);
+      ctx.alive = true;
+      const stats = ctx.stats;
+      stats.messagesIn++;
+      stats.bytesIn += typeof data === "string" ? data.length : data.byteLength;
+      const rate = ctx.handlers.rate;
+      if (rate !== undefined && !this.#allow(ctx, rate, data)) return;
       this.#settle(peer, ctx.handlers.message(ctx, data, text));
     } catch (error) {
       this.#fail(peer, error);
     }
   }
 
+  /** the peer answered a heartbeat (a protocol pong) */
+  pong(peer: Peer): void {
+    const ctx = peer.context as ConnectionContext | undefined;
+    if (ctx) ctx.alive = true;
+  }
+
   /** the connection closed (either side) or failed; 1006 when it dropped without a Close frame */
   close(peer: Peer, code = 1006, reason = ""): void {
     if (!this.#open.delete(peer) && peer.context !== undefined) return; // reported twice: once is enough
+    this.metrics.closes.inc(String(code));
     try {
       const ctx = this.context(peer);
       this.#settle(peer, ctx.handlers.close(ctx, code, reason));
     } catch (error) {
       this.#fail(peer, error);
     }
+    this.#closed?.(peer.record);
+  }
+
+  /**
+   * Close a connection that cannot keep up (its outbound buffer passed the
+   * limit): 1013 to the room, and the socket is dropped at once, since a
+   * reader that does not read would never read a Close frame either.
+   */
+  slow(peer: Peer): void {
+    if (!this.#open.has(peer)) return;
+    this.metrics.slowConsumerCloses++;
+    this.close(peer, CloseCode.tryAgainLater, ErrorCode.slowConsumer);
+    try {
+      if (peer.terminate) peer.terminate();
+      else peer.close(CloseCode.tryAgainLater, ErrorCode.slowConsumer);
+    } catch {}
   }
 
   /**
@@ -180,6 +259,44 @@ export class Engine {
     }
   }
 
+  /**
+   * Ping every `ms` the connections whose runtime can (`Peer.ping`); one that
+   * answered nothing — no pong, no frame — since the previous ping is pinged
+   * again, and after two missed it is closed (1006 to the room) and dropped.
+   */
+  startHeartbeat(ms: number): void {
+    this.stopHeartbeat();
+    this.#heartbeat = setInterval(() => this.heartbeat(), ms);
+  }
+
+  /** stop sending heartbeats */
+  stopHeartbeat(): void {
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  /** one heartbeat round (the timer's; tests call it directly) */
+  heartbeat(): void {
+    for (const peer of [...this.#open]) {
+      if (!peer.ping) continue;
+      const ctx = this.context(peer);
+      if (ctx.alive) ctx.missed = 0;
+      else if (++ctx.missed >= 2) {
+        this.metrics.heartbeatTimeouts++;
+        this.close(peer, 1006, ErrorCode.heartbeatTimeout);
+        try {
+          if (peer.terminate) peer.terminate();
+          else peer.close(CloseCode.goingAway, ErrorCode.heartbeatTimeout);
+        } catch {}
+        continue;
+      }
+      ctx.alive = false;
+      try {
+        peer.ping();
+      } catch {}
+    }
+  }
+
   /** publish from the backend to room `room` of route `route`, exactly as a member's message */
   push(route: string, room: string, data: unknown): Promise<MessageFrame> {
     return Promise.resolve(this.broker.publish(roomRef(route, room), SERVER_SENDER, data));
@@ -190,8 +307,36 @@ export class Engine {
     return roomRef(route, room);
   }
 
+  // Token bucket per connection: `burst` frames at once, `perSecond` after. A refused
+  // frame is answered with `rate_limited` and when to retry; `burst` refusals in a row
+  // (a client that ignores the answers) close the connection with 1008.
+  #allow(ctx: ConnectionContext, rate: RateLimit, data: Frame): boolean {
+    const now = this.#now();
+    const tokens = Math.min(rate.burst, ctx.tokens + ((now - ctx.refilledAt) * rate.perSecond) / 1000);
+    ctx.refilledAt = now;
+    if (tokens >= 1) {
+      ctx.tokens = tokens - 1;
+      ctx.refusedInARow = 0;
+      return true;
+    }
+    ctx.tokens = tokens;
+    this.metrics.rateLimited++;
+    if (++ctx.refusedInARow > rate.burst) {
+      this.metrics.floodCloses++;
+      ctx.peer.close(CloseCode.policy, `${ErrorCode.rateLimited}: flooding`);
+      return false;
+    }
+    const retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate.perSecond);
+    this.metrics.errorFrames.inc(ErrorCode.rateLimited);
+    ctx.peer.send(
+      errorFrame(ErrorCode.rateLimited, `more than ${rate.perSecond} frames per second`, idOf(data), { retryAfterMs }),
+    );
+    return false;
+  }
+
   // Handler faults close only this connection (1011); the process never dies.
   #fail(peer: Peer, error: unknown): void {
+    this.metrics.faults++;
     this.#log(`edgewire: handler fault on route "${peer.record.route}", connection ${peer.record.id}`, error);
     try {
       peer.close(CloseCode.serverError, ErrorCode.internal);

@@ -15,6 +15,7 @@ import {
   type MessageFrame,
   type PongFrame,
 } from "../protocol.ts";
+import { claimAllows } from "./claims.ts";
 import type { ConnectionContext } from "./context.ts";
 import type { ConnRecord, Frame } from "./contract.ts";
 import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError, type StateInit } from "./route.ts";
@@ -31,6 +32,8 @@ export interface Handlers {
   readonly readsText: boolean;
   /** the route shows members' info derived from their state */
   readonly showsMember: boolean;
+  /** the per-connection rate limit, if the route has one */
+  readonly rate: RateLimit | undefined;
   open(ctx: ConnectionContext): Awaitable<void>;
   message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
   close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
@@ -45,11 +48,20 @@ export interface Handlers {
 }
 
 /** An error frame's text. */
-export const errorFrame = (code: ErrorCode, message: string, id?: string): string =>
-  JSON.stringify({ type: "error", code, message, ...(id === undefined ? {} : { id }) } satisfies ErrorFrame);
+export const errorFrame = (
+  code: ErrorFrame["code"],
+  message: string,
+  id?: string,
+  extra?: { retryAfterMs: number },
+): string =>
+  JSON.stringify({ type: "error", code, message, ...(id === undefined ? {} : { id }), ...extra } satisfies ErrorFrame);
 
-const NOT_JSON = errorFrame(ErrorCode.invalidJson, "frame is not valid JSON");
-const NO_BINARY = errorFrame(ErrorCode.invalidMessage, "this route takes JSON text frames, not binary");
+/** A per-connection rate limit: frames per second, and how many at once. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
 const PONG = JSON.stringify({ type: "pong" } satisfies PongFrame);
 
 // The id of a frame that failed its schema, so the client can match the error to its publish.
@@ -62,10 +74,12 @@ function parseJson(ctx: ConnectionContext, data: Frame): { ok: true; json: unkno
   try {
     return { ok: true, json: JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)) };
   } catch {
-    ctx.peer.send(NOT_JSON);
+    ctx.error(ErrorCode.invalidJson, "frame is not valid JSON");
     return undefined;
   }
 }
+
+const NO_BINARY = "this route takes JSON text frames, not binary";
 
 function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setState"> {
   const { state, initialState } = route.options;
@@ -124,7 +138,7 @@ function dataChecker(route: AnyRoute): Handlers["checkData"] {
 // A handler's ClientError refuses one message with an error frame; any other error is a fault.
 function refuse(ctx: ConnectionContext, error: unknown, id: string | undefined): void {
   if (!(error instanceof ClientError)) throw error;
-  ctx.peer.send(errorFrame(error.code as ErrorCode, error.message, id));
+  ctx.error(error.code, error.message, id);
 }
 
 function plain(route: AnyRoute): Handlers {
@@ -132,12 +146,12 @@ function plain(route: AnyRoute): Handlers {
   const onMessage: Handlers["message"] = !schema
     ? (ctx, data, text) => message?.(ctx, data, text)
     : (ctx, data, text) => {
-        if (!text) return void ctx.peer.send(NO_BINARY);
+        if (!text) return void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
         const parsed = parseJson(ctx, data);
         if (!parsed) return;
         const checked = v.safeParse(schema, parsed.json);
         if (!checked.success) {
-          ctx.peer.send(errorFrame(ErrorCode.invalidMessage, describeIssues(checked.issues), idOf(parsed.json)));
+          ctx.error(ErrorCode.invalidMessage, describeIssues(checked.issues), idOf(parsed.json));
           return;
         }
         const id = idOf(parsed.json);
@@ -155,6 +169,8 @@ function plain(route: AnyRoute): Handlers {
     kind: "plain",
     readsText: route.options.text !== "bytes",
     showsMember: false,
+    // Plain routes are limited only when they ask to be (an echo or an RPC answers only its own client).
+    rate: typeof route.options.rateLimit === "object" ? route.options.rateLimit : undefined,
     open: (ctx) => open?.(ctx),
     message: onMessage,
     close: (ctx, code, reason) => close?.(ctx, code, reason),
@@ -164,17 +180,21 @@ function plain(route: AnyRoute): Handlers {
   };
 }
 
+// A token's `publish` claim (room patterns) limits where its holder may publish; no claim, no limit.
+const canPublish = (ctx: ConnectionContext): boolean =>
+  claimAllows(ctx.auth.claims, "publish", ctx.handlers.name, (ctx.ref as { name: string }).name);
+
 const isMessageFrame = (value: unknown): value is MessageFrame =>
   typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
 
-function room(route: AnyRoute): Handlers {
+function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
   const { schema, open, message, close, binary } = route.options;
   const onBinary =
     binary === "relay"
       ? (ctx: ConnectionContext, bytes: Uint8Array) => ctx.relay(bytes)
       : typeof binary === "function"
         ? binary
-        : (ctx: ConnectionContext) => void ctx.peer.send(NO_BINARY);
+        : (ctx: ConnectionContext) => void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
 
   async function publish(ctx: ConnectionContext, data: unknown, id: string | undefined): Promise<void> {
     let result: unknown;
@@ -194,17 +214,27 @@ function room(route: AnyRoute): Handlers {
     kind: "room",
     readsText: true,
     showsMember: route.options.member !== undefined,
+    // Rooms amplify (one frame, every member): limited by default.
+    rate:
+      route.options.rateLimit === false
+        ? undefined
+        : typeof route.options.rateLimit === "object"
+          ? route.options.rateLimit
+          : rate,
     async open(ctx) {
       await ctx.engine.hub.join(ctx);
       await open?.(ctx);
     },
     message(ctx, frame, text) {
-      if (!text) return onBinary(ctx, frame as Uint8Array);
+      if (!text) {
+        if (!canPublish(ctx)) return void ctx.error(ErrorCode.forbidden, "the token does not allow publishing here");
+        return onBinary(ctx, frame as Uint8Array);
+      }
       const parsed = parseJson(ctx, frame);
       if (!parsed) return;
       const checkedEnvelope = v.safeParse(ClientFrameSchema, parsed.json);
       if (!checkedEnvelope.success) {
-        ctx.peer.send(errorFrame(ErrorCode.invalidMessage, describeIssues(checkedEnvelope.issues), idOf(parsed.json)));
+        ctx.error(ErrorCode.invalidMessage, describeIssues(checkedEnvelope.issues), idOf(parsed.json));
         return;
       }
       const envelope = checkedEnvelope.output;
@@ -214,10 +244,14 @@ function room(route: AnyRoute): Handlers {
         );
         return;
       }
+      if (!canPublish(ctx)) {
+        ctx.error(ErrorCode.forbidden, `the token does not allow publishing to ${route.name}:${ctx.name}`, envelope.id);
+        return;
+      }
       if (!schema) return publish(ctx, envelope.data, envelope.id);
       const checked = v.safeParse(schema, envelope.data);
       if (!checked.success) {
-        ctx.peer.send(errorFrame(ErrorCode.invalidMessage, `data: ${describeIssues(checked.issues)}`, envelope.id));
+        ctx.error(ErrorCode.invalidMessage, `data: ${describeIssues(checked.issues)}`, envelope.id);
         return;
       }
       return publish(ctx, checked.output, envelope.id);
@@ -232,7 +266,7 @@ function room(route: AnyRoute): Handlers {
   };
 }
 
-/** Compile a route definition into the engine's handlers. */
-export function compile(route: AnyRoute): Handlers {
-  return route.kind === "room" ? room(route) : plain(route);
+/** Compile a route definition into the engine's handlers; `rate` is the configured limit of room routes. */
+export function compile(route: AnyRoute, rate?: RateLimit): Handlers {
+  return route.kind === "room" ? room(route, rate) : plain(route);
 }

@@ -37,10 +37,13 @@ export class Hub {
   readonly #publish: Runtime["publish"];
   readonly #rooms = new Map<string, LocalRoom>();
 
-  /** a hub over `broker`, with the runtime's native topic publish if it has one */
-  constructor(broker: Broker, publish?: Runtime["publish"]) {
+  readonly #heartbeatMs: number | undefined;
+
+  /** a hub over `broker`, with the runtime's native topic publish if it has one; welcomes tell clients `heartbeatMs` */
+  constructor(broker: Broker, publish?: Runtime["publish"], heartbeatMs?: number) {
     this.#broker = broker;
     this.#publish = publish;
+    this.#heartbeatMs = heartbeatMs;
   }
 
   /** join the context's connection to its room: presence, welcome, then the live stream with no gap */
@@ -64,6 +67,7 @@ export class Hub {
         seq: snapshot.seq,
         members: snapshot.members,
         count: snapshot.count,
+        ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
       };
       peer.send(JSON.stringify(welcome));
       const held = local.pending.get(peer) ?? [];
@@ -102,6 +106,11 @@ export class Hub {
     const ref = ctx.ref as RoomRef;
     this.#broker.restore(ref, ctx.member());
     this.#live(this.#local(ref), ctx.peer);
+  }
+
+  /** rooms with members (or members joining) on this instance */
+  get roomCount(): number {
+    return this.#rooms.size;
   }
 
   /** number of members of the room with `key` connected to this instance */

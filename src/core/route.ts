@@ -80,6 +80,14 @@ interface CommonOptions<TState> {
   state?: TState;
   /** the first state of a connection, made at admission; without it the state schema must accept `{}` (defaults fill it) */
   initialState?: (init: StateInit) => InputOr<TState, undefined>;
+  /** "required": refuse connections without a valid token (401), even when EDGEWIRE_AUTH is optional or no key is configured */
+  auth?: "required";
+  /**
+   * The per-connection rate limit: room routes default to the configured one
+   * (EDGEWIRE_RATE_LIMIT, EDGEWIRE_RATE_BURST); plain routes have none unless
+   * given one here. `false` turns it off.
+   */
+  rateLimit?: false | { perSecond: number; burst: number };
 }
 
 /** What a route's `initialState` is made from: the admission, the room, the request's query. */

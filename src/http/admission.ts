@@ -3,19 +3,28 @@
  * place. It runs before every WebSocket upgrade, before every long-polling
  * session opens, before a backend push — and on Cloudflare in the Worker,
  * before a request is forwarded to a Durable Object (which then trusts the
- * admitted record it is handed). Today: the route's room name and the
- * subprotocol; origin, credentials and limits plug in here.
+ * admitted record it is handed). In order: draining, the route's room name,
+ * the Origin policy, the subprotocol, credentials (JWT) and the rooms they
+ * allow, connections per client address; then the instance that will hold the
+ * connection checks its capacity (members per room, rooms per instance).
+ * Every refusal is an HTTP error with a stable code, counted in /metrics.
  */
 import type { Context } from "hono";
 import * as v from "valibot";
+import type { Config } from "../config.ts";
 import type { Admitted, ConnRecord, Runtime } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
 import { RouteError } from "../core/route.ts";
-import { describeIssues, ErrorCode, type HttpError, RoomNameSchema, SUBPROTOCOL } from "../protocol.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { describeIssues, ErrorCode, type HttpError, roomNameSchema, SUBPROTOCOL } from "../protocol.ts";
+import { AddressCounter, TrustedProxies } from "./address.ts";
+import { Authenticator, BEARER_PROTOCOL, claimAllows } from "./auth.ts";
+import { OriginPolicy } from "./origin.ts";
 
 /** Status codes admission and the app answer with. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 426 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 426 | 429 | 500 | 503;
 
 /** A JSON error body with a stable code. */
 export function httpError(c: Context, status: ErrorStatus, code: ErrorCode, message: string): Response {
@@ -24,59 +33,244 @@ export function httpError(c: Context, status: ErrorStatus, code: ErrorCode, mess
 
 /**
  * The subprotocol to answer with: "" when none was offered, null when the
- * offer names nothing we speak (refused before the upgrade, not after).
+ * offer names nothing we speak (refused before the upgrade, not after). A
+ * token entry (`edgewire.bearer.…`) is a credential, never a protocol.
  */
 export function negotiate(offer: string | undefined): string | null {
-  if (offer === undefined || offer.trim() === "") return "";
-  return offer.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : null;
+  if (offer === undefined) return "";
+  const entries = offer
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "" && !p.startsWith(BEARER_PROTOCOL));
+  if (entries.length === 0) return "";
+  return entries.includes(SUBPROTOCOL) ? SUBPROTOCOL : null;
+}
+
+/** Largest claims a connection record carries (the record must fit 16 KiB with the route's state). */
+const MAX_CLAIMS_BYTES = 4096;
+
+// Constant-time for equal lengths: a push token must not leak through response timing.
+function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 /** The checks of one app instance. */
 export class Admission {
   readonly #engine: Engine;
   readonly #runtime: Runtime;
-  readonly #pushToken: string | undefined;
+  readonly #config: Config;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #origins: OriginPolicy;
+  readonly #auth: Authenticator;
+  readonly #proxies: TrustedProxies;
+  readonly #roomName: v.GenericSchema<unknown, string>;
+  /** open connections per address on this instance (not in a Worker: each isolate sees only its own) */
+  readonly addresses: AddressCounter;
+  #draining = false;
 
-  /** admission for `engine`'s routes on `runtime` */
-  constructor(engine: Engine, runtime: Runtime, options: { pushToken?: string | undefined } = {}) {
+  readonly #countAddresses: boolean;
+
+  /**
+   * Admission for `engine`'s routes on `runtime`, configured by `config`.
+   * `countAddresses` is off in a Cloudflare Worker: its connections end in
+   * objects (and each isolate would see only its own share anyway).
+   */
+  constructor(engine: Engine, runtime: Runtime, config: Config, metrics: Metrics, log: Logger, countAddresses = true) {
+    this.#countAddresses = countAddresses;
     this.#engine = engine;
     this.#runtime = runtime;
-    this.#pushToken = options.pushToken;
+    this.#config = config;
+    this.#metrics = metrics;
+    this.#log = log;
+    this.#origins = new OriginPolicy(config.allowedOrigins);
+    this.#auth = new Authenticator({
+      secret: config.jwtSecret,
+      publicKey: config.jwtPublicKey,
+      algorithm: config.jwtAlgorithm,
+      jwksUrl: config.jwksUrl,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    });
+    this.#proxies = new TrustedProxies(config.trustedProxies);
+    this.#roomName = roomNameSchema(config.maxRoomNameLength);
+    this.addresses = new AddressCounter(config.maxConnectionsPerAddress);
+  }
+
+  /** refuse new connections from now on (the instance is shutting down) */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** whether the instance refuses new connections */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** whether JWT verification is configured */
+  get authConfigured(): boolean {
+    return this.#auth.configured;
+  }
+
+  #refuse(c: Context, status: ErrorStatus, code: ErrorCode, message: string): Response {
+    this.#metrics.refused.inc(code);
+    this.#log.debug("refused", { code, status, path: c.req.path, address: this.address(c) });
+    return httpError(c, status, code, message);
+  }
+
+  /** the client's address: the runtime's peer address, or what a trusted proxy forwarded */
+  address(c: Context): string | undefined {
+    return this.#proxies.client(this.#runtime.address?.(c), c.req.header("x-forwarded-for"));
   }
 
   /** the room name of a room route's request, or the 400 that refuses it */
   room(c: Context, raw: string | undefined): string | Response {
-    const parsed = v.safeParse(RoomNameSchema, raw);
-    if (!parsed.success) return httpError(c, 400, ErrorCode.invalidRoom, describeIssues(parsed.issues));
+    const parsed = v.safeParse(this.#roomName, raw);
+    if (!parsed.success) return this.#refuse(c, 400, ErrorCode.invalidRoom, describeIssues(parsed.issues));
     return parsed.output;
+  }
+
+  /** whether the request's Origin may connect (and, for polling, read responses) */
+  originAllowed(c: Context): boolean {
+    return this.#origins.allows(c.req.header("origin"), c.req.header("host"));
   }
 
   /**
    * Admit a new connection (WebSocket upgrade or long-polling session) to
-   * `handlers`' route: its record, or the response that refuses it.
+   * `handlers`' route: its record, or the response that refuses it. A record
+   * admitted here holds a count against its address until `release`.
    */
-  connection(c: Context, handlers: Handlers, room: string | null, offer: string | undefined): ConnRecord | Response {
+  async connection(
+    c: Context,
+    handlers: Handlers,
+    room: string | null,
+    offer: string | undefined,
+  ): Promise<ConnRecord | Response> {
+    if (this.#draining)
+      return this.#refuse(c, 503, ErrorCode.draining, "this instance is shutting down: connect again");
+    if (!this.originAllowed(c)) {
+      return this.#refuse(
+        c,
+        403,
+        ErrorCode.originNotAllowed,
+        `origin ${c.req.header("origin")} may not connect (EDGEWIRE_ALLOWED_ORIGINS)`,
+      );
+    }
     const protocol = negotiate(offer);
     if (protocol === null) {
-      return httpError(c, 400, ErrorCode.unsupportedProtocol, `offer the subprotocol ${SUBPROTOCOL}, or none`);
+      return this.#refuse(c, 400, ErrorCode.unsupportedProtocol, `offer the subprotocol ${SUBPROTOCOL}, or none`);
     }
-    const address = this.#runtime.address?.(c);
-    const auth: Admitted = address === undefined ? {} : { address };
+    const claims = await this.#credentials(c, handlers);
+    if (claims instanceof Response) return claims;
+    if (room !== null && !claimAllows(claims, "rooms", handlers.name, room)) {
+      return this.#refuse(c, 403, ErrorCode.forbidden, `the token does not allow joining ${handlers.name}:${room}`);
+    }
+    const address = this.address(c);
+    if (this.#countAddresses && !this.addresses.acquire(address)) {
+      return this.#refuse(
+        c,
+        429,
+        ErrorCode.tooManyConnections,
+        `at most ${this.addresses.limit} connections per address`,
+      );
+    }
+    const auth: Admitted = { ...(claims ? { claims } : {}), ...(address === undefined ? {} : { address }) };
     try {
       return this.#engine.record(handlers.name, room, protocol, auth, c.req.query());
     } catch (error) {
+      this.addresses.release(address);
       // A route whose initial state fails its own schema is the app's bug, not the client's.
       if (!(error instanceof RouteError)) throw error;
-      console.error(error.message);
+      this.#log.error(error.message);
       return httpError(c, 500, ErrorCode.internal, "the route could not make the connection's state");
     }
   }
 
-  /** check a backend push's credential: undefined to go on, or the 401 that refuses it */
-  push(c: Context): Response | undefined {
-    if (this.#pushToken !== undefined && c.req.header("authorization") !== `Bearer ${this.#pushToken}`) {
-      return httpError(c, 401, ErrorCode.unauthorized, "backend push needs Authorization: Bearer <token>");
+  /** a connection admitted here ended: its address may connect again */
+  release(record: ConnRecord): void {
+    if (this.#countAddresses) this.addresses.release(record.auth?.address);
+  }
+
+  /**
+   * The instance that will hold a room connection checks its capacity: members
+   * per room and rooms per instance (on Cloudflare, the room's own object).
+   */
+  async capacity(c: Context, route: string, room: string): Promise<Response | undefined> {
+    const ref = this.#engine.ref(route, room);
+    const count = await this.#engine.broker.count(ref);
+    if (count >= this.#config.maxRoomMembers) {
+      return this.#refuse(
+        c,
+        503,
+        ErrorCode.roomFull,
+        `the room has ${count} members, the most it takes (EDGEWIRE_MAX_ROOM_MEMBERS)`,
+      );
+    }
+    if (count === 0 && this.#engine.hub.roomCount >= this.#config.maxRooms) {
+      return this.#refuse(
+        c,
+        503,
+        ErrorCode.tooManyRooms,
+        `this instance holds ${this.#engine.hub.roomCount} rooms, the most it takes`,
+      );
     }
     return undefined;
+  }
+
+  // The token's claims; undefined for an anonymous connection that may proceed; or the 401 that refuses it.
+  async #credentials(c: Context, handlers: Handlers): Promise<Record<string, unknown> | undefined | Response> {
+    const required =
+      handlers.definition.options.auth === "required" || (this.#auth.configured && this.#config.auth !== "optional");
+    const token = Authenticator.token(c);
+    if (token === undefined) {
+      if (!required) return undefined;
+      const how = this.#auth.configured
+        ? ""
+        : " (and no JWT key is configured: EDGEWIRE_JWT_SECRET, _PUBLIC_KEY or EDGEWIRE_JWKS_URL)";
+      return this.#refuse(
+        c,
+        401,
+        ErrorCode.unauthorized,
+        `a token is required: Authorization: Bearer, subprotocol ${BEARER_PROTOCOL}<jwt> or ?access_token=${how}`,
+      );
+    }
+    if (!this.#auth.configured) {
+      return required
+        ? this.#refuse(c, 401, ErrorCode.unauthorized, "no JWT key is configured to verify the token")
+        : undefined;
+    }
+    const verified = await this.#auth.verify(token);
+    if (!verified.ok) return this.#refuse(c, 401, ErrorCode.unauthorized, verified.reason);
+    if (JSON.stringify(verified.claims).length > MAX_CLAIMS_BYTES) {
+      return this.#refuse(c, 401, ErrorCode.unauthorized, `the token's claims exceed ${MAX_CLAIMS_BYTES} bytes`);
+    }
+    return verified.claims;
+  }
+
+  /**
+   * Check a backend push's credential for `route:room`: undefined to go on, or
+   * the 401/403 that refuses it. Closed unless a push token is configured (or
+   * a JWT with a `push` claim, or the API was opened on purpose).
+   */
+  async push(c: Context, route: string, room: string): Promise<Response | undefined> {
+    if (this.#config.pushOpen) return undefined;
+    const header = c.req.header("authorization") ?? "";
+    const bearer = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : undefined;
+    const token = this.#config.pushToken;
+    if (bearer !== undefined && token !== undefined && sameSecret(bearer, token)) return undefined;
+    if (bearer !== undefined && this.#auth.configured && bearer.split(".").length === 3) {
+      const verified = await this.#auth.verify(bearer);
+      if (!verified.ok) return this.#refuse(c, 401, ErrorCode.unauthorized, verified.reason);
+      if (verified.claims.push === undefined || !claimAllows(verified.claims, "push", route, room)) {
+        return this.#refuse(c, 403, ErrorCode.forbidden, `the token has no push claim for ${route}:${room}`);
+      }
+      return undefined;
+    }
+    const why =
+      token === undefined ? " (no EDGEWIRE_PUSH_TOKEN is configured: set one, or a JWT key and a push claim)" : "";
+    return this.#refuse(c, 401, ErrorCode.unauthorized, `backend push needs Authorization: Bearer <token>${why}`);
   }
 }

@@ -42,14 +42,24 @@ export interface Serving {
   readonly admission: Admission;
   readonly polling: PollTransport;
   readonly forward: Forward | undefined;
+  /** the bearer token /metrics requires, if any */
+  readonly metricsToken: string | undefined;
   /** upgrade an admitted connection (the runtime's) */
   upgrade(c: Context, record: ConnRecord): Response | Promise<Response>;
+  /** the Prometheus exposition of this instance's counters */
+  metricsText(): string;
+  /** whether the instance takes new connections (not draining, broker up) */
+  ready(): boolean;
 }
 
 /** The app's optional endpoints. */
 export interface AppOptions {
-  /** liveness path answering `{ok, runtime}`, or false for none (default "/healthz") */
+  /** liveness path answering `{ok, runtime}`, or false for none (default "/healthz"; readiness is at `readiness`) */
   health?: string | false;
+  /** readiness path: 200 while taking connections, 503 while draining (default "/readyz") */
+  readiness?: string;
+  /** serve Prometheus metrics at /metrics (default true; EDGEWIRE_METRICS_TOKEN protects it) */
+  metrics?: boolean;
   /** serve the chat demo page at `/` (default false) */
   demo?: boolean;
   /** serve the browser SDK bundle at `/client.js` (default: with the demo) */
@@ -76,6 +86,32 @@ const upgradeRequired = (c: Context): Response => {
 
 const newShard = (): string => crypto.randomUUID().replaceAll("-", "").slice(0, 8);
 
+/**
+ * Answer without reading the request body, and say so: workerd logs "Can't
+ * read from request stream after response has been sent" for a body left
+ * unread, so it is cancelled first.
+ */
+async function discard(c: Context, response: Response): Promise<Response> {
+  try {
+    await c.req.raw.body?.cancel();
+  } catch {}
+  return response;
+}
+
+/** CORS for cross-origin long-polling, following the Origin policy: only allowed origins may read replies. */
+function cors(c: Context, s: Serving): void {
+  const origin = c.req.header("origin");
+  if (origin === undefined || !s.admission.originAllowed(c)) return;
+  // A response fetched from a Durable Object has immutable headers: copy it first.
+  try {
+    c.res.headers.set("Access-Control-Allow-Origin", origin);
+  } catch {
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.set("Access-Control-Allow-Origin", origin);
+  }
+  c.res.headers.append("Vary", "Origin");
+}
+
 /** Build the app serving `routes`; `instanceOf` finds the instance serving a request. */
 export function buildApp(routes: readonly AnyRoute[], options: AppOptions, instanceOf: (c: Context) => Serving): Hono {
   const app = new Hono();
@@ -87,7 +123,30 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
   app.notFound((c) => httpError(c, 404, ErrorCode.notFound, `no route for ${c.req.method} ${c.req.path}`));
 
   const health = options.health ?? "/healthz";
-  if (health) app.get(health, (c) => c.json({ ok: true, runtime: instanceOf(c).runtimeName }));
+  if (health) {
+    // Liveness: the process answers. Readiness: it takes new connections (503 while draining).
+    app.get(health, (c) => c.json({ ok: true, runtime: instanceOf(c).runtimeName }));
+    app.get(options.readiness ?? "/readyz", (c) => {
+      const s = instanceOf(c);
+      return c.json({ ready: s.ready(), runtime: s.runtimeName }, s.ready() ? 200 : 503);
+    });
+  }
+  if (options.metrics ?? true) {
+    app.get("/metrics", (c) => {
+      const s = instanceOf(c);
+      const token = s.metricsToken;
+      if (token !== undefined && c.req.header("authorization") !== `Bearer ${token}`) {
+        return httpError(
+          c,
+          401,
+          ErrorCode.unauthorized,
+          "/metrics needs Authorization: Bearer <EDGEWIRE_METRICS_TOKEN>",
+        );
+      }
+      c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      return c.body(s.metricsText());
+    });
+  }
   if (options.demo) app.get("/", (c) => c.html(DEMO_HTML));
   if (options.clientScript ?? options.demo) {
     app.get("/client.js", (c) => {
@@ -127,16 +186,28 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
     return typeof room === "string" ? { handlers, room } : room;
   };
 
-  /** A new connection's record: admitted here, or (in an object) as the Worker admitted it. */
-  const admit = (c: Context, s: Serving, offer: string | undefined): ConnRecord | Response => {
+  /**
+   * A new connection's record: admitted here, or (in an object) as the Worker
+   * admitted it; then the instance that will hold a room connection checks its capacity.
+   */
+  const admit = async (c: Context, s: Serving, offer: string | undefined): Promise<ConnRecord | Response> => {
     const t = target(c, s);
     if (t instanceof Response) return t;
+    let record: ConnRecord | Response;
     if (s.mode === "object") {
       const admitted = c.req.header(ADMITTED_HEADER);
       if (!admitted) return httpError(c, 400, ErrorCode.invalidBody, "an object serves only what its Worker admitted");
-      return JSON.parse(admitted) as ConnRecord;
+      record = JSON.parse(admitted) as ConnRecord;
+      if (s.admission.draining)
+        return httpError(c, 503, ErrorCode.draining, "this object is shutting down: connect again");
+    } else record = await s.admission.connection(c, t.handlers, t.room, offer);
+    if (record instanceof Response || s.mode === "worker" || t.room === null) return record;
+    const full = await s.admission.capacity(c, route.name, t.room);
+    if (full) {
+      s.admission.release(record);
+      return full;
     }
-    return s.admission.connection(c, t.handlers, t.room, offer);
+    return record;
   };
 
   // Where a Worker sends this route's requests: rooms to their object, polling of plain routes to a shard's.
@@ -154,7 +225,7 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
   app.get(base, async (c) => {
     const s = instanceOf(c);
     if (isUpgrade(c)) {
-      const record = admit(c, s, c.req.header("sec-websocket-protocol"));
+      const record = await admit(c, s, c.req.header("sec-websocket-protocol"));
       if (record instanceof Response) return record;
       if (s.mode === "worker" && isRoom) return forwardRoom(c, s, "", record);
       return s.upgrade(c, record);
@@ -173,10 +244,10 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
     app.post(`${base}/messages`, async (c) => {
       const s = instanceOf(c);
       const t = target(c, s);
-      if (t instanceof Response) return t;
+      if (t instanceof Response) return discard(c, t);
       if (s.mode !== "object") {
-        const refused = s.admission.push(c);
-        if (refused) return refused;
+        const refused = await s.admission.push(c, route.name, t.room as string);
+        if (refused) return discard(c, refused);
       }
       if (s.mode === "worker") return forwardRoom(c, s, "/messages");
       const body = await c.req.text();
@@ -203,8 +274,24 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
 interface RouteHelpers {
   canonical(room: string | null, rest?: string): string;
   target(c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response;
-  admit(c: Context, s: Serving, offer: string | undefined): ConnRecord | Response;
+  admit(c: Context, s: Serving, offer: string | undefined): Promise<ConnRecord | Response>;
   forwardRoom(c: Context, s: Serving, rest: string, record?: ConnRecord): Promise<Response> | Response;
+}
+
+// A preflight answers for allowed origins only; the browser then refuses to send the request.
+function preflight(c: Context, s: Serving): Response {
+  if (!s.admission.originAllowed(c)) {
+    return httpError(c, 403, ErrorCode.originNotAllowed, `origin ${c.req.header("origin")} may not connect`);
+  }
+  const origin = c.req.header("origin");
+  if (origin !== undefined) {
+    c.header("Access-Control-Allow-Origin", origin);
+    c.header("Vary", "Origin");
+  }
+  c.header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+  c.header("Access-Control-Allow-Headers", `content-type, authorization, ${POLL_PROTOCOL_HEADER}`);
+  c.header("Access-Control-Max-Age", "600");
+  return c.body(null, 204);
 }
 
 // Long-polling: the same admission, the same engine, sessions instead of sockets.
@@ -225,14 +312,27 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     return (s.forward as Forward)({ kind: "poll", route: route.name, shard }, forwarded(c, path, record, shard), c.env);
   };
 
-  app.post(`${base}/poll`, (c) => {
+  // Preflight of cross-origin polling: allowed origins only.
+  app.options(`${base}/poll`, (c) => preflight(c, instanceOf(c)));
+  app.options(`${base}/poll/:sid`, (c) => preflight(c, instanceOf(c)));
+  app.use(`${base}/poll`, async (c, next) => {
+    await next();
+    cors(c, instanceOf(c));
+  });
+  app.use(`${base}/poll/*`, async (c, next) => {
+    await next();
+    cors(c, instanceOf(c));
+  });
+
+  app.post(`${base}/poll`, async (c) => {
     const s = instanceOf(c);
-    const record = h.admit(c, s, c.req.header(POLL_PROTOCOL_HEADER));
-    if (record instanceof Response) return record;
+    const record = await h.admit(c, s, c.req.header(POLL_PROTOCOL_HEADER));
+    if (record instanceof Response) return discard(c, record);
     if (s.mode === "worker") return forwardPoll(c, s, undefined, record);
     const shard = c.req.header(SHARD_HEADER);
     const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
     if (!s.polling.open(record, key(c, sid))) {
+      s.admission.release(record);
       return httpError(c, 503, ErrorCode.tryAgainLater, "too many polling sessions on this instance");
     }
     return c.json({ sid, protocol: record.protocol, timeoutMs: s.polling.options.timeoutMs });

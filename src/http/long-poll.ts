@@ -53,23 +53,26 @@ export class PollSession implements Peer {
   ended: { code: number; reason: string } | undefined;
   /** the engine's per-connection context */
   context: unknown = undefined;
+  /** sessions are the long-polling transport */
+  readonly transport = "polling" as const;
   #wake: (() => void) | undefined;
 
   constructor(
     readonly sid: string,
     readonly record: ConnRecord,
-    private readonly transport: PollTransport,
+    private readonly owner: PollTransport,
   ) {
-    this.lastSeen = transport.now();
+    this.lastSeen = owner.now();
   }
 
   send(frame: Frame): void {
     if (this.ended) return;
     this.frames.push(frame);
     this.queued += frameSize(frame);
-    if (this.queued > this.transport.options.maxQueuedBytes) {
+    if (this.queued > this.owner.options.maxQueuedBytes) {
       // A consumer too slow to keep up: end it rather than grow without bound.
-      this.close(CloseCode.tryAgainLater, "slow consumer: reconnect and resync");
+      this.owner.engine.metrics.slowConsumerCloses++;
+      this.close(CloseCode.tryAgainLater, "slow_consumer");
       return;
     }
     this.wake();
@@ -79,7 +82,7 @@ export class PollSession implements Peer {
   close(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = { code, reason };
-    this.transport.engine.close(this, code, reason);
+    this.owner.engine.close(this, code, reason);
     this.wake();
   }
 

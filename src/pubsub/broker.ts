@@ -63,6 +63,8 @@ export interface Broker {
   leave(room: RoomRef, memberId: string, code?: number, reason?: string): MaybePromise<void>;
   /** the room's current members and last sequence number */
   snapshot(room: RoomRef): MaybePromise<JoinSnapshot>;
+  /** how many members the room has (cheaper than a snapshot) */
+  count(room: RoomRef): MaybePromise<number>;
   /** messages after `seq` still in history, oldest first */
   history(room: RoomRef, after: number, limit: number): MaybePromise<MessageFrame[]>;
   /** receive the room's deliveries until the returned function is called */

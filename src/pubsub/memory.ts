@@ -125,6 +125,10 @@ export class MemoryBroker implements Broker {
     return { members, count: members.length, seq: await this.#history.lastSeq(ref.key) };
   }
 
+  count(ref: RoomRef): number {
+    return this.#rooms.get(ref.key)?.byId.size ?? 0;
+  }
+
   history(ref: RoomRef, after: number, limit: number): MessageFrame[] | Promise<MessageFrame[]> {
     return this.#history.since(ref.key, after, limit);
   }

@@ -41,6 +41,30 @@ export async function connect(
 /** The conformance servers' presence limit: small, so a room above it takes four members. */
 export const PRESENCE_ENV = { EDGEWIRE_PRESENCE_LIMIT: "3" };
 
+/** The backend push token of the conformance servers (push is closed without one). */
+export const PUSH_TOKEN = "conformance-push-token";
+
+/**
+ * The service's settings for the functional cases: a known push token, and a
+ * rate limit above the 2 000-frame burst case (limits are tried on the
+ * hardened server, tests/conformance/hardening-cases.ts).
+ */
+export const SERVICE_ENV = {
+  ...PRESENCE_ENV,
+  EDGEWIRE_PUSH_TOKEN: PUSH_TOKEN,
+  EDGEWIRE_RATE_LIMIT: "1000000",
+  EDGEWIRE_RATE_BURST: "100000",
+};
+
+/** A backend push to `room` with the conformance token. */
+export function push(server: RunningServer, room: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(`${server.http}/rooms/${room}/messages`, {
+    method: "POST",
+    body,
+    headers: { authorization: `Bearer ${PUSH_TOKEN}`, ...headers },
+  });
+}
+
 /** A member: its socket and its welcome frame. */
 type Joined = { socket: TestSocket; welcome: Json };
 
@@ -304,11 +328,7 @@ export const cases: Case[] = [
       const room = freshRoom("push");
       const a = await join(s, room, k);
       const b = await join(s, room, k);
-      const res = await fetch(`${s.http}/rooms/${room}/messages`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ text: "from backend" }),
-      });
+      const res = await push(s, room, JSON.stringify({ text: "from backend" }), { "content-type": "application/json" });
       assert.equal(res.status, 200);
       const reply = (await res.json()) as { seq: number; room: string };
       assert.equal(reply.room, room);
@@ -317,7 +337,7 @@ export const cases: Case[] = [
         const f = await m.socket.until<{ seq: number; from: string; data: Json }>("message");
         assert.deepEqual([f.seq, f.from, f.data], [reply.seq, "server", { text: "from backend" }]);
       }
-      const bad = await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: "{oops" });
+      const bad = await push(s, room, "{oops");
       assert.equal(bad.status, 400);
       assert.equal(((await bad.json()) as { error: Json }).error.code, "invalid_body");
       await Promise.all([a, b].map((m) => m.socket.close()));

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServer } from "../support/servers.ts";
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { unsupported } from "./capabilities.ts";
-import { cases, PRESENCE_ENV } from "./cases.ts";
+import { cases, SERVICE_ENV } from "./cases.ts";
 import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
@@ -47,7 +47,7 @@ describe("conformance", { concurrency: true }, () => {
       before(async () => {
         // The service, and a user's app: examples/hono-app mounting the chat and cursor examples.
         [servers.service, servers.examples] = await Promise.all([
-          startServer(runtime, { ...POLLING_ENV, ...PRESENCE_ENV }),
+          startServer(runtime, { ...POLLING_ENV, ...SERVICE_ENV }),
           startModule(runtime, { entry: "examples/hono-app/app.ts", health: "/realtime/healthz" }),
         ]);
       });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { json, PollClient, type WireFrame } from "../support/poll-client.ts";
 import type { Case } from "./cases.ts";
-import { freshRoom, join } from "./cases.ts";
+import { freshRoom, join, push } from "./cases.ts";
 
 type Json = Record<string, unknown>;
 
@@ -108,7 +108,7 @@ const rawPollingCases: Case[] = [
       await pollUntil(poller, "welcome");
       const pending = poller.poll();
       await new Promise((r) => setTimeout(r, 200));
-      await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: '"wake up"' });
+      await push(s, room, '"wake up"');
       // A GET ended by its timeout would hold no frames: this one carries the message.
       const answer = await pending;
       assert.equal(json<{ data: string }>(answer.frames[0]).data, "wake up");
@@ -121,7 +121,7 @@ const rawPollingCases: Case[] = [
       const room = freshRoom("cursor");
       const poller = await PollClient.open(`${s.http}/rooms/${room}`);
       await pollUntil(poller, "welcome");
-      for (let i = 1; i <= 3; i++) await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: String(i) });
+      for (let i = 1; i <= 3; i++) await push(s, room, String(i));
       const first = await poller.get();
       const again = await poller.get();
       assert.deepEqual(again.answer, first.answer, "the same cursor returns the same frames");
@@ -133,7 +133,7 @@ const rawPollingCases: Case[] = [
       const frame = { t: JSON.stringify({ type: "publish", data: "once" }) };
       await poller.send([frame], 7);
       await poller.send([frame], 7);
-      await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: '"marker"' });
+      await push(s, room, '"marker"');
       const data: string[] = [];
       while (!data.includes("marker"))
         data.push(...(await poller.poll()).frames.map((f) => json<{ data: string }>(f).data));
@@ -149,9 +149,9 @@ const rawPollingCases: Case[] = [
       await pollUntil(poller, "welcome");
       const big = (c: string) => c.repeat(200 * 1024);
       for (const c of ["a", "b", "c"])
-        await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: JSON.stringify(big(c)) });
+        await push(s, room, JSON.stringify(big(c)));
       // One message bigger than a whole batch still arrives, alone.
-      await fetch(`${s.http}/rooms/${room}/messages`, { method: "POST", body: JSON.stringify("d".repeat(600 * 1024)) });
+      await push(s, room, JSON.stringify("d".repeat(600 * 1024)));
       const first = await poller.poll();
       assert.ok(first.frames.length < 4, `a batch is bounded, got ${first.frames.length} frames`);
       const all = [...first.frames];

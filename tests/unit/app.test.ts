@@ -77,11 +77,15 @@ describe("app routes", () => {
   });
 
   it("publishes a backend push to members with the seq it replies", async () => {
-    const { app, engine } = fakeApp();
+    const { app, engine } = fakeApp({ pushToken: "t0k" });
     const peer = new FakePeer(record("room", "news"));
     engine.open(peer);
     await settle();
-    const res = await app.request("/rooms/news/messages", { method: "POST", body: JSON.stringify({ headline: "hi" }) });
+    const res = await app.request("/rooms/news/messages", {
+      method: "POST",
+      body: JSON.stringify({ headline: "hi" }),
+      headers: { authorization: "Bearer t0k" },
+    });
     assert.deepEqual(await res.json(), { room: "news", seq: 1 });
     const message = peer.ofType<{ seq: number; from: string; data: unknown }>("message")[0];
     assert.deepEqual([message?.seq, message?.from, message?.data], [1, "server", { headline: "hi" }]);

@@ -230,13 +230,18 @@ describe("room routes", () => {
 
 describe("admission with user routes", () => {
   it("makes the initial state from the query at admission, and validates pushes against the route's schema", async () => {
-    const { app, upgrades } = fakeApp({ edgewire: { routes } });
+    const { app, upgrades } = fakeApp({ edgewire: { routes }, pushToken: "t" });
     await app.request("/board/r?colour=gold", { headers: { upgrade: "websocket", connection: "Upgrade" } });
     assert.deepEqual(upgrades[0]?.state, { colour: "gold", note: "" });
     assert.equal(upgrades[0]?.route, "board");
-    const bad = await app.request("/board/r/messages", { method: "POST", body: JSON.stringify({ text: "" }) });
+    const headers = { authorization: "Bearer t" };
+    const bad = await app.request("/board/r/messages", { method: "POST", body: JSON.stringify({ text: "" }), headers });
     assert.equal(bad.status, 400);
-    const ok = await app.request("/board/r/messages", { method: "POST", body: JSON.stringify({ text: "news" }) });
+    const ok = await app.request("/board/r/messages", {
+      method: "POST",
+      body: JSON.stringify({ text: "news" }),
+      headers,
+    });
     assert.deepEqual(await ok.json(), { room: "r", seq: 1 });
   });
 
