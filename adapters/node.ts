@@ -3,7 +3,7 @@
  * (routing, admission, the user's middleware), then `ws` completes it. The socket is itself the
  * engine's Peer (a `ws` subclass carrying its record): no wrappers or closures per connection.
  */
-import { type IncomingMessage, type Server, STATUS_CODES } from "node:http";
+import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocket, WebSocketServer } from "ws";

@@ -148,8 +148,7 @@ const rawPollingCases: Case[] = [
       const poller = await PollClient.open(`${s.http}/rooms/${room}`);
       await pollUntil(poller, "welcome");
       const big = (c: string) => c.repeat(200 * 1024);
-      for (const c of ["a", "b", "c"])
-        await push(s, room, JSON.stringify(big(c)));
+      for (const c of ["a", "b", "c"]) await push(s, room, JSON.stringify(big(c)));
       // One message bigger than a whole batch still arrives, alone.
       await push(s, room, JSON.stringify("d".repeat(600 * 1024)));
       const first = await poller.poll();
