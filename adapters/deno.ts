@@ -37,8 +37,11 @@ class DenoPeer implements Peer {
       }
       case "close": {
         const { code, reason } = event as CloseEvent;
-        // Deno reports a connection dropped without a Close frame as code 0; RFC 6455 calls it 1006.
-        this.engine.close(this, code || 1006, reason);
+        // A peer that answered no ping: Deno closes it with 1001; for the room it is a dropped connection.
+        if (reason === "No response from ping frame.") {
+          this.engine.metrics.heartbeatTimeouts++;
+          this.engine.close(this, 1006, "heartbeat_timeout");
+        } else this.engine.close(this, code || 1006, reason); // Deno says 0 for a drop; RFC 6455 calls it 1006
         break;
       }
       // "error" is always followed by "close", which does the cleanup.
@@ -76,7 +79,8 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
     exit: (code) => Deno.exit(code),
     listen(instance, app, port, hostname) {
       engine = instance.engine;
-      idleTimeout = Math.max(1, Math.round(instance.config.heartbeatMs / 1000));
+      // Deno pings at half its idleTimeout and closes after a whole one: a ping per heartbeat, closed after two.
+      idleTimeout = Math.max(2, Math.round((2 * instance.config.heartbeatMs) / 1000));
       return new Promise((listening) => {
         const server = Deno.serve(
           { port, hostname, onListen: (addr) => listening({ port: addr.port, close: () => server.shutdown() }) },

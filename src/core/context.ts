@@ -45,6 +45,8 @@ export class ConnectionContext implements RoomContext, Connection {
   refilledAt: number;
   /** rate limit: frames refused since the last one accepted */
   refusedInARow = 0;
+  /** found flooding: its frames are ignored until the close */
+  flooding = false;
 
   /** the context of `peer` on `handlers`' route */
   constructor(

@@ -17,6 +17,9 @@ import { compile, errorFrame, type Handlers, type RateLimit } from "./handlers.t
 import { Hub } from "./hub.ts";
 import type { AnyRoute } from "./route.ts";
 
+/** How long after a client is found flooding it is closed (1008); meanwhile its frames are ignored. */
+export const FLOOD_CLOSE_DELAY_MS = 250;
+
 /** Default largest accepted frame: 1 MiB, the Cloudflare Workers limit, so behaviour is the same everywhere. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
@@ -204,7 +207,7 @@ export class Engine {
       stats.messagesIn++;
       stats.bytesIn += typeof data === "string" ? data.length : data.byteLength;
       const rate = ctx.handlers.rate;
-      if (rate !== undefined && !this.#allow(ctx, rate, data)) return;
+      if (rate !== undefined && (ctx.flooding || !this.#allow(ctx, rate, data))) return;
       this.#settle(peer, ctx.handlers.message(ctx, data, text));
     } catch (error) {
       this.#fail(peer, error);
@@ -322,8 +325,13 @@ export class Engine {
     ctx.tokens = tokens;
     this.metrics.rateLimited++;
     if (++ctx.refusedInARow > rate.burst) {
-      this.metrics.floodCloses++;
-      ctx.peer.close(CloseCode.policy, `${ErrorCode.rateLimited}: flooding`);
+      // Persistent flooding: ignore everything from now on and close shortly after, so the
+      // refusals already sent are flushed first (Deno drops a socket that keeps sending after a Close).
+      if (!ctx.flooding) {
+        ctx.flooding = true;
+        this.metrics.floodCloses++;
+        setTimeout(() => ctx.peer.close(CloseCode.policy, `${ErrorCode.rateLimited}: flooding`), FLOOD_CLOSE_DELAY_MS);
+      }
       return false;
     }
     const retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate.perSecond);

@@ -17,8 +17,10 @@ export interface Case {
   clients?: readonly ClientKind[];
   /** why `runtime` cannot do this case, if it cannot; shown in the capability table */
   unsupported?(runtime: RuntimeName): string | undefined;
-  /** which server it runs against: the edgewire service (default) or the examples app */
-  server?: "service" | "examples";
+  /** a runtime's own behaviour the case accepts, shown next to "pass" in the capability table */
+  note?(runtime: RuntimeName): string | undefined;
+  /** which server it runs against: the edgewire service (default), the examples app, or the hardened fixture */
+  server?: "service" | "examples" | "hardened";
 }
 
 let counter = 0;

@@ -12,11 +12,21 @@ import { unsupported } from "./capabilities.ts";
 import { cases, SERVICE_ENV } from "./cases.ts";
 import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
+import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
-const allCases = [...cases, ...pollingCases, ...fallbackCases, ...runtimeCases, ...exampleCases];
+// EDGEWIRE_CASES=text narrows the run to cases whose name contains it (while working on one).
+const only = process.env.EDGEWIRE_CASES;
+const allCases = [
+  ...cases,
+  ...pollingCases,
+  ...fallbackCases,
+  ...runtimeCases,
+  ...exampleCases,
+  ...hardeningCases,
+].filter((c) => !only || c.name.includes(only));
 const results = new Map<string, Map<RuntimeName, string>>();
 // A cell reads "pass" only when every client kind passed; otherwise it names the kinds that failed.
 const record = (name: string, runtime: RuntimeName, outcome: string, kind?: ClientKind) => {
@@ -43,16 +53,18 @@ describe("conformance", { concurrency: true }, () => {
   for (const runtime of selected) {
     // Runtimes run side by side; within one, cases run one at a time so timings (poll expiry) stay honest on 2 cores.
     describe(runtime, { concurrency: 1 }, () => {
-      const servers: { service?: RunningServer; examples?: RunningServer } = {};
+      const servers: { service?: RunningServer; examples?: RunningServer; hardened?: RunningServer } = {};
       before(async () => {
-        // The service, and a user's app: examples/hono-app mounting the chat and cursor examples.
-        [servers.service, servers.examples] = await Promise.all([
+        // The service; a user's app (examples/hono-app mounting the chat and cursor examples);
+        // and the hardened fixture with every defence set tight.
+        [servers.service, servers.examples, servers.hardened] = await Promise.all([
           startServer(runtime, { ...POLLING_ENV, ...SERVICE_ENV }),
           startModule(runtime, { entry: "examples/hono-app/app.ts", health: "/realtime/healthz" }),
+          startModule(runtime, { entry: "tests/fixtures/hardened.ts", env: HARDENED_ENV }),
         ]);
       });
       after(async () => {
-        await Promise.all([servers.service?.stop(), servers.examples?.stop()]);
+        await Promise.all(Object.values(servers).map((server) => server?.stop()));
       });
       for (const c of allCases) {
         const reason = unsupported[runtime][c.name] ?? c.unsupported?.(runtime);
@@ -67,7 +79,8 @@ describe("conformance", { concurrency: true }, () => {
             if (!server) throw new Error(`${runtime} did not start`);
             try {
               await c.run(server, kind);
-              record(c.name, runtime, "pass", kind);
+              const note = c.note?.(runtime);
+              record(c.name, runtime, note ? `pass (${note})` : "pass", kind);
             } catch (error) {
               record(c.name, runtime, "FAIL", kind);
               throw Object.assign(error as Error, { serverOutput: server.output().slice(-4000) });
