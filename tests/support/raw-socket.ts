@@ -131,7 +131,10 @@ export class RawSocket {
     this.#buffer = Buffer.concat([this.#buffer, d]);
     if (!this.#handshaken) {
       const end = this.#buffer.indexOf("\r\n\r\n");
-      if (end < 0) return this.#wake();
+      if (end < 0) {
+        this.#wake();
+        return;
+      }
       this.response = this.#buffer.subarray(0, end).toString("latin1");
       this.#buffer = this.#buffer.subarray(end + 4);
       this.#handshaken = true;
