@@ -43,6 +43,7 @@ export const ErrorCode = {
   slowConsumer: "slow_consumer",
   draining: "draining",
   heartbeatTimeout: "heartbeat_timeout",
+  badHandshake: "bad_handshake",
 } as const;
 
 /** One of the stable error codes. */

@@ -8,6 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServer } from "../support/servers.ts";
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
+import { badInputCases } from "./bad-input-cases.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases, SERVICE_ENV } from "./cases.ts";
 import { exampleCases } from "./example-cases.ts";
@@ -26,6 +27,7 @@ const allCases = [
   ...runtimeCases,
   ...exampleCases,
   ...hardeningCases,
+  ...badInputCases,
 ].filter((c) => !only || c.name.includes(only));
 const results = new Map<string, Map<RuntimeName, string>>();
 // A cell reads "pass" only when every client kind passed; otherwise it names the kinds that failed.

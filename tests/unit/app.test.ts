@@ -4,7 +4,12 @@ import { describe, it } from "node:test";
 import { negotiate } from "../../src/http/admission.ts";
 import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
 
-const ws = { upgrade: "websocket", connection: "Upgrade" };
+const ws = {
+  upgrade: "websocket",
+  connection: "Upgrade",
+  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+  "sec-websocket-version": "13",
+};
 
 describe("app routes", () => {
   it("answers /healthz", async () => {

@@ -231,7 +231,14 @@ describe("room routes", () => {
 describe("admission with user routes", () => {
   it("makes the initial state from the query at admission, and validates pushes against the route's schema", async () => {
     const { app, upgrades } = fakeApp({ edgewire: { routes }, pushToken: "t" });
-    await app.request("/board/r?colour=gold", { headers: { upgrade: "websocket", connection: "Upgrade" } });
+    await app.request("/board/r?colour=gold", {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
     assert.deepEqual(upgrades[0]?.state, { colour: "gold", note: "" });
     assert.equal(upgrades[0]?.route, "board");
     const headers = { authorization: "Bearer t" };
@@ -256,7 +263,14 @@ describe("admission with user routes", () => {
     });
     user.route("/rt", edgewire.app);
     const res = await instance.fetch(
-      new Request("http://localhost/rt/board/x", { headers: { upgrade: "websocket", connection: "Upgrade" } }),
+      new Request("http://localhost/rt/board/x", {
+        headers: {
+          upgrade: "websocket",
+          connection: "Upgrade",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          "sec-websocket-version": "13",
+        },
+      }),
       undefined,
       undefined,
       user,
