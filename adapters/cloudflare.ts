@@ -55,9 +55,13 @@ class CfPeer implements Peer {
   }
 }
 
-// 1005 (no code) and 1006 (abnormal) may not be sent in a Close frame, and
-// workerd throws if a handler echoes them: answer with a plain 1000.
-const echoable = (code: number): number => (code === 1005 || code === 1006 || code === 1015 ? CloseCode.normal : code);
+// The Close frame answering a client's: its own code when valid (RFC 6455 §7.4), 1000 for none
+// (1005; workerd throws on sending it), 1002 for a code no endpoint may send (0, 999, 1004, 1006, 1016…).
+const echoable = (code: number): number => {
+  if (code === 1005) return CloseCode.normal;
+  const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+  return valid ? code : 1002;
+};
 
 // Handlers always get binary as bytes (recent compatibility dates default plain sockets to Blob; see binaryType below).
 const toFrame = (message: string | ArrayBuffer): Frame =>

@@ -49,6 +49,10 @@ export interface RunningServer {
   port: number;
   /** everything the process printed, for failure reports */
   output(): string;
+  /** send a signal to the server's process group (e.g. SIGTERM, to watch a graceful shutdown) */
+  signal(signal: NodeJS.Signals): void;
+  /** resolves with the exit code (null when killed by a signal) once the process has exited */
+  readonly exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -198,8 +202,14 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   let exited = false;
-  const gone = new Promise<void>((r) => child.once("exit", () => r()));
+  const exitCode = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const gone = exitCode.then(() => {});
   child.once("exit", () => (exited = true));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {}
+  };
   const stop = async () => {
     if (!exited) await stopGroup(child, gone);
   };
@@ -218,5 +228,5 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { runtime, http, ws: `ws://127.0.0.1:${port}`, port, output: () => output, stop };
+  return { runtime, http, ws: `ws://127.0.0.1:${port}`, port, output: () => output, signal, exited: exitCode, stop };
 }

@@ -95,7 +95,7 @@ export const badInputCases: Case[] = (
         r === "deno"
           ? "Deno drops the connection without a Close frame (1006) on invalid UTF-8"
           : r === "workerd"
-            ? "workerd does not validate UTF-8: the text arrives with U+FFFD in place of the bad bytes, the socket stays open"
+            ? "wrangler dev's local proxy in front of workerd does not validate UTF-8: the text arrives with U+FFFD for the bad bytes, the socket stays open"
             : undefined,
       async run(s) {
         const r = freshRoom("oversize");

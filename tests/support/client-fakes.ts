@@ -51,6 +51,8 @@ export interface FakeHooks {
   postDelayMs?: number;
   /** rooms: ignore publishes (no message, no ack), to keep a publish pending */
   mutePublish?: boolean;
+  /** answer nothing at all (a dead server behind a live TCP connection) */
+  silent?: boolean;
 }
 
 /** A running fake server. */
@@ -166,6 +168,7 @@ export async function startFakeServer(options: { holdMs?: number } = {}): Promis
   };
   const message = (peer: FakePeer, data: Frame) => {
     fake.received.push({ id: peer.id, data });
+    if (fake.hooks.silent) return;
     if (peer.route === "echo" || peer.room === null) {
       peer.send(data);
       return;

@@ -12,6 +12,7 @@ import {
   type EdgewireSocketOptions,
   isTerminalCloseCode,
   type ReconnectingEvent,
+  reconnectHint,
   reconnectPolicy,
 } from "../../src/client/index.ts";
 import {
@@ -156,6 +157,39 @@ describe("EdgewireSocket: reconnect", () => {
       assert.equal(socket.readyState, EdgewireSocket.CLOSED);
     });
   }
+
+  it("after 1012 (service restart) waits the server's hint before the first retry", async () => {
+    const socket = open(`${server.ws}/echo`);
+    await nextEvent(socket, "open");
+    const reconnecting = nextEvent<ReconnectingEvent>(socket, "reconnecting");
+    for (const peer of server.peers) peer.close(1012, "service restart: reconnect in 150 ms");
+    const event = await reconnecting;
+    assert.deepEqual([event.code, event.delayMs], [1012, 150], "the hint, not the backoff");
+    await nextEvent(socket, "open");
+    assert.equal(reconnectHint(1012, "service restart: reconnect in 99999 ms"), 60_000, "hints are capped");
+    assert.equal(reconnectHint(1011, "reconnect in 5 ms"), undefined, "only restarts carry hints");
+    socket.close();
+  });
+
+  it("heartbeat: pings when quiet, and drops a connection that answers nothing for two intervals", async () => {
+    const socket = open(`${server.ws}/rooms/hb`, { heartbeat: { intervalMs: 120 } });
+    await nextEvent(socket, "open");
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(socket.readyState, EdgewireSocket.OPEN, "pongs keep it alive");
+    assert.ok(
+      server.received.some((f) => f.data === '{"type":"ping"}'),
+      "it pinged",
+    );
+    server.hooks.silent = true;
+    try {
+      const event = await nextEvent<ReconnectingEvent>(socket, "reconnecting", 2000);
+      assert.deepEqual([event.code, event.reason, event.dropped], [1006, "heartbeat timeout", true]);
+    } finally {
+      server.hooks.silent = false;
+    }
+    await nextEvent(socket, "open");
+    socket.close();
+  });
 
   it("does not reconnect after a deliberate close()", async () => {
     const socket = open(`${server.ws}/echo`);
