@@ -49,6 +49,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       server?.publish(topic, frame);
     },
     address: (c) => server?.requestIP(c.req.raw)?.address,
+    memory: () => process.memoryUsage(),
   };
   return serveWith(edgewire, options, Bun.env, {
     runtime,

@@ -66,6 +66,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       for (const type of ["open", "message", "close"]) socket.addEventListener(type, peer);
       return response;
     },
+    memory: () => Deno.memoryUsage(),
     address: (c) => {
       const addr = (c.env as Deno.ServeHandlerInfo | undefined)?.remoteAddr;
       return addr && "hostname" in addr ? addr.hostname : undefined;

@@ -68,10 +68,8 @@ function onPong(this: WebSocket): void {
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as NodePeer).engine.close(this as NodePeer, code, reason.toString("utf8"));
 }
-function onError(this: WebSocket, error: Error): void {
-  // `ws` already closed with the right code (1009, 1002…); without a listener EventEmitter would throw.
-  if (process.env.EDGEWIRE_DEBUG) console.error("edgewire: socket error", error.message);
-}
+// `ws` already closed with the right code (1009, 1002…); without a listener EventEmitter would throw.
+function onError(): void {}
 // Top-level: a closure would keep the request and `head` alive with the socket (measured +1.6 KB/connection).
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -103,6 +101,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       return new Response(null);
     },
     address: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
+    memory: () => process.memoryUsage(),
   };
   return serveWith(edgewire, options, process.env, {
     runtime,

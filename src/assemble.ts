@@ -129,6 +129,7 @@ export class Instance implements Serving {
         pollSessions: () => this.polling.size,
         draining: () => this.admission.draining,
         brokerUp: () => true,
+        memory: () => this.runtime.memory?.(),
       },
       this.runtime.name,
     );

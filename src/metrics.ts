@@ -47,6 +47,8 @@ export interface GaugeSource {
   draining(): boolean;
   /** 0 when the broker cannot reach its backend */
   brokerUp(): boolean;
+  /** the process's memory, where the runtime reports it */
+  memory(): { rss: number; heapUsed: number } | undefined;
 }
 
 /** Every counter of one instance. */

@@ -93,4 +93,6 @@ export interface Runtime {
   publish?(topic: string, frame: Frame): void;
   /** the client's address for a request, where the runtime knows it */
   address?(c: Context): string | undefined;
+  /** the process's memory (resident set, JS heap used), where the runtime reports it */
+  memory?(): { rss: number; heapUsed: number };
 }

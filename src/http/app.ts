@@ -112,6 +112,18 @@ async function discard(c: Context, response: Response): Promise<Response> {
   return response;
 }
 
+/** The response with `Connection: close` (copied first when its headers are immutable). */
+function closing(response: Response): Response {
+  try {
+    response.headers.set("Connection", "close");
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set("Connection", "close");
+    return copy;
+  }
+}
+
 /** CORS for cross-origin long-polling, following the Origin policy: only allowed origins may read replies. */
 function cors(c: Context, s: Serving): void {
   const origin = c.req.header("origin");
@@ -239,10 +251,11 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
   app.get(base, async (c) => {
     const s = instanceOf(c);
     if (isUpgrade(c)) {
+      // A refused handshake ends its connection: a client that ignores the answer must not hold it open.
       const bad = badHandshake(c);
-      if (bad) return bad;
+      if (bad) return closing(bad);
       const record = await admit(c, s, c.req.header("sec-websocket-protocol"));
-      if (record instanceof Response) return record;
+      if (record instanceof Response) return closing(record);
       if (s.mode === "worker" && isRoom) return forwardRoom(c, s, "", record);
       return s.upgrade(c, record);
     }
