@@ -146,7 +146,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         runtime,
         env,
         mode: "object",
-        history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit),
+        history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit, config.historyMaxAgeMs),
       });
       this.#heartbeatMs = this.#instance.config.heartbeatMs;
       // Pings are answered by the runtime, so they do not wake a hibernated object.

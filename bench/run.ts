@@ -23,7 +23,7 @@ import { buildLoadgen, type LoadResult, runLoadgen, runLoadgenPhases } from "./l
 import { type PollResult, runLongPoll, supportsLongPoll } from "./lib/longpoll.ts";
 import { firstLine, freePort, type Launched, launch, processTree, rssBytes } from "./lib/proc.ts";
 import { type Meta, type RunRecord, renderReport, type Scenario } from "./lib/report.ts";
-import { forcesGc, ROOT, TARGETS, type Target, WRANGLER_ENV } from "./lib/targets.ts";
+import { EDGEWIRE_BENCH_ENV, forcesGc, ROOT, TARGETS, type Target, WRANGLER_ENV } from "./lib/targets.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -120,7 +120,14 @@ async function start(target: Target): Promise<Running> {
     cwd: ROOT,
     core: SERVER_CORE,
     nofile: NOFILE,
-    env: { ...WRANGLER_ENV, DENO_NO_UPDATE_CHECK: "1", PORT: String(port), HOST: "127.0.0.1", NODE_ENV: "production" },
+    env: {
+      ...WRANGLER_ENV,
+      DENO_NO_UPDATE_CHECK: "1",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      NODE_ENV: "production",
+      ...(target.name.startsWith("edgewire") ? EDGEWIRE_BENCH_ENV : {}),
+    },
   });
   const http = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + target.startMs;

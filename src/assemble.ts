@@ -83,7 +83,12 @@ export class Instance implements Serving {
     const history =
       typeof options.history === "function"
         ? options.history(config)
-        : (options.history ?? new MemoryHistory({ limit: config.historyLimit, idleMs: config.roomIdleMs }));
+        : (options.history ??
+          new MemoryHistory({
+            limit: config.historyLimit,
+            idleMs: config.roomIdleMs,
+            maxAgeMs: config.historyMaxAgeMs,
+          }));
     this.broker = new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
     const publish = options.runtime.publish?.bind(options.runtime);
     this.engine = new Engine({

@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core/engine.ts";
 import { DEFAULT_POLL_OPTIONS } from "./http/long-poll.ts";
 import { describeIssues } from "./protocol.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM_IDLE_MS } from "./pubsub/history.ts";
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./pubsub/history.ts";
 import { DEFAULT_PRESENCE_LIMIT } from "./pubsub/presence.ts";
 
 const int = (min: number, max: number) =>
@@ -168,11 +168,17 @@ export const SETTINGS = {
     default: String(DEFAULT_HISTORY_LIMIT),
     doc: "messages kept per room (memory, or SQLite in a Durable Object)",
   }),
+  historyMaxAgeMs: setting({
+    env: "EDGEWIRE_HISTORY_MAX_AGE_MS",
+    schema: int(1000, 365 * 24 * 3_600_000),
+    default: String(DEFAULT_HISTORY_MAX_AGE_MS),
+    doc: "messages older than this leave the history (a resume further back is answered `resync`)",
+  }),
   roomIdleMs: setting({
     env: "EDGEWIRE_ROOM_IDLE_MS",
     schema: int(1000, 7 * 24 * 3_600_000),
     default: String(DEFAULT_ROOM_IDLE_MS),
-    doc: "the memory broker forgets a room nobody is in and nobody wrote to for this long (it starts again at seq 1)",
+    doc: "the memory broker forgets a room nobody is in and nobody wrote to for this long (it starts again at seq 1, in a new epoch)",
   }),
   presenceLimit: setting({
     env: "EDGEWIRE_PRESENCE_LIMIT",

@@ -168,6 +168,11 @@ export class Metrics {
     family("edgewire_start_time_seconds", "gauge", "When this instance started.", [
       ["", Math.floor(this.startedAt / 1000)],
     ]);
+    const memory = gauges.memory();
+    if (memory) {
+      family("edgewire_resident_memory_bytes", "gauge", "Resident set size of this server.", [["", memory.rss]]);
+      family("edgewire_heap_used_bytes", "gauge", "JavaScript heap in use.", [["", memory.heapUsed]]);
+    }
     return `${out.join("\n")}\n`;
   }
 }

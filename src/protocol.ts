@@ -109,6 +109,28 @@ export interface WelcomeFrame {
   count: number;
   /** how often the client should ping (`{"type":"ping"}`) when it has nothing to send; the server's heartbeat */
   heartbeatMs?: number;
+  /** the epoch of the room's history: a `seq` only means something within its epoch */
+  epoch?: string;
+  /** the client resumed: `seq` is the one it asked to resume after, and every message after it follows, in order, once */
+  resumed?: boolean;
+}
+
+/**
+ * Server → client, right after a welcome, when a resume could not be exact:
+ * the room's history was lost (`epoch_changed`: a new epoch) or no longer
+ * reaches back (`history_truncated`). Messages `from`..`to` may never arrive;
+ * the stream continues after `seq`. Never a silent gap.
+ */
+export interface ResyncFrame {
+  type: "resync";
+  room: string;
+  epoch: string;
+  seq: number;
+  reason: "epoch_changed" | "history_truncated";
+  /** the first message that may be lost (in the client's old epoch for `epoch_changed`) */
+  from: number;
+  /** the last message that may be lost (the room's current seq) */
+  to: number;
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */
@@ -197,6 +219,7 @@ export interface ErrorFrame {
 /** Every frame the server sends on a room connection. */
 export type ServerFrame =
   | WelcomeFrame
+  | ResyncFrame
   | MessageFrame
   | BroadcastFrame
   | PresenceFrame

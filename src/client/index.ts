@@ -11,6 +11,7 @@ export {
   type Member,
   type MessageFrame,
   type PresenceFrame,
+  type ResyncFrame,
   SUBPROTOCOL,
   type WelcomeFrame,
 } from "../protocol.ts";
@@ -46,8 +47,10 @@ export {
   RoomError,
   type RoomEventMap,
   type RoomGap,
+  type RoomHistory,
   type RoomMessage,
   type RoomOptions,
+  resumeUrl,
   roomUrl,
 } from "./room.ts";
 /** The WebSocket-compatible socket. */

@@ -15,6 +15,7 @@ import {
   type Member,
   type MessageFrame,
   type PresenceFrame,
+  type ResyncFrame,
   roomNameSchema,
   SUBPROTOCOL,
   type WelcomeFrame,
@@ -26,6 +27,18 @@ const ROOM_NAME_256 = roomNameSchema(256);
 
 /** A room message whose `data` has the room's type. */
 export type RoomMessage<Data = unknown> = MessageFrame<Data>;
+
+/** A page of a room's history (`RoomClient.history`, `GET {route}/history`). */
+export interface RoomHistory<Data = unknown> {
+  room: string;
+  /** the room's epoch: `seq`s of another epoch are not comparable */
+  epoch: string;
+  /** the room's last seq now */
+  seq: number;
+  messages: RoomMessage<Data>[];
+  /** more after the last message: pass it as `after` */
+  next?: number;
+}
 
 /** What a successful publish resolves to. */
 export interface PublishResult {
@@ -43,12 +56,20 @@ export interface InvalidFrame {
   issues?: readonly v.BaseIssue<unknown>[];
 }
 
-/** Messages that were published while this client was away (seen from the re-join's welcome). */
+/**
+ * Messages this client may never receive: the server could not resume it
+ * exactly (`resync`), because the room's history was lost (`epoch_changed`)
+ * or no longer reaches back (`history_truncated`). Only ever from the server.
+ */
 export interface RoomGap {
-  /** first missed seq */
+  /** first missed seq (of the old epoch, for `epoch_changed`) */
   from: number;
   /** last missed seq */
   to: number;
+  /** why the resume was not exact */
+  reason: ResyncFrame["reason"];
+  /** the room's epoch from now on */
+  epoch: string;
 }
 
 /** Events of a RoomClient and what their listeners receive. */
@@ -67,7 +88,7 @@ export interface RoomEventMap<Data> {
   error: ErrorFrame;
   /** binary relayed by another member */
   binary: ArrayBuffer;
-  /** after a re-join: messages published while away that this client did not receive */
+  /** after a re-join the server could not resume exactly: messages this client will not receive (never a silent gap) */
   gap: RoomGap;
   /** the connection dropped or an attempt failed; another follows */
   reconnecting: ReconnectingEvent;
@@ -117,6 +138,14 @@ export function roomUrl(baseUrl: string | URL, room: string, path = "/rooms/:roo
   return url.href;
 }
 
+/** `url` asking to resume after `seq` of `epoch` (query parameters the server's admission reads). */
+export function resumeUrl(url: string, seq: number, epoch: string): string {
+  const u = new URL(url);
+  u.searchParams.set("seq", String(seq));
+  u.searchParams.set("epoch", epoch);
+  return u.href;
+}
+
 type Listener<T> = (value: T) => void;
 
 interface Pending {
@@ -157,8 +186,10 @@ export class RoomClient<Data = unknown, Input = Data> {
   #count = 0;
   #id: string | undefined;
   #seq = 0;
+  #epoch = "";
   #welcomed = false;
   #nextId = 0;
+  readonly #fetch: (url: string) => Promise<Response>;
   /** the heartbeat follows the server's (the caller did not set one) */
   readonly #followHeartbeat: boolean;
   #settle: { resolve: (welcome: WelcomeFrame) => void; reject: (error: RoomError) => void } | undefined;
@@ -170,6 +201,8 @@ export class RoomClient<Data = unknown, Input = Data> {
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
     const { protocols = SUBPROTOCOL, schema, path, ...socketOptions } = options;
+    const givenFetch = socketOptions.fetch;
+    this.#fetch = (url) => (givenFetch ? givenFetch(url, {}) : globalThis.fetch(url));
     this.#followHeartbeat = socketOptions.heartbeat === undefined;
     this.room = room;
     this.#schema = schema;
@@ -183,6 +216,8 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.socket = new EdgewireSocket(roomUrl(baseUrl, room, path), protocols, {
       heartbeat: { intervalMs: 25_000 },
       ...socketOptions,
+      // Every re-join resumes after the last seq seen, in its epoch: the server replays what was missed.
+      attemptUrl: (url) => (this.#welcomed && this.#epoch ? resumeUrl(url, this.#seq, this.#epoch) : url),
     });
     this.socket.binaryType = "arraybuffer";
     this.socket.addEventListener("message", (event) => this.#received(event.data));
@@ -229,6 +264,11 @@ export class RoomClient<Data = unknown, Input = Data> {
   /** the last sequence number seen (from the welcome or a message) */
   get seq(): number {
     return this.#seq;
+  }
+
+  /** the epoch `seq` belongs to (from the welcome) */
+  get epoch(): string {
+    return this.#epoch;
   }
 
   /** the socket's readyState */
@@ -304,6 +344,26 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.socket.send(JSON.stringify({ type: "publish", data }));
   }
 
+  /**
+   * A page of the room's history: messages after `after` (default 0: the
+   * oldest kept), at most `limit` (default 100, at most 1000), with the room's
+   * current `seq` and `epoch`; `next` is the `after` of the following page.
+   */
+  async history(options: { after?: number; limit?: number } = {}): Promise<RoomHistory<Data>> {
+    const url = new URL(this.socket.url);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    url.pathname = `${url.pathname.replace(/\/+$/, "")}/history`;
+    url.searchParams.set("after", String(options.after ?? 0));
+    url.searchParams.set("limit", String(options.limit ?? 100));
+    const res = await this.#fetch(url.href);
+    const body = (await res.json()) as RoomHistory<unknown> & { error?: { code: string; message: string } };
+    if (!res.ok)
+      throw new RoomError(body.error?.code ?? `http_${res.status}`, body.error?.message ?? `HTTP ${res.status}`);
+    if (!this.#schema) return body as RoomHistory<Data>;
+    const schema = this.#schema;
+    return { ...body, messages: body.messages.map((m) => ({ ...m, data: v.parse(schema, m.data) })) };
+  }
+
   /** send bytes to every other member (not sequenced, not kept in history) */
   relay(data: ArrayBuffer | ArrayBufferView | Blob): void {
     this.socket.send(data);
@@ -343,6 +403,13 @@ export class RoomClient<Data = unknown, Input = Data> {
       case "broadcast":
         this.#broadcast(frame as unknown as BroadcastFrame);
         return;
+      case "resync": {
+        const r = frame as unknown as ResyncFrame;
+        this.#seq = r.seq;
+        this.#epoch = r.epoch;
+        this.#emit("gap", { from: r.from, to: r.to, reason: r.reason, epoch: r.epoch });
+        return;
+      }
       case "ack": {
         const ack = frame as unknown as AckFrame;
         const pending = this.#pending.get(ack.id);
@@ -372,7 +439,6 @@ export class RoomClient<Data = unknown, Input = Data> {
       this.#emit("invalid", { raw: welcome, message: "malformed welcome" });
       return;
     }
-    const previous = this.#welcomed ? this.#seq : undefined;
     this.#welcomed = true;
     this.#id = welcome.id;
     this.#members.clear();
@@ -380,13 +446,13 @@ export class RoomClient<Data = unknown, Input = Data> {
     // A server older than `count` sent every member.
     this.#count = typeof welcome.count === "number" ? welcome.count : this.#members.size;
     this.#seq = welcome.seq;
+    if (typeof welcome.epoch === "string") this.#epoch = welcome.epoch;
     if (typeof welcome.heartbeatMs === "number" && welcome.heartbeatMs > 0 && this.#followHeartbeat) {
       this.socket.setHeartbeat(welcome.heartbeatMs);
     }
     this.#settle?.resolve(welcome);
     this.#settle = undefined;
     this.#emit("welcome", welcome);
-    if (previous !== undefined && welcome.seq > previous) this.#emit("gap", { from: previous + 1, to: welcome.seq });
   }
 
   #message(frame: MessageFrame): void {

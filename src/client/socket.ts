@@ -55,6 +55,8 @@ export interface EdgewireSocketOptions {
    * which a Durable Object answers without waking).
    */
   heartbeat?: { intervalMs: number; message?: string };
+  /** the URL of each connection attempt, from the socket's `url` (a room client adds where to resume) */
+  attemptUrl?: (url: string) => string;
 }
 
 /** Parse the reconnect hint of a server that is restarting ("reconnect in 1200 ms"), if any. */
@@ -204,6 +206,7 @@ export class EdgewireSocket extends EventTarget {
   #inbound: Promise<void> | undefined;
   #inboundPending = 0;
   #heartbeat: { intervalMs: number; message: string } | undefined;
+  readonly #attemptUrl: ((url: string) => string) | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   readonly #handlers = new Map<string, HandlerSlot>();
@@ -229,6 +232,7 @@ export class EdgewireSocket extends EventTarget {
     this.#connectTimeoutMs = Math.max(1, options.connectTimeoutMs ?? 10_000);
     this.#pollingTimeoutMs = Math.max(0, options.pollingTimeoutMs ?? 60_000);
     if (options.heartbeat) this.setHeartbeat(options.heartbeat.intervalMs, options.heartbeat.message);
+    this.#attemptUrl = options.attemptUrl;
 
     if (this.#mode === "websocket" && !this.#Ctor) {
       throw domException(
@@ -429,11 +433,12 @@ export class EdgewireSocket extends EventTarget {
       },
     };
     try {
+      const url = this.#attemptUrl ? this.#attemptUrl(this.url) : this.url;
       this.#transport =
         this.#kind === "websocket" && this.#Ctor
-          ? new WebSocketTransport(this.#Ctor, this.url, this.#protocols, events)
+          ? new WebSocketTransport(this.#Ctor, url, this.#protocols, events)
           : new PollingTransport(
-              this.url,
+              url,
               this.#protocols,
               {
                 fetch: this.#fetch ?? (() => Promise.reject(new TypeError("no fetch"))),

@@ -43,6 +43,8 @@ export interface ConnRecord {
   state?: unknown;
   /** what admission attached (claims, address) */
   auth?: Admitted;
+  /** a room connection asked to resume after this `seq` of this epoch (until its welcome) */
+  resume?: { seq: number; epoch: string };
 }
 
 /** A live connection as the engine drives it. */

@@ -7,8 +7,8 @@
  * resume plug in here.)
  */
 
-import type { MessageFrame, WelcomeFrame } from "../protocol.ts";
-import type { Broker, Delivery, RoomRef } from "../pubsub/broker.ts";
+import type { MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
+import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { ConnectionContext } from "./context.ts";
 import type { Frame, Peer, Runtime } from "./contract.ts";
 
@@ -46,7 +46,12 @@ export class Hub {
     this.#heartbeatMs = heartbeatMs;
   }
 
-  /** join the context's connection to its room: presence, welcome, then the live stream with no gap */
+  /**
+   * Join the context's connection to its room: presence, welcome, then the live
+   * stream with no gap. A connection resuming after `seq` of the room's epoch
+   * first gets every message after it from history, in order, once; when the
+   * epoch changed or history no longer reaches back, it is told (`resync`).
+   */
   async join(ctx: ConnectionContext): Promise<void> {
     const { peer } = ctx;
     const record = peer.record;
@@ -57,19 +62,41 @@ export class Hub {
       const snapshot = await this.#broker.join(ref, ctx.member());
       // Closed while joining: leave() has already undone the membership.
       if (!local.pending.has(peer)) return;
+      const resume = record.resume;
+      let replay: MessageFrame[] = [];
+      let resync: ResyncFrame | undefined;
+      if (resume) {
+        const behind = snapshot.seq - resume.seq;
+        if (resume.epoch !== snapshot.epoch || behind < 0)
+          resync = this.#resync(ref, snapshot, resume.seq, "epoch_changed");
+        else if (behind > 0) {
+          replay = await this.#broker.history(ref, resume.seq, behind);
+          if (!local.pending.has(peer)) return;
+          if (replay[0]?.seq !== resume.seq + 1 || replay.length < behind) {
+            resync = this.#resync(ref, snapshot, resume.seq, "history_truncated");
+            replay = [];
+          }
+        }
+      }
       record.seq = snapshot.seq;
+      record.resume = undefined;
       peer.save?.();
+      const resumed = resume !== undefined && resync === undefined;
       const welcome: WelcomeFrame = {
         type: "welcome",
         id: record.id,
         room: ref.name,
         protocol: record.protocol,
-        seq: snapshot.seq,
+        seq: resumed ? resume.seq : snapshot.seq,
         members: snapshot.members,
         count: snapshot.count,
+        epoch: snapshot.epoch,
+        ...(resumed ? { resumed: true } : {}),
         ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
       };
       peer.send(JSON.stringify(welcome));
+      if (resync) peer.send(JSON.stringify(resync));
+      for (const frame of replay) if (frame.seq <= snapshot.seq) peer.send(JSON.stringify(frame));
       const held = local.pending.get(peer) ?? [];
       for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) peer.send(frame);
       local.pending.delete(peer);
@@ -78,6 +105,18 @@ export class Hub {
       local.pending.delete(peer);
       throw error;
     }
+  }
+
+  #resync(ref: RoomRef, snapshot: JoinSnapshot, after: number, reason: ResyncFrame["reason"]): ResyncFrame {
+    return {
+      type: "resync",
+      room: ref.name,
+      epoch: snapshot.epoch,
+      seq: snapshot.seq,
+      reason,
+      from: after + 1,
+      to: snapshot.seq,
+    };
   }
 
   /** remove the context's connection from its room and tell the others how it ended */

@@ -229,8 +229,8 @@ function checkPath(name: string, path: string, kind: "plain" | "room"): void {
   if (kind === "plain" && params.length > 0) {
     throw new RouteError(name, `a plain route's path has no parameters (use defineRoom for :room): ${path}`);
   }
-  if (/\/(poll|messages)(\/|$)/.test(path)) {
-    throw new RouteError(name, `"/poll" and "/messages" are the kit's own sub-paths of a route: ${path}`);
+  if (/\/(poll|messages|history)(\/|$)/.test(path)) {
+    throw new RouteError(name, `"/poll", "/messages" and "/history" are the kit's own sub-paths of a route: ${path}`);
   }
 }
 

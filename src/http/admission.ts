@@ -179,7 +179,14 @@ export class Admission {
     }
     const auth: Admitted = { ...(claims ? { claims } : {}), ...(address === undefined ? {} : { address }) };
     try {
-      return this.#engine.record(handlers.name, room, protocol, auth, c.req.query());
+      const record = this.#engine.record(handlers.name, room, protocol, auth, c.req.query());
+      // A room client coming back asks to resume after the last seq it saw, in the epoch it saw it in.
+      const seq = c.req.query("seq");
+      const epoch = c.req.query("epoch");
+      if (room !== null && seq !== undefined && /^\d{1,15}$/.test(seq) && epoch && epoch.length <= 64) {
+        record.resume = { seq: Number(seq), epoch };
+      }
+      return record;
     } catch (error) {
       this.addresses.release(address);
       // A route whose initial state fails its own schema is the app's bug, not the client's.
@@ -187,6 +194,27 @@ export class Admission {
       this.#log.error(error.message);
       return httpError(c, 500, ErrorCode.internal, "the route could not make the connection's state");
     }
+  }
+
+  /**
+   * Check a read of a room's history: the same Origin policy and credentials
+   * (and `rooms` claim) as joining it. Undefined to go on, or the refusal.
+   */
+  async read(c: Context, handlers: Handlers, room: string): Promise<Response | undefined> {
+    if (!this.originAllowed(c)) {
+      return this.#refuse(
+        c,
+        403,
+        ErrorCode.originNotAllowed,
+        `origin ${c.req.header("origin")} may not read this room`,
+      );
+    }
+    const claims = await this.#credentials(c, handlers);
+    if (claims instanceof Response) return claims;
+    if (!claimAllows(claims, "rooms", handlers.name, room)) {
+      return this.#refuse(c, 403, ErrorCode.forbidden, `the token does not allow reading ${handlers.name}:${room}`);
+    }
+    return undefined;
   }
 
   /** a connection admitted here ended: its address may connect again */

@@ -98,6 +98,9 @@ const upgradeRequired = (c: Context): Response => {
   );
 };
 
+/** The most messages one history page returns. */
+export const HISTORY_PAGE_MAX = 1000;
+
 const newShard = (): string => crypto.randomUUID().replaceAll("-", "").slice(0, 8);
 
 /**
@@ -270,6 +273,35 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
   });
 
   if (isRoom) {
+    // A room's recent messages, paged by seq: what a client missed, or the last page of a chat.
+    app.get(`${base}/history`, async (c) => {
+      const s = instanceOf(c);
+      const t = target(c, s);
+      if (t instanceof Response) return t;
+      const room = t.room as string;
+      if (s.mode !== "object") {
+        const refused = await s.admission.read(c, t.handlers, room);
+        if (refused) return refused;
+      }
+      if (s.mode === "worker") return forwardRoom(c, s, "/history");
+      const after = Number.parseInt(c.req.query("after") ?? "0", 10);
+      const limit = Math.min(HISTORY_PAGE_MAX, Math.max(1, Number.parseInt(c.req.query("limit") ?? "100", 10) || 100));
+      const ref = s.engine.ref(route.name, room);
+      const head = await s.engine.broker.snapshot(ref);
+      const from = Number.isFinite(after) && after > 0 ? after : 0;
+      const messages = await s.engine.broker.history(ref, from, limit + 1);
+      const page = messages.slice(0, limit);
+      c.header("Cache-Control", "no-store");
+      return c.json({
+        room,
+        epoch: head.epoch,
+        seq: head.seq,
+        messages: page,
+        // The next page starts after the last message returned; absent when this was the last.
+        ...(messages.length > limit ? { next: page.at(-1)?.seq } : {}),
+      });
+    });
+
     app.post(`${base}/messages`, async (c) => {
       const s = instanceOf(c);
       const t = target(c, s);

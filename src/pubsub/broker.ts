@@ -43,6 +43,8 @@ export interface JoinSnapshot {
   /** how many members the room has */
   count: number;
   seq: number;
+  /** the epoch of the room's history (empty: none yet) */
+  epoch: string;
 }
 
 /** A pub/sub engine for rooms. */

@@ -3,13 +3,25 @@
  * is what makes `seq` survive: memory here (the embedded default), SQLite in a
  * Durable Object (sql-history.ts), Redis Streams next.
  */
+import { randomId } from "../bytes.ts";
 import type { MessageFrame } from "../protocol.ts";
 import type { MaybePromise } from "./broker.ts";
 
+/**
+ * Where a room's sequence stands: its last `seq` and its epoch. The epoch
+ * names one unbroken history: it changes whenever the history was lost (a
+ * forgotten room, a flushed Redis, a reset object), so a `seq` from before can
+ * never be taken for a current one (Centrifugo's offset + epoch).
+ */
+export interface Head {
+  seq: number;
+  epoch: string;
+}
+
 /** Where a room's sequence counter and recent messages live; rooms are broker keys. */
 export interface HistoryStore {
-  /** the room's last assigned sequence number (0 for a new room) */
-  lastSeq(room: string): MaybePromise<number>;
+  /** the room's last assigned sequence number (0 for a new room) and its epoch */
+  head(room: string): MaybePromise<Head>;
   /** assign the next sequence number to `make(seq)`'s frame and keep it; returns the frame and its JSON */
   append(room: string, make: (seq: number) => MessageFrame): MaybePromise<{ frame: MessageFrame; text: string }>;
   /** messages with seq > `after`, oldest first, at most `limit` */
@@ -22,11 +34,14 @@ export interface HistoryStore {
 
 /** Default bounded history length per room. */
 export const DEFAULT_HISTORY_LIMIT = 1000;
+/** Default oldest message kept in history: a day. */
+export const DEFAULT_HISTORY_MAX_AGE_MS = 24 * 3_600_000;
 /** Default time an unoccupied room without messages is remembered: 10 minutes. */
 export const DEFAULT_ROOM_IDLE_MS = 10 * 60_000;
 
 interface RoomLog {
   seq: number;
+  epoch: string;
   frames: MessageFrame[];
   /** members or listeners are on it; an occupied room is never forgotten */
   occupied: boolean;
@@ -38,6 +53,8 @@ export interface MemoryHistoryOptions {
   limit?: number;
   /** forget a room unoccupied and without messages for this long (default 10 minutes) */
   idleMs?: number;
+  /** drop messages older than this (default a day) */
+  maxAgeMs?: number;
   /** clock, injectable for tests */
   now?: () => number;
 }
@@ -54,6 +71,8 @@ export class MemoryHistory implements HistoryStore {
   readonly limit: number;
   /** how long an unoccupied room without messages is remembered */
   readonly idleMs: number;
+  /** oldest message kept */
+  readonly maxAgeMs: number;
   readonly #now: () => number;
   readonly #rooms = new Map<string, RoomLog>();
   /** unoccupied rooms by when they went quiet, oldest first (a Map keeps insertion order) */
@@ -63,6 +82,7 @@ export class MemoryHistory implements HistoryStore {
   constructor(options: MemoryHistoryOptions = {}) {
     this.limit = options.limit ?? DEFAULT_HISTORY_LIMIT;
     this.idleMs = options.idleMs ?? DEFAULT_ROOM_IDLE_MS;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
     this.#now = options.now ?? Date.now;
   }
 
@@ -74,7 +94,7 @@ export class MemoryHistory implements HistoryStore {
   #log(room: string): RoomLog {
     let log = this.#rooms.get(room);
     if (!log) {
-      log = { seq: 0, frames: [], occupied: false };
+      log = { seq: 0, epoch: randomId(), frames: [], occupied: false };
       this.#rooms.set(room, log);
     }
     return log;
@@ -95,8 +115,11 @@ export class MemoryHistory implements HistoryStore {
     }
   }
 
-  lastSeq(room: string): number {
-    return this.#rooms.get(room)?.seq ?? 0;
+  head(room: string): Head {
+    // A room never written to and never occupied has no history yet: no epoch. (A join occupies
+    // the room first, which makes its log and epoch, so a joiner always sees the epoch that continues.)
+    const log = this.#rooms.get(room);
+    return log ? { seq: log.seq, epoch: log.epoch } : { seq: 0, epoch: "" };
   }
 
   append(room: string, make: (seq: number) => MessageFrame): { frame: MessageFrame; text: string } {
@@ -105,6 +128,12 @@ export class MemoryHistory implements HistoryStore {
     log.frames.push(frame);
     // Trim in batches so a full room does not shift the array on every message.
     if (log.frames.length > this.limit * 1.25) log.frames.splice(0, log.frames.length - this.limit);
+    // Age: the oldest frames go once they are past the bound (checked on the first only: frames are in time order).
+    const oldest = this.#now() - this.maxAgeMs;
+    if ((log.frames[0]?.ts ?? oldest) < oldest) {
+      const keep = log.frames.findIndex((f) => f.ts >= oldest);
+      log.frames.splice(0, keep < 0 ? log.frames.length : keep);
+    }
     if (!log.occupied) {
       this.#quiet(room);
       this.#sweep();
@@ -114,7 +143,8 @@ export class MemoryHistory implements HistoryStore {
 
   since(room: string, after: number, limit: number): MessageFrame[] {
     const frames = this.#rooms.get(room)?.frames ?? [];
-    const first = frames.findIndex((f) => f.seq > after);
+    const oldest = this.#now() - this.maxAgeMs;
+    const first = frames.findIndex((f) => f.seq > after && f.ts >= oldest);
     if (first < 0) return [];
     return frames.slice(first, first + limit);
   }

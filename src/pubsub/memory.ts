@@ -99,7 +99,8 @@ export class MemoryBroker implements Broker {
     state.byId.set(member.id, member);
     this.#presence.joined(state, member);
     const members = this.#presence.welcome(state.byId.values());
-    return { members, count: state.byId.size, seq: await this.#history.lastSeq(ref.key) };
+    const head = await this.#history.head(ref.key);
+    return { members, count: state.byId.size, seq: head.seq, epoch: head.epoch };
   }
 
   restore(ref: RoomRef, member: Member): void {
@@ -122,7 +123,8 @@ export class MemoryBroker implements Broker {
 
   async snapshot(ref: RoomRef): Promise<JoinSnapshot> {
     const members = [...(this.#rooms.get(ref.key)?.byId.values() ?? [])];
-    return { members, count: members.length, seq: await this.#history.lastSeq(ref.key) };
+    const head = await this.#history.head(ref.key);
+    return { members, count: members.length, seq: head.seq, epoch: head.epoch };
   }
 
   count(ref: RoomRef): number {

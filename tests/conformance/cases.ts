@@ -56,6 +56,8 @@ export const SERVICE_ENV = {
   EDGEWIRE_PUSH_TOKEN: PUSH_TOKEN,
   EDGEWIRE_RATE_LIMIT: "1000000",
   EDGEWIRE_RATE_BURST: "100000",
+  // Small, so a resume case can outrun it with a few hundred pushes.
+  EDGEWIRE_HISTORY_LIMIT: "100",
 };
 
 /** A backend push to `room` with the conformance token. */

@@ -15,6 +15,7 @@ import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
+import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
@@ -25,6 +26,8 @@ const allCases = [
   ...pollingCases,
   ...fallbackCases,
   ...runtimeCases,
+  ...resumeCases,
+  ...resumeRuntimeCases,
   ...exampleCases,
   ...hardeningCases,
   ...badInputCases,

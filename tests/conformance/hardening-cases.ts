@@ -211,17 +211,22 @@ export const hardeningCases: Case[] = (
       async run(s) {
         const r = room("push");
         const m = await member(s, r);
-        const post = (headers: Record<string, string>) =>
-          fetch(`${s.http}/rooms/${r}/messages`, { method: "POST", body: JSON.stringify({ n: 1 }), headers });
-        assert.equal((await post({})).status, 401);
-        assert.equal((await post({ authorization: "Bearer wrong" })).status, 401);
-        assert.equal(
-          (await post({ authorization: `Bearer ${await token({ push: ["rooms:elsewhere"] })}` })).status,
-          403,
-        );
-        assert.equal((await post({ authorization: `Bearer ${await token({})}` })).status, 403);
-        assert.equal((await post({ authorization: `Bearer ${HARD_PUSH_TOKEN}` })).status, 200);
-        assert.equal((await post({ authorization: `Bearer ${await token({ push: true })}` })).status, 200);
+        // The status, with the body when it is not the one expected (a failure should say why).
+        const post = async (headers: Record<string, string>, expected: number) => {
+          const res = await fetch(`${s.http}/rooms/${r}/messages`, {
+            method: "POST",
+            body: JSON.stringify({ n: 1 }),
+            headers,
+          });
+          const body = await res.text();
+          assert.equal(res.status, expected, body);
+        };
+        await post({}, 401);
+        await post({ authorization: "Bearer wrong" }, 401);
+        await post({ authorization: `Bearer ${await token({ push: ["rooms:elsewhere"] })}` }, 403);
+        await post({ authorization: `Bearer ${await token({})}` }, 403);
+        await post({ authorization: `Bearer ${HARD_PUSH_TOKEN}` }, 200);
+        await post({ authorization: `Bearer ${await token({ push: true })}` }, 200);
         for (let i = 0; i < 2; i++) assert.equal((await m.socket.until<{ from: string }>("message")).from, "server");
         await m.socket.close();
         await new Promise((done) => setTimeout(done, 300));
@@ -485,6 +490,7 @@ export const hardeningCases: Case[] = (
         assert.match(text, /edgewire_rate_limited_total [1-9]/);
         assert.match(text, /edgewire_messages_received_total\{route="room"\} [1-9]/);
         assert.match(text, /edgewire_connections\{route="echo",transport="websocket"\} [1-9]/);
+        assert.match(text, /edgewire_heap_used_bytes [1-9]\d*/, "the runtime's memory");
         const ready = await fetch(`${s.http}/readyz`);
         assert.deepEqual([ready.status, ((await ready.json()) as Json).ready], [200, true]);
       },

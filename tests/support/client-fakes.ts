@@ -22,6 +22,8 @@ export interface FakePeer {
   transport: "websocket" | "polling";
   protocol: string;
   joinedAt: number;
+  /** asked to resume after this seq of this epoch (`?seq=&epoch=`) */
+  resume?: { seq: number; epoch: string };
   send(frame: Frame): void;
   /** server-initiated close with a code */
   close(code: number, reason: string): void;
@@ -53,6 +55,8 @@ export interface FakeHooks {
   mutePublish?: boolean;
   /** answer nothing at all (a dead server behind a live TCP connection) */
   silent?: boolean;
+  /** rooms: refuse every resume as if history no longer reached back */
+  loseHistory?: boolean;
 }
 
 /** A running fake server. */
@@ -120,14 +124,14 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startFakeServer(options: { holdMs?: number } = {}): Promise<FakeServer> {
   const holdMs = options.holdMs ?? 2_000;
   const sessions = new Map<string, Session>();
-  const rooms = new Map<string, { seq: number; members: Map<string, FakePeer> }>();
+  const rooms = new Map<string, { seq: number; epoch: string; log: string[]; members: Map<string, FakePeer> }>();
   let nextId = 0;
   const newId = (prefix: string) => `${prefix}${++nextId}`;
 
   const roomOf = (name: string) => {
     let room = rooms.get(name);
     if (!room) {
-      room = { seq: 0, members: new Map() };
+      room = { seq: 0, epoch: `e-${name}`, log: [], members: new Map() };
       rooms.set(name, room);
     }
     return room;
@@ -138,7 +142,9 @@ export async function startFakeServer(options: { holdMs?: number } = {}): Promis
   const publish = (name: string, from: string, data: unknown): number => {
     const room = roomOf(name);
     room.seq += 1;
-    broadcast(name, JSON.stringify({ type: "message", room: name, seq: room.seq, from, data, ts: Date.now() }));
+    const frame = JSON.stringify({ type: "message", room: name, seq: room.seq, from, data, ts: Date.now() });
+    room.log.push(frame);
+    broadcast(name, frame);
     return room.seq;
   };
 
@@ -149,16 +155,35 @@ export async function startFakeServer(options: { holdMs?: number } = {}): Promis
     const room = roomOf(peer.room);
     room.members.set(peer.id, peer);
     const members = [...room.members.values()].map((m) => ({ id: m.id, joinedAt: m.joinedAt }));
+    // Resume as the real server does: the same epoch and all of history → resumed + replay; else resync.
+    const r = peer.resume;
+    const resumed = r !== undefined && r.epoch === room.epoch && r.seq <= room.seq && !fake.hooks.loseHistory;
     peer.send(
       JSON.stringify({
         type: "welcome",
         id: peer.id,
         room: peer.room,
         protocol: peer.protocol,
-        seq: room.seq,
+        seq: resumed ? r.seq : room.seq,
+        epoch: room.epoch,
+        ...(resumed ? { resumed: true } : {}),
         members,
       }),
     );
+    if (resumed) for (const frame of room.log.slice(r.seq)) peer.send(frame);
+    else if (r) {
+      peer.send(
+        JSON.stringify({
+          type: "resync",
+          room: peer.room,
+          epoch: room.epoch,
+          seq: room.seq,
+          reason: fake.hooks.loseHistory ? "history_truncated" : "epoch_changed",
+          from: r.seq + 1,
+          to: room.seq,
+        }),
+      );
+    }
     const member = { id: peer.id, joinedAt: peer.joinedAt };
     broadcast(
       peer.room,
@@ -373,8 +398,11 @@ export async function startFakeServer(options: { holdMs?: number } = {}): Promis
       socket.end(`HTTP/1.1 ${status ?? 404} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
+    const query = new URL(req.url ?? "/", "http://127.0.0.1").searchParams;
+    const resume = query.has("seq") ? { seq: Number(query.get("seq")), epoch: query.get("epoch") ?? "" } : undefined;
     wss.handleUpgrade(req, socket, head, (ws: ServerSocket) => {
       const peer: FakePeer = {
+        ...(resume ? { resume } : {}),
         id: newId("m"),
         route: match[1] === "echo" ? "echo" : "room",
         room: match[2] ?? null,

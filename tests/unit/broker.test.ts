@@ -38,7 +38,8 @@ describe("memory broker", () => {
     const got: { frame: string; except?: string }[] = [];
     broker.subscribe(R, (d) => got.push(d as { frame: string; except?: string }));
     const snap = await broker.join(R, { id: "m1", joinedAt: 1 });
-    assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], count: 1, seq: 0 });
+    assert.deepEqual(snap, { members: [{ id: "m1", joinedAt: 1 }], count: 1, seq: 0, epoch: snap.epoch });
+    assert.match(snap.epoch, /^[\w-]{16}$/, "a joined room has an epoch");
     broker.leave(R, "m1", 1006, "");
     assert.deepEqual(
       got.map((d) => [JSON.parse(d.frame).event, d.except]),
@@ -113,8 +114,8 @@ describe("memory history", () => {
   it("keeps a bounded, ordered log and answers since()", () => {
     const history = new MemoryHistory({ limit: 10 });
     for (let i = 0; i < 30; i++)
-      history.append("r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: i, ts: 0 }));
-    assert.equal(history.lastSeq("r"), 30);
+      history.append("r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: i, ts: Date.now() }));
+    assert.equal(history.head("r").seq, 30);
     const recent = history.since("r", 25, 100);
     assert.deepEqual(
       recent.map((f) => f.seq),
@@ -126,7 +127,7 @@ describe("memory history", () => {
       history.since("r", 28, 1).map((f) => f.seq),
       [29],
     );
-    assert.equal(history.lastSeq("unknown"), 0);
+    assert.equal(history.head("unknown").seq, 0);
   });
 });
 
@@ -146,8 +147,8 @@ describe("memory history: idle rooms are forgotten", () => {
     now = 1000;
     await broker.publish(roomRef("room", "late"), "server", 1); // any write sweeps
     assert.equal(history.size, 3, "r0 (written at 999), busy (occupied) and late remain");
-    assert.equal(history.lastSeq(busy.key), 1, "an occupied room keeps its sequence");
-    assert.equal(history.lastSeq("room:r1"), 0, "a forgotten room starts again");
+    assert.equal(history.head(busy.key).seq, 1, "an occupied room keeps its sequence");
+    assert.equal(history.head("room:r1").seq, 0, "a forgotten room starts again");
     broker.leave(busy, "m");
     now = 2500;
     broker.leave(busy, "nobody");

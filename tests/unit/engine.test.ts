@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { utf8Length } from "../../src/bytes.ts";
 import type { Frame } from "../../src/core/contract.ts";
 import type { Broker, JoinSnapshot } from "../../src/pubsub/broker.ts";
+import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, roomKey, settle } from "../support/fakes.ts";
 
@@ -228,5 +229,82 @@ describe("utf8Length", () => {
     for (const s of ["", "abc", "é", "你好", "🌍🚀", "a\uD800b", "\uDC00", "\uD800", "x\uD83D"]) {
       assert.equal(utf8Length(s), new TextEncoder().encode(s).length, JSON.stringify(s));
     }
+  });
+});
+
+describe("resume", () => {
+  const joinWith = async (
+    engine: ReturnType<typeof engineWith>,
+    room: string,
+    resume?: { seq: number; epoch: string },
+  ) => {
+    const peer = new FakePeer({ ...record("room", room), ...(resume ? { resume } : {}) });
+    engine.open(peer);
+    await settle();
+    return peer;
+  };
+
+  it("replays what a resuming member missed, in order, then the live stream, with no duplicate at the seam", async () => {
+    const engine = engineWith();
+    const first = await joinWith(engine, "r");
+    const epoch = first.ofType<{ epoch: string }>("welcome")[0]?.epoch as string;
+    for (let i = 1; i <= 5; i++) await engine.push("room", "r", i);
+    const back = await joinWith(engine, "r", { seq: 2, epoch });
+    await engine.push("room", "r", 6);
+    await settle();
+    const welcome = back.ofType<{ seq: number; resumed?: boolean }>("welcome")[0];
+    assert.deepEqual([welcome?.seq, welcome?.resumed], [2, true]);
+    assert.deepEqual(
+      back.ofType<{ seq: number }>("message").map((m) => m.seq),
+      [3, 4, 5, 6],
+    );
+    assert.equal(back.ofType("resync").length, 0);
+    assert.equal(back.record.resume, undefined, "the request is spent once welcomed");
+  });
+
+  it("answers resync (epoch_changed) for another epoch and (history_truncated) past the history's reach", async () => {
+    const history = new MemoryHistory({ limit: 4 });
+    const engine = engineWith({ broker: new MemoryBroker({ history }) });
+    const first = await joinWith(engine, "r");
+    const epoch = first.ofType<{ epoch: string }>("welcome")[0]?.epoch as string;
+    for (let i = 1; i <= 20; i++) await engine.push("room", "r", i);
+    const stale = await joinWith(engine, "r", { seq: 3, epoch: "another" });
+    assert.deepEqual(
+      stale.ofType<{ reason: string; seq: number; epoch: string }>("resync").map((f) => [f.reason, f.seq, f.epoch]),
+      [["epoch_changed", 20, epoch]],
+    );
+    const far = await joinWith(engine, "r", { seq: 3, epoch });
+    assert.deepEqual(
+      far.ofType<{ reason: string; from: number; to: number }>("resync").map((f) => [f.reason, f.from, f.to]),
+      [["history_truncated", 4, 20]],
+    );
+    assert.equal(far.ofType("message").length, 0, "no partial replay: the client is told instead");
+    assert.equal(far.ofType<{ seq: number }>("welcome")[0]?.seq, 20, "the stream continues from the room's seq");
+  });
+
+  it("a forgotten room starts a new epoch, so an old seq is never taken for a current one", () => {
+    let now = 0;
+    const history = new MemoryHistory({ idleMs: 1000, now: () => now });
+    history.append("room:r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: 1, ts: now }));
+    const before = history.head("room:r");
+    now = 5000;
+    history.append("room:other", (seq) => ({ type: "message", room: "other", seq, from: "x", data: 1, ts: now }));
+    history.append("room:r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: 1, ts: now }));
+    const after = history.head("room:r");
+    assert.equal(after.seq, 1);
+    assert.notEqual(after.epoch, before.epoch);
+  });
+
+  it("history is bounded by age too", () => {
+    let now = 0;
+    const history = new MemoryHistory({ maxAgeMs: 1000, now: () => now });
+    for (let i = 0; i < 5; i++)
+      history.append("room:r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: i, ts: now }));
+    now = 1500;
+    history.append("room:r", (seq) => ({ type: "message", room: "r", seq, from: "x", data: 9, ts: now }));
+    assert.deepEqual(
+      history.since("room:r", 0, 100).map((f) => f.seq),
+      [6],
+    );
   });
 });

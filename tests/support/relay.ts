@@ -1,0 +1,64 @@
+/**
+ * A TCP relay between a client and a server, for cutting connections the way
+ * networks do: `cut()` destroys every relayed connection at once, with no
+ * Close frame on either side (a phone changing networks, a proxy dropping
+ * sockets). New connections are relayed again right away, or refused while `down`.
+ */
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/** A running relay. */
+export interface Relay {
+  /** the relay's port on 127.0.0.1 */
+  port: number;
+  /** destroy every connection now */
+  cut(): void;
+  /** refuse (reset) new connections while true */
+  down: boolean;
+  /** connections relayed so far */
+  readonly accepted: number;
+  close(): Promise<void>;
+}
+
+/** Relay 127.0.0.1:<new port> to 127.0.0.1:`target`. */
+export async function startRelay(target: number): Promise<Relay> {
+  const live = new Set<Socket>();
+  let accepted = 0;
+  const relay: Relay = {
+    port: 0,
+    down: false,
+    get accepted() {
+      return accepted;
+    },
+    cut() {
+      for (const s of live) s.destroy();
+      live.clear();
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        relay.cut();
+        server.close(() => done());
+      }),
+  };
+  const server: Server = createServer((client) => {
+    if (relay.down) {
+      client.destroy();
+      return;
+    }
+    accepted++;
+    const upstream = connect(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      live.add(s);
+      s.on("error", () => {});
+      s.on("close", () => {
+        live.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((ready) => server.listen(0, "127.0.0.1", ready));
+  relay.port = (server.address() as { port: number }).port;
+  return relay;
+}
