@@ -43,6 +43,8 @@ export interface AssembleOptions {
   history?: HistoryStore | ((config: Config) => HistoryStore);
   /** how a Worker reaches its objects */
   forward?: Forward;
+  /** the broker, made from the config (the Redis broker for a fleet); default: the memory broker */
+  broker?: (config: Config, log: Logger) => Broker;
 }
 
 /** An edgewire assembled for one runtime: what an adapter drives. */
@@ -89,7 +91,9 @@ export class Instance implements Serving {
             idleMs: config.roomIdleMs,
             maxAgeMs: config.historyMaxAgeMs,
           }));
-    this.broker = new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
+    this.broker = options.broker
+      ? options.broker(config, this.log)
+      : new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
     const publish = options.runtime.publish?.bind(options.runtime);
     this.engine = new Engine({
       routes: edgewire.routes,
@@ -119,9 +123,9 @@ export class Instance implements Serving {
     return this.config.metricsToken;
   }
 
-  /** whether new connections are taken */
+  /** whether new connections are taken: not draining, and the broker reaches its backend */
   ready(): boolean {
-    return !this.admission.draining;
+    return !this.admission.draining && this.broker.up !== false;
   }
 
   /** the Prometheus exposition of this instance */
@@ -133,7 +137,7 @@ export class Instance implements Serving {
         rooms: () => engine.hub.roomCount,
         pollSessions: () => this.polling.size,
         draining: () => this.admission.draining,
-        brokerUp: () => true,
+        brokerUp: () => this.broker.up !== false,
         memory: () => this.runtime.memory?.(),
       },
       this.runtime.name,

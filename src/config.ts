@@ -102,6 +102,17 @@ export const SETTINGS = {
     schema: list,
     doc: "proxies (IPs, CIDRs) whose `X-Forwarded-For` names the client; unset: none, the peer address is the client",
   }),
+  redisUrl: setting({
+    env: "REDIS_URL",
+    schema: v.pipe(v.string(), v.regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")),
+    doc: "run on the Redis broker (a fleet of Node/Deno/Bun instances shares rooms); unset: the embedded memory broker",
+  }),
+  redisPrefix: setting({
+    env: "EDGEWIRE_REDIS_PREFIX",
+    schema: v.pipe(v.string(), v.regex(/^[\w:.-]{1,64}$/, "letters, digits, _ : . -")),
+    default: "edgewire:",
+    doc: "prefix of every Redis key and channel, so several apps (or tests) share one Redis",
+  }),
   maxMessageBytes: setting({
     env: "EDGEWIRE_MAX_MESSAGE_BYTES",
     schema: int(1024, 64 * 1024 * 1024),

@@ -5,7 +5,11 @@
  */
 import type { Hono } from "hono";
 import { type Edgewire, type Instance, listeningLine } from "./assemble.ts";
+import { loadConfig } from "./config.ts";
 import type { Runtime } from "./core/contract.ts";
+import { jsonLogger } from "./log.ts";
+import type { Broker } from "./pubsub/broker.ts";
+import { PresencePolicy } from "./pubsub/presence.ts";
 
 /** Where and how to serve an edgewire. */
 export interface ServeOptions {
@@ -64,7 +68,25 @@ export async function serveWith(
     generated = randomToken();
     source.EDGEWIRE_PUSH_TOKEN = generated;
   }
-  const instance = edgewire.assemble({ runtime: parts.runtime, env: source });
+  // A fleet: with REDIS_URL, rooms live in Redis (imported only then: Workers never bundle it).
+  const redisUrl = source.REDIS_URL;
+  let broker: Broker | undefined;
+  if (redisUrl) {
+    const { RedisBroker } = await import("./pubsub/redis.ts");
+    const config = loadConfig(source, edgewire.options.config);
+    const redis = new RedisBroker({
+      url: redisUrl,
+      prefix: config.redisPrefix,
+      presence: new PresencePolicy({ limit: config.presenceLimit }),
+      historyLimit: config.historyLimit,
+      historyMaxAgeMs: config.historyMaxAgeMs,
+      roomIdleMs: config.roomIdleMs,
+      log: edgewire.options.logger ?? jsonLogger(config.logLevel),
+    });
+    await redis.start();
+    broker = redis;
+  }
+  const instance = edgewire.assemble({ runtime: parts.runtime, env: source, ...(broker ? { broker: () => broker as Broker } : {}) });
   // Requests reaching the edgewire's app some other way (a user's own fetch call) are served here too.
   edgewire.setFallback(instance);
   const hostname = options.hostname ?? instance.config.host;

@@ -9,7 +9,7 @@
 import { randomId, utf8Length } from "../bytes.ts";
 import { Metrics } from "../metrics.ts";
 import { CloseCode, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
-import type { Broker, RoomRef } from "../pubsub/broker.ts";
+import { type Broker, BrokerUnavailableError, type RoomRef } from "../pubsub/broker.ts";
 import { roomRef } from "../pubsub/broker.ts";
 import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
@@ -342,8 +342,15 @@ export class Engine {
     return false;
   }
 
-  // Handler faults close only this connection (1011); the process never dies.
+  // Handler faults close only this connection (1011); the process never dies. A broker outage is
+  // not a fault: 1013, come back later (the client resumes, nothing acked is lost).
   #fail(peer: Peer, error: unknown): void {
+    if (error instanceof BrokerUnavailableError) {
+      try {
+        peer.close(CloseCode.tryAgainLater, ErrorCode.tryAgainLater);
+      } catch {}
+      return;
+    }
     this.metrics.faults++;
     this.#log(`edgewire: handler fault on route "${peer.record.route}", connection ${peer.record.id}`, error);
     try {

@@ -15,6 +15,7 @@ import {
   type MessageFrame,
   type PongFrame,
 } from "../protocol.ts";
+import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { claimAllows } from "./claims.ts";
 import type { ConnectionContext } from "./context.ts";
 import type { ConnRecord, Frame } from "./contract.ts";
@@ -201,6 +202,8 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     try {
       result = message ? await message(ctx, data) : await ctx.publish(data);
     } catch (error) {
+      // Not stored, so not acked: the client publishes again once the broker is back.
+      if (error instanceof BrokerUnavailableError) return ctx.error(ErrorCode.tryAgainLater, error.message, id);
       return refuse(ctx, error, id);
     }
     if (id === undefined) return;

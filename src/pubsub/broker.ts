@@ -6,6 +6,19 @@
  */
 import type { Member, MessageFrame } from "../protocol.ts";
 
+/**
+ * The broker cannot reach its backend (Redis down): the operation did not
+ * happen. A publish is answered `try_again_later` (never acked), a join is
+ * closed with 1013 so the client comes back — none is a handler's fault.
+ */
+export class BrokerUnavailableError extends Error {
+  /** an outage, with what failed */
+  constructor(message: string) {
+    super(message);
+    this.name = "BrokerUnavailableError";
+  }
+}
+
 /** A value, or a promise of it: memory and SQLite answer synchronously, Redis will not. */
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -73,4 +86,6 @@ export interface Broker {
   subscribe(room: RoomRef, listener: DeliveryListener): () => void;
   /** release connections and timers */
   close(): MaybePromise<void>;
+  /** false while the broker cannot reach its backend (readiness fails, /metrics says so); memory: always up */
+  readonly up?: boolean;
 }

@@ -14,6 +14,8 @@ export interface Relay {
   cut(): void;
   /** refuse (reset) new connections while true */
   down: boolean;
+  /** the port new connections are relayed to (switch it to fail over) */
+  target: number;
   /** connections relayed so far */
   readonly accepted: number;
   close(): Promise<void>;
@@ -26,6 +28,7 @@ export async function startRelay(target: number): Promise<Relay> {
   const relay: Relay = {
     port: 0,
     down: false,
+    target,
     get accepted() {
       return accepted;
     },
@@ -45,7 +48,7 @@ export async function startRelay(target: number): Promise<Relay> {
       return;
     }
     accepted++;
-    const upstream = connect(target, "127.0.0.1");
+    const upstream = connect(relay.target, "127.0.0.1");
     for (const s of [client, upstream]) {
       live.add(s);
       s.on("error", () => {});

@@ -1,0 +1,456 @@
+/**
+ * The fleet broker: rooms shared by every Node, Deno and Bun instance on one
+ * Redis (selected by REDIS_URL). What must agree across instances lives in
+ * Redis and is changed atomically, one round trip per operation:
+ *
+ * - a publish is one Lua script: INCR the room's counter (the `seq`), XADD the
+ *   frame to the room's stream (the history, ids `seq-0`, bounded by MAXLEN),
+ *   PUBLISH it on the room's channel — so every instance receives every room's
+ *   messages in `seq` order, one Redis message per publish (not per member);
+ * - each instance SUBSCRIBEs once per room it has members in, and fans out locally;
+ * - presence is a hash and a join-ordered set per room, with each member's
+ *   instance; instances heartbeat, and a crashed instance's members are removed
+ *   (leave 1006) by the survivors within `instanceTtlMs` + one sweep;
+ * - every room key expires after `roomIdleMs` without members or messages.
+ *
+ * Redis down: commands fail at once (no offline queue) — a publish is answered
+ * with an error, never acked — the client reconnects with backoff, and on
+ * reconnect every local room catches up from its stream before live delivery
+ * resumes, so nothing acknowledged is missed.
+ */
+import { createClient, type RedisClientType } from "@redis/client";
+import { fromBase64, randomId, toBase64 } from "../bytes.ts";
+import type { Logger } from "../log.ts";
+import type { BroadcastFrame, Member, MessageFrame, PresenceFrame } from "../protocol.ts";
+import { type Broker, BrokerUnavailableError, type Delivery, type DeliveryListener, type JoinSnapshot, type RoomRef } from "./broker.ts";
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./history.ts";
+import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
+
+/** Options of the Redis broker. */
+export interface RedisBrokerOptions {
+  /** `redis://host:port/db` */
+  url: string;
+  /** prefix of every key and channel (default "edgewire:"), so apps and tests share a Redis */
+  prefix?: string;
+  /** this instance's id (default: random) */
+  instanceId?: string;
+  presence?: PresencePolicy;
+  historyLimit?: number;
+  historyMaxAgeMs?: number;
+  roomIdleMs?: number;
+  /** how often this instance says it is alive (default 3 s) */
+  heartbeatMs?: number;
+  /** an instance silent this long is dead, its members removed (default 10 s) */
+  instanceTtlMs?: number;
+  log?: Logger;
+  now?: () => number;
+}
+
+// One round trip per publish: the sequence, the history and the delivery, atomically.
+const PUBLISH = `local seq = redis.call('INCR', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then epoch = ARGV[3]; redis.call('SET', KEYS[2], epoch) end
+local frame = ARGV[1] .. seq .. ARGV[2]
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'f', frame)
+redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return {seq, epoch}`;
+
+// Join: the member in, the room's epoch made if new, the size, the oldest members, the head.
+const JOIN = `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[4], epoch) end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[5]) - 1)
+local members = {}
+if #ids > 0 then members = redis.call('HMGET', KEYS[1], unpack(ids)) end
+return {redis.call('HLEN', KEYS[1]), redis.call('GET', KEYS[3]) or '0', epoch, members}`;
+
+// Leave: the member out; the size, and the whole list when the room is back at the limit (sync).
+const LEAVE = `local gone = redis.call('HGET', KEYS[1], ARGV[1])
+if not gone then return {-1} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local size = redis.call('HLEN', KEYS[1])
+local members = {}
+if size == tonumber(ARGV[2]) then
+  local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+  if #ids > 0 then members = redis.call('HMGET', KEYS[1], unpack(ids)) end
+end
+return {size, gone, members}`;
+
+interface Entry {
+  /** the member as others see it */
+  m: Member;
+  /** the instance holding its connection */
+  i: string;
+}
+
+/** A room this instance has members (or listeners) in. */
+interface LocalRoom extends PresenceRoom {
+  listeners: Set<DeliveryListener>;
+  /** resolves once the channel is subscribed: a join must not read its snapshot before */
+  subscribed: Promise<void>;
+  /** last `seq` delivered here: catching up after a Redis reconnect starts after it */
+  lastSeq: number;
+  /** deliveries held while catching up */
+  held: string[] | undefined;
+  /** the latest member count this instance knows (for coalesced count frames) */
+  known: number;
+}
+
+/** Rooms in Redis, shared by a fleet. */
+export class RedisBroker implements Broker {
+  /** this instance's id */
+  readonly instanceId: string;
+  readonly #cmd: RedisClientType;
+  readonly #sub: RedisClientType;
+  readonly #p: string;
+  readonly #presence: PresencePolicy;
+  readonly #limit: number;
+  readonly #maxAgeMs: number;
+  readonly #idleMs: number;
+  readonly #ttlMs: number;
+  readonly #log: Logger | undefined;
+  readonly #now: () => number;
+  readonly #rooms = new Map<string, LocalRoom>();
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  #up = false;
+  #closed = false;
+
+  /** a broker on `options.url`; call `start()` before use */
+  constructor(options: RedisBrokerOptions) {
+    this.instanceId = options.instanceId ?? randomId();
+    this.#p = options.prefix ?? "edgewire:";
+    this.#presence = options.presence ?? new PresencePolicy();
+    this.#limit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.#maxAgeMs = options.historyMaxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
+    this.#idleMs = options.roomIdleMs ?? DEFAULT_ROOM_IDLE_MS;
+    this.#ttlMs = options.instanceTtlMs ?? 10_000;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    // Fail fast while Redis is away (no offline queue: nothing is acked that was not stored);
+    // reconnect with capped exponential backoff.
+    const client = {
+      url: options.url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: (retries: number) => Math.min(2000, 50 * 2 ** retries), connectTimeout: 5000 },
+    };
+    this.#cmd = createClient(client) as RedisClientType;
+    this.#sub = this.#cmd.duplicate() as RedisClientType;
+    for (const [name, c] of [
+      ["commands", this.#cmd],
+      ["subscriber", this.#sub],
+    ] as const) {
+      c.on("error", (error: Error) => {
+        if (this.#up) this.#log?.warn(`redis ${name} connection lost`, { error: error.message });
+        this.#up = false;
+      });
+      c.on("ready", () => {
+        const was = this.#up;
+        this.#up = this.#cmd.isReady && this.#sub.isReady;
+        if (this.#up && !was) this.#log?.info("redis connected", { instance: this.instanceId });
+        if (name === "subscriber" && !this.#closed) void this.#catchUpAll();
+      });
+    }
+    const beat = options.heartbeatMs ?? 3000;
+    this.#timers.push(setInterval(() => void this.#heartbeat(), beat));
+    this.#timers.push(setInterval(() => void this.#sweep(), Math.max(500, Math.floor(this.#ttlMs / 4))));
+  }
+
+  /** connect both clients */
+  async start(): Promise<void> {
+    await Promise.all([this.#cmd.connect(), this.#sub.connect()]);
+    this.#up = true;
+    await this.#heartbeat();
+  }
+
+  /** whether both connections to Redis are up (readiness, /metrics) */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  // Every command that can fail because Redis is away says so the same way.
+  async #call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new BrokerUnavailableError(`redis: ${what} failed (${(error as Error).message})`);
+    }
+  }
+
+  #k(ref: RoomRef, part: string): string {
+    return `${this.#p}r:${ref.key}:${part}`;
+  }
+
+  #channel(ref: RoomRef): string {
+    return `${this.#p}c:${ref.key}`;
+  }
+
+  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    const ts = this.#now();
+    // The frame around its seq: Redis puts the number in, so one script orders, stores and sends it.
+    const head = `{"type":"message","room":${JSON.stringify(ref.name)},"seq":`;
+    const tail = `,"from":${JSON.stringify(from)},"data":${JSON.stringify(data) ?? "null"},"ts":${ts}}`;
+    const [seq] = (await this.#call("publish", () =>
+      this.#cmd.eval(PUBLISH, {
+        keys: [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
+        arguments: [head, tail, randomId(), String(this.#limit), String(this.#idleMs)],
+      }),
+    )) as [number, string];
+    return { type: "message", room: ref.name, seq: Number(seq), from, data, ts };
+  }
+
+  broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {
+    const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
+    return this.#send(ref, except, JSON.stringify(frame));
+  }
+
+  relay(ref: RoomRef, from: string, bytes: Uint8Array): Promise<void> {
+    return this.#send(ref, from, bytes);
+  }
+
+  // An unsequenced delivery, as text: 'x' (a text frame) or 'b' (bytes, in base64: relays are
+  // ephemeral and rare next to messages), the member it skips, a newline, the frame.
+  async #send(ref: RoomRef, except: string | undefined, frame: string | Uint8Array): Promise<void> {
+    const message = typeof frame === "string" ? `x${except ?? ""}\n${frame}` : `b${except ?? ""}\n${toBase64(frame)}`;
+    await this.#cmd.publish(this.#channel(ref), message);
+  }
+
+  async join(ref: RoomRef, member: Member): Promise<JoinSnapshot> {
+    const room = this.#room(ref);
+    await this.#call("subscribe", () => room.subscribed);
+    const entry: Entry = { m: member, i: this.instanceId };
+    const [size, seq, epoch, listed] = (await this.#call("join", () =>
+      this.#cmd.eval(JOIN, {
+        keys: [this.#k(ref, "m"), this.#k(ref, "t"), this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log")],
+        arguments: [member.id, JSON.stringify(entry), String(member.joinedAt), randomId(), String(this.#presence.limit), String(this.#idleMs)],
+      }),
+    )) as [number, string, string, (string | null)[]];
+    await this.#call("join", () => this.#cmd.sAdd(`${this.#p}i:${this.instanceId}:rooms`, ref.key));
+    room.known = Number(size);
+    this.#presence.joined(room, member);
+    const members = listed.filter((v): v is string => v !== null).map((v) => (JSON.parse(v) as Entry).m);
+    return { members, count: Number(size), seq: Number(seq), epoch };
+  }
+
+  restore(ref: RoomRef, member: Member): void {
+    // Nothing hibernates on a fleet instance; a restored member is re-added as a join would.
+    void this.join(ref, member).catch(() => {});
+  }
+
+  async update(ref: RoomRef, member: Member): Promise<void> {
+    await this.#cmd.hSet(this.#k(ref, "m"), member.id, JSON.stringify({ m: member, i: this.instanceId } satisfies Entry));
+  }
+
+  async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<void> {
+    await this.#remove(ref, memberId, code === undefined ? {} : { code, reason: reason ?? "" });
+  }
+
+  async #remove(ref: RoomRef, memberId: string, ending: { code?: number; reason?: string }): Promise<void> {
+    const [size, gone, all] = (await this.#cmd.eval(LEAVE, {
+      keys: [this.#k(ref, "m"), this.#k(ref, "t")],
+      arguments: [memberId, String(this.#presence.limit)],
+    })) as [number, string | undefined, (string | null)[] | undefined];
+    if (Number(size) < 0 || gone === undefined) return;
+    const member = (JSON.parse(gone) as Entry).m;
+    const list = (all ?? []).filter((v): v is string => v !== null).map((v) => (JSON.parse(v) as Entry).m);
+    // The policy decides the frame from this view: the room's size now and, for a sync, its members.
+    const view = this.#rooms.get(ref.key) ?? this.#detached(ref);
+    view.known = Number(size);
+    const members = view.members;
+    view.members = () => list;
+    this.#presence.left(view, member, ending);
+    view.members = members;
+  }
+
+  // A room this instance has no members in, for presence frames about it (a dead instance's members).
+  #detached(ref: RoomRef): LocalRoom {
+    const room: LocalRoom = {
+      ref,
+      clock: presenceClock(),
+      listeners: new Set(),
+      subscribed: Promise.resolve(),
+      lastSeq: 0,
+      held: undefined,
+      known: 0,
+      members: () => [],
+      size: () => room.known,
+      deliver: (d) => void this.#deliverVia(ref, d),
+    };
+    return room;
+  }
+
+  async snapshot(ref: RoomRef): Promise<JoinSnapshot> {
+    const [ids, seq, epoch] = await Promise.all([
+      this.#cmd.zRange(this.#k(ref, "t"), 0, -1),
+      this.#cmd.get(this.#k(ref, "seq")),
+      this.#cmd.get(this.#k(ref, "epoch")),
+    ]);
+    const values = ids.length ? await this.#cmd.hmGet(this.#k(ref, "m"), ids) : [];
+    const members = values.filter((v): v is string => typeof v === "string").map((v) => (JSON.parse(v) as Entry).m);
+    return { members, count: members.length, seq: Number(seq ?? 0), epoch: epoch ?? "" };
+  }
+
+  async count(ref: RoomRef): Promise<number> {
+    return this.#cmd.hLen(this.#k(ref, "m"));
+  }
+
+  async history(ref: RoomRef, after: number, limit: number): Promise<MessageFrame[]> {
+    const entries = await this.#call("history", () => this.#cmd.xRange(this.#k(ref, "log"), `(${after}-0`, "+", { COUNT: limit }));
+    const oldest = this.#now() - this.#maxAgeMs;
+    return entries.map((e) => JSON.parse(String(e.message.f)) as MessageFrame).filter((f) => f.ts >= oldest);
+  }
+
+  subscribe(ref: RoomRef, listener: DeliveryListener): () => void {
+    const room = this.#room(ref);
+    room.listeners.add(listener);
+    return () => {
+      room.listeners.delete(listener);
+      if (room.listeners.size > 0) return;
+      this.#rooms.delete(ref.key);
+      this.#presence.stop(room.clock);
+      void this.#sub.unsubscribe(this.#channel(ref)).catch(() => {});
+      void this.#cmd.sRem(`${this.#p}i:${this.instanceId}:rooms`, ref.key).catch(() => {});
+    };
+  }
+
+  #room(ref: RoomRef): LocalRoom {
+    let room = this.#rooms.get(ref.key);
+    if (room) return room;
+    const created: LocalRoom = {
+      ref,
+      clock: presenceClock(),
+      listeners: new Set(),
+      subscribed: Promise.resolve(),
+      lastSeq: 0,
+      held: undefined,
+      known: 0,
+      members: () => [],
+      size: () => created.known,
+      deliver: (d) => void this.#deliverVia(ref, d),
+    };
+    created.subscribed = this.#sub.subscribe(this.#channel(ref), (message: string) => this.#received(created, message));
+    // The join waits on this; a failed subscribe fails the join (the client retries), never a silent room.
+    created.subscribed.catch(() => {});
+    this.#rooms.set(ref.key, created);
+    return room ?? created;
+  }
+
+  // Presence frames go through the channel, so every instance's members get them.
+  async #deliverVia(ref: RoomRef, delivery: Delivery): Promise<void> {
+    try {
+      await this.#send(ref, delivery.except, delivery.frame);
+    } catch (error) {
+      this.#log?.warn("presence frame not sent (redis)", { room: ref.key, error: (error as Error).message });
+    }
+  }
+
+  #received(room: LocalRoom, message: string): void {
+    if (room.held) {
+      room.held.push(message);
+      return;
+    }
+    this.#dispatch(room, message);
+  }
+
+  #dispatch(room: LocalRoom, message: string): void {
+    const type = message.charCodeAt(0);
+    let delivery: Delivery;
+    if (type === 0x6d) {
+      // 'm<seq> <frame>': a sequenced message; a seq already delivered (a catch-up overlap) is skipped.
+      const space = message.indexOf(" ");
+      const seq = Number(message.slice(1, space));
+      if (seq <= room.lastSeq) return;
+      room.lastSeq = seq;
+      delivery = { frame: message.slice(space + 1) };
+    } else {
+      const nl = message.indexOf("\n");
+      const except = message.slice(1, nl) || undefined;
+      const body = message.slice(nl + 1);
+      delivery = { frame: type === 0x62 ? fromBase64(body) : body, except };
+      if (type === 0x78) this.#noteCount(room, body);
+    }
+    for (const listener of room.listeners) listener(delivery);
+  }
+
+  // Count frames from other instances keep this instance's idea of the room's size current.
+  #noteCount(room: LocalRoom, frame: string): void {
+    if (!frame.startsWith('{"type":"presence"')) return;
+    const count = (JSON.parse(frame) as PresenceFrame).count;
+    if (typeof count === "number") room.known = count;
+  }
+
+  // After a reconnect, each local room reads what it missed from its stream before live delivery resumes.
+  async #catchUpAll(): Promise<void> {
+    for (const room of this.#rooms.values()) {
+      if (room.lastSeq === 0) continue;
+      room.held = [];
+      try {
+        for (const frame of await this.history(room.ref, room.lastSeq, 100_000)) {
+          room.lastSeq = frame.seq;
+          const delivery: Delivery = { frame: JSON.stringify(frame) };
+          for (const listener of room.listeners) listener(delivery);
+        }
+      } catch (error) {
+        this.#log?.warn("catch-up after reconnect failed", { room: room.ref.key, error: (error as Error).message });
+      } finally {
+        const held = room.held ?? [];
+        room.held = undefined;
+        for (const message of held) this.#dispatch(room, message);
+      }
+    }
+  }
+
+  // Alive: the instance registry, and the TTL of every room this instance has members in.
+  async #heartbeat(): Promise<void> {
+    if (!this.#up) return;
+    try {
+      const now = this.#now();
+      await this.#cmd.zAdd(`${this.#p}instances`, { score: now, value: this.instanceId });
+      for (const room of this.#rooms.values()) {
+        for (const part of ["m", "t", "seq", "epoch", "log"]) void this.#cmd.pExpire(this.#k(room.ref, part), this.#idleMs);
+      }
+    } catch {}
+  }
+
+  // Survivors remove a dead instance's members (leave 1006), one sweeper per dead instance (a lock).
+  async #sweep(): Promise<void> {
+    if (!this.#up || this.#closed) return;
+    try {
+      const dead = await this.#cmd.zRangeByScore(`${this.#p}instances`, 0, this.#now() - this.#ttlMs);
+      for (const id of dead) {
+        if (id === this.instanceId) continue;
+        const locked = await this.#cmd.set(`${this.#p}sweep:${id}`, this.instanceId, { NX: true, PX: this.#ttlMs });
+        if (locked === null) continue;
+        const rooms = await this.#cmd.sMembers(`${this.#p}i:${id}:rooms`);
+        for (const key of rooms) {
+          const colon = key.indexOf(":");
+          const ref: RoomRef = { key, name: key.slice(colon + 1) };
+          const all = await this.#cmd.hGetAll(this.#k(ref, "m"));
+          for (const [memberId, value] of Object.entries(all)) {
+            if ((JSON.parse(value) as Entry).i === id) await this.#remove(ref, memberId, { code: 1006, reason: "instance lost" });
+          }
+        }
+        await this.#cmd.del(`${this.#p}i:${id}:rooms`);
+        await this.#cmd.zRem(`${this.#p}instances`, id);
+        this.#log?.warn("removed the members of a lost instance", { instance: id, rooms: rooms.length });
+      }
+    } catch (error) {
+      this.#log?.debug("sweep failed", { error: (error as Error).message });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    for (const room of this.#rooms.values()) this.#presence.stop(room.clock);
+    try {
+      // A clean stop: this instance's members are gone already (their sockets closed); say so at once.
+      await this.#cmd.zRem(`${this.#p}instances`, this.instanceId);
+      await this.#cmd.del(`${this.#p}i:${this.instanceId}:rooms`);
+    } catch {}
+    await Promise.allSettled([this.#sub.close(), this.#cmd.close()]);
+  }
+}
