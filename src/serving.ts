@@ -86,7 +86,11 @@ export async function serveWith(
     await redis.start();
     broker = redis;
   }
-  const instance = edgewire.assemble({ runtime: parts.runtime, env: source, ...(broker ? { broker: () => broker as Broker } : {}) });
+  const instance = edgewire.assemble({
+    runtime: parts.runtime,
+    env: source,
+    ...(broker ? { broker: () => broker as Broker } : {}),
+  });
   // Requests reaching the edgewire's app some other way (a user's own fetch call) are served here too.
   edgewire.setFallback(instance);
   const hostname = options.hostname ?? instance.config.host;

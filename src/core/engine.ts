@@ -9,8 +9,7 @@
 import { randomId, utf8Length } from "../bytes.ts";
 import { Metrics } from "../metrics.ts";
 import { CloseCode, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
-import { type Broker, BrokerUnavailableError, type RoomRef } from "../pubsub/broker.ts";
-import { roomRef } from "../pubsub/broker.ts";
+import { type Broker, BrokerUnavailableError, type RoomRef, roomRef } from "../pubsub/broker.ts";
 import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
 import { compile, errorFrame, type Handlers, type RateLimit } from "./handlers.ts";

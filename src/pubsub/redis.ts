@@ -22,9 +22,16 @@ import { createClient, type RedisClientType } from "@redis/client";
 import { fromBase64, randomId, toBase64 } from "../bytes.ts";
 import type { Logger } from "../log.ts";
 import type { BroadcastFrame, Member, MessageFrame, PresenceFrame } from "../protocol.ts";
-import { type Broker, BrokerUnavailableError, type Delivery, type DeliveryListener, type JoinSnapshot, type RoomRef } from "./broker.ts";
+import {
+  type Broker,
+  BrokerUnavailableError,
+  type Delivery,
+  type DeliveryListener,
+  type JoinSnapshot,
+  type RoomRef,
+} from "./broker.ts";
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./history.ts";
-import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
+import { PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
 
 /** Options of the Redis broker. */
 export interface RedisBrokerOptions {
@@ -225,7 +232,14 @@ export class RedisBroker implements Broker {
     const [size, seq, epoch, listed] = (await this.#call("join", () =>
       this.#cmd.eval(JOIN, {
         keys: [this.#k(ref, "m"), this.#k(ref, "t"), this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log")],
-        arguments: [member.id, JSON.stringify(entry), String(member.joinedAt), randomId(), String(this.#presence.limit), String(this.#idleMs)],
+        arguments: [
+          member.id,
+          JSON.stringify(entry),
+          String(member.joinedAt),
+          randomId(),
+          String(this.#presence.limit),
+          String(this.#idleMs),
+        ],
       }),
     )) as [number, string, string, (string | null)[]];
     await this.#call("join", () => this.#cmd.sAdd(`${this.#p}i:${this.instanceId}:rooms`, ref.key));
@@ -241,7 +255,11 @@ export class RedisBroker implements Broker {
   }
 
   async update(ref: RoomRef, member: Member): Promise<void> {
-    await this.#cmd.hSet(this.#k(ref, "m"), member.id, JSON.stringify({ m: member, i: this.instanceId } satisfies Entry));
+    await this.#cmd.hSet(
+      this.#k(ref, "m"),
+      member.id,
+      JSON.stringify({ m: member, i: this.instanceId } satisfies Entry),
+    );
   }
 
   async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<void> {
@@ -298,7 +316,9 @@ export class RedisBroker implements Broker {
   }
 
   async history(ref: RoomRef, after: number, limit: number): Promise<MessageFrame[]> {
-    const entries = await this.#call("history", () => this.#cmd.xRange(this.#k(ref, "log"), `(${after}-0`, "+", { COUNT: limit }));
+    const entries = await this.#call("history", () =>
+      this.#cmd.xRange(this.#k(ref, "log"), `(${after}-0`, "+", { COUNT: limit }),
+    );
     const oldest = this.#now() - this.#maxAgeMs;
     return entries.map((e) => JSON.parse(String(e.message.f)) as MessageFrame).filter((f) => f.ts >= oldest);
   }
@@ -317,7 +337,7 @@ export class RedisBroker implements Broker {
   }
 
   #room(ref: RoomRef): LocalRoom {
-    let room = this.#rooms.get(ref.key);
+    const room = this.#rooms.get(ref.key);
     if (room) return room;
     const created: LocalRoom = {
       ref,
@@ -410,7 +430,8 @@ export class RedisBroker implements Broker {
       const now = this.#now();
       await this.#cmd.zAdd(`${this.#p}instances`, { score: now, value: this.instanceId });
       for (const room of this.#rooms.values()) {
-        for (const part of ["m", "t", "seq", "epoch", "log"]) void this.#cmd.pExpire(this.#k(room.ref, part), this.#idleMs);
+        for (const part of ["m", "t", "seq", "epoch", "log"])
+          void this.#cmd.pExpire(this.#k(room.ref, part), this.#idleMs);
       }
     } catch {}
   }
@@ -430,7 +451,8 @@ export class RedisBroker implements Broker {
           const ref: RoomRef = { key, name: key.slice(colon + 1) };
           const all = await this.#cmd.hGetAll(this.#k(ref, "m"));
           for (const [memberId, value] of Object.entries(all)) {
-            if ((JSON.parse(value) as Entry).i === id) await this.#remove(ref, memberId, { code: 1006, reason: "instance lost" });
+            if ((JSON.parse(value) as Entry).i === id)
+              await this.#remove(ref, memberId, { code: 1006, reason: "instance lost" });
           }
         }
         await this.#cmd.del(`${this.#p}i:${id}:rooms`);

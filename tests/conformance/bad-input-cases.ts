@@ -159,7 +159,7 @@ export const badInputCases: Case[] = (
         const { a, b } = await joinPair(s, r);
         for (const garbage of [
           randomBytes(4096),
-          Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n" + "X-Long: y\r\n".repeat(2000)),
+          Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\n${"X-Long: y\r\n".repeat(2000)}`),
           Buffer.from("\r\n\r\n\r\n"),
         ]) {
           const raw = await RawSocket.open(s.port);
