@@ -1,6 +1,6 @@
 /**
  * The pub/sub engine behind rooms. One interface, several engines: memory (the
- * embedded default, one process or one Durable Object), Redis next (fleets).
+ * embedded default, one process or one Durable Object) and Redis (fleets, redis.ts).
  * A broker owns what must agree across instances: the sequence order,
  * presence, and delivery to every instance that has members in a room.
  */
