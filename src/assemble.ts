@@ -11,7 +11,16 @@ import type { ConnRecord, Runtime } from "./core/contract.ts";
 import { Engine } from "./core/engine.ts";
 import type { AnyRoute } from "./core/route.ts";
 import { Admission } from "./http/admission.ts";
-import { type AppOptions, buildApp, type Forward, type Mode, type Serving } from "./http/app.ts";
+import {
+  type AppOptions,
+  buildApp,
+  type Forward,
+  type Mode,
+  type PollDone,
+  type PollOp,
+  runPollOp,
+  type Serving,
+} from "./http/app.ts";
 import { PollTransport } from "./http/long-poll.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -20,6 +29,13 @@ import type { Broker } from "./pubsub/broker.ts";
 import { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
 import { MemoryBroker } from "./pubsub/memory.ts";
 import { PresencePolicy } from "./pubsub/presence.ts";
+
+/** What a fleet broker offers beyond rooms: requests between its instances. */
+interface Fleet {
+  readonly instanceId: string;
+  request(to: string, payload: unknown, timeoutMs: number): Promise<unknown | undefined>;
+  serveRequests(handler: (payload: unknown) => Promise<unknown>): void;
+}
 
 /** What an edgewire is made of. */
 export interface EdgewireOptions extends AppOptions {
@@ -116,7 +132,22 @@ export class Instance implements Serving {
       maxSessions: config.pollMaxSessions,
       maxQueuedBytes: config.pollMaxQueuedBytes,
     });
+    // A fleet broker carries long-polling requests to the instance holding the session.
+    const fleet = this.broker as Partial<Fleet>;
+    if (typeof fleet.request === "function" && typeof fleet.serveRequests === "function" && fleet.instanceId) {
+      this.fleetId = fleet.instanceId;
+      fleet.serveRequests((op) => runPollOp(this.polling, op as PollOp));
+      this.fleetRequest = async (to, op, timeoutMs) =>
+        (await (fleet as Fleet).request(to, op, timeoutMs)) as PollDone | undefined;
+    }
   }
+
+  /** this instance's id in a fleet */
+  readonly fleetId: string | undefined;
+  /** run a polling operation on the fleet instance holding the session */
+  readonly fleetRequest:
+    | ((instance: string, op: PollOp, timeoutMs: number) => Promise<PollDone | undefined>)
+    | undefined;
 
   /** the bearer token /metrics requires */
   get metricsToken(): string | undefined {

@@ -33,8 +33,62 @@ export type Forward = (target: ForwardTarget, request: Request, env: unknown) =>
  */
 export type Mode = "local" | "worker" | "object";
 
+/** One long-polling operation on a session, as data: run here, or on the fleet instance holding it. */
+export type PollOp =
+  | { op: "get"; key: string; cursor: number }
+  | { op: "send"; key: string; body: unknown }
+  | { op: "close"; key: string; code: number; reason: string };
+
+/** An operation's answer: the HTTP status and JSON body. */
+export interface PollDone {
+  status: number;
+  body: unknown;
+}
+
+const NOT_FOUND = {
+  error: { code: ErrorCode.sessionNotFound, message: "no such polling session (closed or expired)" },
+};
+
+/** Run `op` on this instance's sessions. */
+export async function runPollOp(polling: PollTransport, op: PollOp): Promise<PollDone> {
+  switch (op.op) {
+    case "get": {
+      const result = await polling.poll(op.key, op.cursor);
+      return typeof result === "string" ? { status: 404, body: NOT_FOUND } : { status: 200, body: result };
+    }
+    case "send": {
+      const result = polling.send(op.key, op.body);
+      if (result === "session_not_found") return { status: 404, body: NOT_FOUND };
+      if (result === "invalid_body") {
+        return {
+          status: 400,
+          body: {
+            error: { code: ErrorCode.invalidBody, message: 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}' },
+          },
+        };
+      }
+      return { status: 200, body: { ok: true } };
+    }
+    case "close":
+      return polling.close(op.key, op.code, op.reason) === "ok"
+        ? { status: 200, body: { ok: true } }
+        : { status: 404, body: NOT_FOUND };
+  }
+}
+
+// A session key is "<route path> <sid>"; a fleet sid is "<instance>.<random>".
+function ownerOf(key: string): string | undefined {
+  const sid = key.slice(key.lastIndexOf(" ") + 1);
+  const dot = sid.indexOf(".");
+  return dot > 0 ? sid.slice(0, dot) : undefined;
+}
+
 /** What the app needs of the instance serving a request. */
 export interface Serving {
+  /** this instance's id in a fleet (the broker's), if it is in one */
+  readonly fleetId?: string | undefined;
+  /** run a polling operation on another instance of the fleet; undefined when it is gone */
+  fleetRequest?: ((instance: string, op: PollOp, timeoutMs: number) => Promise<PollDone | undefined>) | undefined;
   readonly mode: Mode;
   readonly runtimeName: string;
   readonly instanceId: string | undefined;
@@ -391,7 +445,9 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     if (record instanceof Response) return discard(c, record);
     if (s.mode === "worker") return forwardPoll(c, s, undefined, record);
     const shard = c.req.header(SHARD_HEADER);
-    const sid = (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
+    // In a fleet the sid starts with the instance holding the session, so any instance can reach it.
+    const owner = s.fleetId ? `${s.fleetId}.` : "";
+    const sid = owner + (shard && SHARD.test(shard) ? shard : "") + crypto.randomUUID().replaceAll("-", "");
     if (!s.polling.open(record, key(c, sid))) {
       s.admission.release(record);
       return httpError(c, 503, ErrorCode.tryAgainLater, "too many polling sessions on this instance");
@@ -399,14 +455,24 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     return c.json({ sid, protocol: record.protocol, timeoutMs: s.polling.options.timeoutMs });
   });
 
-  app.get(`${base}/poll/:sid`, async (c) => {
+  // A session's requests may reach any instance of a fleet: the sid names the instance holding
+  // the session, and another instance runs the operation there (over the broker) — no sticky sessions.
+  const run = async (c: Context, s: Serving, op: PollOp): Promise<Response> => {
+    const owner = ownerOf(op.key);
+    const done =
+      owner !== undefined && owner !== s.fleetId && s.fleetRequest
+        ? await s.fleetRequest(owner, op, s.polling.options.timeoutMs + 5000)
+        : await runPollOp(s.polling, op);
+    if (!done) return missing(c); // the instance holding it is gone: the client opens a new session and resumes
+    if (done.status === 200 && op.op === "get") c.header("Cache-Control", "no-store");
+    return c.json(done.body as object, done.status as 200 | 400 | 404);
+  };
+
+  app.get(`${base}/poll/:sid`, (c) => {
     const s = instanceOf(c);
     if (s.mode === "worker") return forwardPoll(c, s, c.req.param("sid"));
     const cursor = Number.parseInt(c.req.query("cursor") ?? "0", 10);
-    const result = await s.polling.poll(key(c, c.req.param("sid")), Number.isFinite(cursor) ? cursor : 0);
-    if (typeof result === "string") return missing(c);
-    c.header("Cache-Control", "no-store");
-    return c.json(result);
+    return run(c, s, { op: "get", key: key(c, c.req.param("sid")), cursor: Number.isFinite(cursor) ? cursor : 0 });
   });
 
   app.post(`${base}/poll/:sid`, async (c) => {
@@ -422,11 +488,7 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     } catch {
       return httpError(c, 400, ErrorCode.invalidBody, 'the body must be JSON: {"n":1,"frames":[{"t":"…"}]}');
     }
-    const result = s.polling.send(key(c, c.req.param("sid")), body);
-    if (result === "session_not_found") return missing(c);
-    if (result === "invalid_body")
-      return httpError(c, 400, ErrorCode.invalidBody, 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}');
-    return c.json({ ok: true });
+    return run(c, s, { op: "send", key: key(c, c.req.param("sid")), body });
   });
 
   app.delete(`${base}/poll/:sid`, (c) => {
@@ -437,7 +499,11 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     const asked = c.req.query("code");
     const n = asked === undefined ? 1005 : Number.parseInt(asked, 10);
     const code = n === 1000 || n === 1005 || (n >= 3000 && n <= 4999) ? n : 1000;
-    const result = s.polling.close(key(c, c.req.param("sid")), code, (c.req.query("reason") ?? "").slice(0, 123));
-    return result === "ok" ? c.json({ ok: true }) : missing(c);
+    return run(c, s, {
+      op: "close",
+      key: key(c, c.req.param("sid")),
+      code,
+      reason: (c.req.query("reason") ?? "").slice(0, 123),
+    });
   });
 }

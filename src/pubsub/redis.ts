@@ -125,6 +125,8 @@ export class RedisBroker implements Broker {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #up = false;
   #closed = false;
+  #serve: ((payload: unknown) => Promise<unknown>) | undefined;
+  readonly #waiting = new Map<string, (reply: unknown) => void>();
 
   /** a broker on `options.url`; call `start()` before use */
   constructor(options: RedisBrokerOptions) {
@@ -166,11 +168,55 @@ export class RedisBroker implements Broker {
     this.#timers.push(setInterval(() => void this.#sweep(), Math.max(500, Math.floor(this.#ttlMs / 4))));
   }
 
-  /** connect both clients */
+  /** connect both clients, and listen for requests and replies addressed to this instance */
   async start(): Promise<void> {
     await Promise.all([this.#cmd.connect(), this.#sub.connect()]);
+    await this.#sub.subscribe(`${this.#p}rpc:${this.instanceId}`, (m: string) => void this.#request(m));
+    await this.#sub.subscribe(`${this.#p}rpc-reply:${this.instanceId}`, (m: string) => {
+      const { c, r } = JSON.parse(m) as { c: string; r: unknown };
+      this.#waiting.get(c)?.(r);
+    });
     this.#up = true;
     await this.#heartbeat();
+  }
+
+  /** answer requests other instances address to this one (the long-polling sessions it holds) */
+  serveRequests(handler: (payload: unknown) => Promise<unknown>): void {
+    this.#serve = handler;
+  }
+
+  /**
+   * Ask instance `to` to run `payload` (a long-polling operation on a session it
+   * holds); its answer, or undefined when no such instance listens or it did not answer in time.
+   */
+  async request(to: string, payload: unknown, timeoutMs: number): Promise<unknown | undefined> {
+    const c = randomId();
+    const answer = new Promise<unknown | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(c);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#waiting.set(c, (reply) => {
+        clearTimeout(timer);
+        this.#waiting.delete(c);
+        resolve(reply);
+      });
+    });
+    const listeners = await this.#call("request", () =>
+      this.#cmd.publish(`${this.#p}rpc:${to}`, JSON.stringify({ c, from: this.instanceId, p: payload })),
+    );
+    if (listeners === 0) {
+      this.#waiting.get(c)?.(undefined);
+      return undefined;
+    }
+    return answer;
+  }
+
+  async #request(message: string): Promise<void> {
+    const { c, from, p } = JSON.parse(message) as { c: string; from: string; p: unknown };
+    if (!this.#serve) return;
+    const r = await this.#serve(p);
+    await this.#cmd.publish(`${this.#p}rpc-reply:${from}`, JSON.stringify({ c, r })).catch(() => {});
   }
 
   /** whether both connections to Redis are up (readiness, /metrics) */

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
 import { joinRoom, type RoomClient, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
 import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
-import { startRelay } from "../support/relay.ts";
+import { startRelay, startRoundRobin } from "../support/relay.ts";
 import { type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
 
@@ -98,6 +98,40 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
         Array.from({ length: 61 }, (_, i) => i + 1),
       );
       await Promise.all(members.map((m) => m.socket.close()));
+    });
+
+    it("long-polling without sticky sessions: every request of a session may reach another instance", async () => {
+      const room = "roundrobin";
+      const a = servers.get("node") as RunningServer;
+      const b = servers.get("deno") as RunningServer;
+      const lb = await startRoundRobin([a.port, b.port]);
+      const poller = joinRoom<{ n: number }>(`ws://127.0.0.1:${lb.port}`, room, {
+        WebSocket: WS,
+        transport: "polling",
+        reconnect: FAST,
+      });
+      const seen: number[] = [];
+      poller.on("message", (m) => seen.push(m.data.n));
+      const socket = new TestSocket(`${b.ws}/rooms/${room}`, "edgewire.v1");
+      try {
+        await withTimeout(poller.ready, 15_000, "the polling client joined");
+        await socket.until("welcome");
+        for (let n = 1; n <= 20; n++) {
+          await push(n % 2 ? a : b, room, { n });
+          if (n % 5 === 0) await poller.publish({ n: 100 + n }); // its POSTs go to either instance too
+        }
+        await until(() => seen.length >= 24, 15_000, "every message over polling");
+        const expected = [1, 2, 3, 4, 5, 105, 6, 7, 8, 9, 10, 110, 11, 12, 13, 14, 15, 115, 16, 17, 18, 19, 20, 120];
+        assert.deepEqual(seen, expected, "one order, nothing lost or repeated, whichever instance answered");
+        assert.ok(
+          lb.served.every((n) => n > 3),
+          `both instances served the session's requests (${lb.served.join(" / ")})`,
+        );
+      } finally {
+        poller.close();
+        await socket.close();
+        await lb.close();
+      }
     });
 
     it("SIGKILL one instance mid-stream: its clients resume on a survivor with nothing lost or duplicated; its members leave within 15 s", async () => {

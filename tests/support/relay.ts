@@ -65,3 +65,40 @@ export async function startRelay(target: number): Promise<Relay> {
   relay.port = (server.address() as { port: number }).port;
   return relay;
 }
+
+/** An HTTP proxy that sends each request to the next of `targets` in turn: a load balancer with no sticky sessions. */
+export async function startRoundRobin(
+  targets: number[],
+): Promise<{ port: number; served: number[]; close(): Promise<void> }> {
+  const { createServer: createHttp } = await import("node:http");
+  const served = targets.map(() => 0);
+  let next = 0;
+  const server = createHttp(async (req, res) => {
+    const i = next++ % targets.length;
+    served[i] = (served[i] ?? 0) + 1;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === "string" && k !== "host" && k !== "connection") headers[k] = v;
+    try {
+      const upstream = await fetch(`http://127.0.0.1:${targets[i]}${req.url}`, {
+        method: req.method ?? "GET",
+        headers,
+        ...(chunks.length ? { body: Buffer.concat(chunks) } : {}),
+      });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
+      res.end(body);
+    } catch {
+      res.writeHead(502);
+      res.end();
+    }
+  });
+  await new Promise<void>((ready) => server.listen(0, "127.0.0.1", ready));
+  return {
+    port: (server.address() as { port: number }).port,
+    served,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
