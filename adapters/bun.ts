@@ -57,11 +57,13 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, handler);
     },
     exit: (code) => process.exit(code),
-    async listen(instance, app, port, hostname) {
+    readText: (path) => Bun.file(path).text(),
+    async listen(instance, app, port, hostname, tls) {
       const { engine, config } = instance;
       const bun = Bun.serve<BunPeer>({
         port,
         hostname,
+        ...(tls ? { tls } : {}),
         // `{ server }`, as hono/bun's getBunServer expects to find it in c.env.
         fetch: (request, srv) => instance.fetch(request, { server: srv }, undefined, app),
         // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.

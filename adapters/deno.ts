@@ -78,13 +78,19 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, handler);
     },
     exit: (code) => Deno.exit(code),
-    listen(instance, app, port, hostname) {
+    readText: (path) => Deno.readTextFile(path),
+    listen(instance, app, port, hostname, tls) {
       engine = instance.engine;
       // Deno pings at half its idleTimeout and closes after a whole one: a ping per heartbeat, closed after two.
       idleTimeout = Math.max(2, Math.round((2 * instance.config.heartbeatMs) / 1000));
       return new Promise((listening) => {
         const server = Deno.serve(
-          { port, hostname, onListen: (addr) => listening({ port: addr.port, close: () => server.shutdown() }) },
+          {
+            port,
+            hostname,
+            ...tls,
+            onListen: (addr) => listening({ port: addr.port, close: () => server.shutdown() }),
+          },
           (request, info) => instance.fetch(request, info, undefined, app),
         );
       });

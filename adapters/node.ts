@@ -3,7 +3,9 @@
  * (routing, admission, the user's middleware), then `ws` completes it. The socket is itself the
  * engine's Peer (a `ws` subclass carrying its record): no wrappers or closures per connection.
  */
+import { readFile } from "node:fs/promises";
 import { type IncomingMessage, STATUS_CODES } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocket, WebSocketServer } from "ws";
@@ -75,11 +77,11 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function toRequest(req: IncomingMessage): Request {
+function toRequest(req: IncomingMessage, scheme: string): Request {
   const headers = new Headers();
   for (const [key, value] of Object.entries(req.headers))
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
+  return new Request(`${scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
 }
 
 async function reject(socket: Duplex, response: Response): Promise<void> {
@@ -105,25 +107,24 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
   };
   return serveWith(edgewire, options, process.env, {
     runtime,
-    onSignal: (handler) => {
-      for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, handler);
-    },
+    onSignal: (handler) => process.on("SIGINT", handler).on("SIGTERM", handler),
     exit: (code) => process.exit(code),
-    async listen(instance, app, port, hostname) {
+    readText: (path) => readFile(path, "utf8"),
+    async listen(instance, app, port, hostname, tls) {
       const { engine, config } = instance;
       const wss = new WebSocketServer({
         noServer: true,
-        clientTracking: false, // the engine tracks open connections
+        clientTracking: false, // the engine tracks open connections; permessage-deflate stays off (ws's default)
         WebSocket: NodePeer,
         maxPayload: config.maxMessageBytes,
-        perMessageDeflate: false,
         handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
       });
-      const server = createAdaptorServer({ fetch: (request, env) => instance.fetch(request, env, undefined, app) });
+      const fetch = (request: Request, env: unknown) => instance.fetch(request, env, undefined, app);
+      const server = createAdaptorServer({ fetch, ...(tls && { createServer: createTlsServer, serverOptions: tls }) });
       server.on("upgrade", async (req: Upgrading, socket: Duplex, head: Buffer) => {
         socket.on("error", destroyOnError);
         try {
-          const response = await instance.fetch(toRequest(req), { incoming: req }, undefined, app);
+          const response = await fetch(toRequest(req, tls ? "https" : "http"), { incoming: req });
           const record = req.edgewire;
           if (!record) return await reject(socket, response);
           wss.handleUpgrade(req, socket, head, (ws) => {

@@ -2,7 +2,7 @@
 # `npm test`: lint, type checks (src with no runtime types, each adapter with its
 # runtime's), the Worker bundle, then every test file in one node:test run —
 # unit tests, the conformance suite on node/deno/bun/workerd, browser tests.
-# System packages the tests need (chromium) are installed here when missing.
+# System packages the tests need (chromium, nginx, openssl) are installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DENO_NO_UPDATE_CHECK=1 CI="${CI:-true}" WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false \
@@ -13,7 +13,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if compgen -G "tests/browser/*.test.ts" >/dev/null; then
   step "system packages"
-  bash scripts/ensure-chromium.sh
+  bash scripts/ensure-system.sh
 fi
 
 step "lint and format (biome)"
@@ -34,5 +34,5 @@ npm run --silent build
 
 step "tests: unit, conformance on every runtime, browser"
 shopt -s nullglob
-files=(tests/unit/*.test.ts tests/conformance/*.test.ts tests/browser/*.test.ts)
+files=(tests/unit/*.test.ts tests/conformance/*.test.ts tests/deploy/*.test.ts tests/browser/*.test.ts)
 node --import tsx --test --test-concurrency=1 "${files[@]}"

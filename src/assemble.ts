@@ -304,6 +304,6 @@ export function createEdgewire(options: EdgewireOptions): Edgewire {
 }
 
 /** The one line Node, Deno and Bun print when they listen. */
-export function listeningLine(runtime: string, host: string, port: number): string {
-  return `edgewire (${runtime}) listening on http://${host}:${port}`;
+export function listeningLine(runtime: string, host: string, port: number, tls = false): string {
+  return `edgewire (${runtime}) listening on ${tls ? "https" : "http"}://${host}:${port}`;
 }

@@ -113,6 +113,16 @@ export const SETTINGS = {
     default: "edgewire:",
     doc: "prefix of every Redis key and channel, so several apps (or tests) share one Redis",
   }),
+  tlsCert: setting({
+    env: "EDGEWIRE_TLS_CERT",
+    schema: text,
+    doc: "path of a PEM certificate (chain): serve `https://` and `wss://` yourself (Node, Deno, Bun); needs `EDGEWIRE_TLS_KEY`",
+  }),
+  tlsKey: setting({
+    env: "EDGEWIRE_TLS_KEY",
+    schema: text,
+    doc: "path of the PEM private key of `EDGEWIRE_TLS_CERT` (a secret)",
+  }),
   maxMessageBytes: setting({
     env: "EDGEWIRE_MAX_MESSAGE_BYTES",
     schema: int(1024, 64 * 1024 * 1024),
@@ -268,5 +278,8 @@ export function loadConfig(env: Record<string, unknown>, defaults: ConfigInput =
   const out = parsed.output as Record<string, unknown>;
   const config: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(SETTINGS)) config[key] = out[s.env];
+  // Half a TLS setup would serve plain HTTP where the operator expected wss://: refuse it.
+  if (!config.tlsCert !== !config.tlsKey)
+    throw new Error("edgewire: bad configuration: EDGEWIRE_TLS_CERT and EDGEWIRE_TLS_KEY go together");
   return config as Config;
 }

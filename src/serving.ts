@@ -23,6 +23,14 @@ export interface ServeOptions {
   env?: Record<string, string | undefined>;
   /** on SIGINT/SIGTERM close every socket and exit (default true) */
   signals?: boolean;
+  /** serve https:// and wss:// with this PEM certificate and key (default: the files EDGEWIRE_TLS_CERT/KEY name) */
+  tls?: Tls;
+}
+
+/** A PEM certificate (chain) and its private key. */
+export interface Tls {
+  cert: string;
+  key: string;
 }
 
 /** A running edgewire server. */
@@ -46,7 +54,10 @@ export interface ServerParts {
     app: Hono,
     port: number,
     hostname: string,
+    tls: Tls | undefined,
   ): Promise<{ port: number; close(): Promise<void> }>;
+  /** read a text file (the TLS certificate and key) */
+  readText(path: string): Promise<string>;
   /** call `handler` on SIGINT and SIGTERM */
   onSignal(handler: () => void): void;
   /** end the process */
@@ -94,13 +105,20 @@ export async function serveWith(
   // Requests reaching the edgewire's app some other way (a user's own fetch call) are served here too.
   edgewire.setFallback(instance);
   const hostname = options.hostname ?? instance.config.host;
+  const { tlsCert, tlsKey } = instance.config;
+  const tls =
+    options.tls ??
+    (tlsCert && tlsKey ? { cert: await parts.readText(tlsCert), key: await parts.readText(tlsKey) } : undefined);
   const listening = await parts.listen(
     instance,
     options.app ?? edgewire.app,
     options.port ?? instance.config.port,
     hostname,
+    tls,
   );
-  instance.log.info(listeningLine(parts.runtime.name, hostname, listening.port), { port: listening.port });
+  instance.log.info(listeningLine(parts.runtime.name, hostname, listening.port, tls !== undefined), {
+    port: listening.port,
+  });
   if (generated) {
     instance.log.info(`backend push token for this run: ${generated} (set EDGEWIRE_PUSH_TOKEN to choose one)`, {
       pushToken: generated,

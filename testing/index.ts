@@ -9,6 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
@@ -37,14 +38,19 @@ export interface StartOptions {
   timeoutMs?: number;
   /** workerd: the compatibility date of the generated wrangler config (default 2026-04-26) */
   compatibilityDate?: string;
+  /**
+   * the PEM certificate to trust when `env` turns TLS on (EDGEWIRE_TLS_CERT/KEY): the harness then
+   * probes over https and hands out https:// and wss:// addresses
+   */
+  ca?: string;
 }
 
 /** A running server. */
 export interface RunningServer {
   runtime: RuntimeName;
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with TLS) */
   http: string;
-  /** `ws://127.0.0.1:<port>` */
+  /** `ws://127.0.0.1:<port>` (`wss://` with TLS) */
   ws: string;
   port: number;
   /** everything the process printed, for failure reports */
@@ -213,14 +219,14 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
   const stop = async () => {
     if (!exited) await stopGroup(child, gone);
   };
-  const http = `http://127.0.0.1:${port}`;
+  const tls = env.EDGEWIRE_TLS_CERT !== undefined && runtime !== "workerd";
+  const http = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   const ms = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + ms;
   for (;;) {
     if (exited) throw new Error(`${runtime} exited before serving:\n${output}`);
     try {
-      const res = await fetch(`${http}${options.health ?? "/healthz"}`);
-      if (res.ok) break;
+      if (await probe(`${http}${options.health ?? "/healthz"}`, options.ca)) break;
     } catch {}
     if (Date.now() > deadline) {
       await stop();
@@ -228,5 +234,17 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { runtime, http, ws: `ws://127.0.0.1:${port}`, port, output: () => output, signal, exited: exitCode, stop };
+  const ws = `${tls ? "wss" : "ws"}://127.0.0.1:${port}`;
+  return { runtime, http, ws, port, output: () => output, signal, exited: exitCode, stop };
+}
+
+/** Whether `url` answers 2xx; over https, trusting `ca` (global fetch cannot be given a CA). */
+async function probe(url: string, ca: string | undefined): Promise<boolean> {
+  if (!url.startsWith("https:")) return (await fetch(url)).ok;
+  return new Promise((done, fail) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
+    }).on("error", fail);
+  });
 }

@@ -10,11 +10,11 @@ import { after, before } from "node:test";
 import { type BrowserContext, chromium } from "playwright-core";
 import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "./servers.ts";
 
-/** Where Debian installs chromium (scripts/ensure-chromium.sh). */
+/** Where Debian installs chromium (scripts/ensure-system.sh). */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** A fresh browser profile in a temporary directory. */
-export async function launchBrowser(): Promise<BrowserContext> {
+/** A fresh browser profile in a temporary directory; `extraArgs` add flags (e.g. a trusted certificate). */
+export async function launchBrowser(extraArgs: string[] = []): Promise<BrowserContext> {
   const profile = mkdtempSync(join(tmpdir(), "edgewire-chromium-"));
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -28,6 +28,7 @@ export async function launchBrowser(): Promise<BrowserContext> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
 }

@@ -24,13 +24,21 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const wranglerDev = (port: number, inspector: number, extra: string[] = []) =>
   wranglerDevIn(ROOT, port, inspector, extra);
 
-/** Start the edgewire service (src/service.ts) under `runtime` and wait (up to `ms`) until it serves `/healthz`. */
+/** Start the edgewire service (src/service.ts) under `runtime` and wait (up to `ms`) until it serves `/healthz` (over TLS trusting `ca`, when `env` turns TLS on). */
 export function startServer(
   runtime: RuntimeName,
   env: Record<string, string> = {},
   ms = 60_000,
+  ca?: string,
 ): Promise<RunningServer> {
-  return startWith(runtime, { entry: "src/service.ts", export: "service", root: ROOT, env, timeoutMs: ms });
+  return startWith(runtime, {
+    entry: "src/service.ts",
+    export: "service",
+    root: ROOT,
+    env,
+    timeoutMs: ms,
+    ...(ca ? { ca } : {}),
+  });
 }
 
 /** Start any edgewire module of this repository (an example) under `runtime`. */

@@ -175,6 +175,12 @@ describe("config", () => {
       /PORT.*EDGEWIRE_MAX_MESSAGE_BYTES/s,
     );
   });
+
+  it("refuses half a TLS setup instead of serving plain HTTP", () => {
+    assert.throws(() => loadConfig({ EDGEWIRE_TLS_CERT: "cert.pem" }), /EDGEWIRE_TLS_CERT and EDGEWIRE_TLS_KEY/);
+    assert.throws(() => loadConfig({ EDGEWIRE_TLS_KEY: "key.pem" }), /EDGEWIRE_TLS_CERT and EDGEWIRE_TLS_KEY/);
+    assert.equal(loadConfig({ EDGEWIRE_TLS_CERT: "c.pem", EDGEWIRE_TLS_KEY: "k.pem" }).tlsKey, "k.pem");
+  });
 });
 
 describe("randomId", () => {
