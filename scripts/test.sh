@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: lint, type checks (src with no runtime types, each adapter with its
-# runtime's), the Worker bundle, then every test file in one node:test run —
+# runtime's), the package build, then every test file in one node:test run —
 # unit tests, the conformance suite on node/deno/bun/workerd, browser tests.
 # System packages the tests need (chromium, nginx, openssl) are installed here when missing.
 set -euo pipefail
@@ -26,13 +26,10 @@ tsc -p tsconfig.bun.json      # Bun adapter against bun-types
 tsc -p tsconfig.cloudflare.json
 deno check main/deno.ts adapters/deno.ts
 
-step "Worker bundle (wrangler deploy --dry-run)"
-wrangler deploy --dry-run --outdir dist >/dev/null
-
 step "package build (tsc: JavaScript and .d.ts into build/, what the examples import as \"edgewire\")"
 npm run --silent build
 
-step "tests: unit, conformance on every runtime, browser"
+step "tests: unit, conformance on every runtime, deploy (nginx, Worker bundles), browser"
 shopt -s nullglob
 files=(tests/unit/*.test.ts tests/conformance/*.test.ts tests/deploy/*.test.ts tests/browser/*.test.ts)
 node --import tsx --test --test-concurrency=1 "${files[@]}"
