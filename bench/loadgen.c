@@ -70,6 +70,8 @@ static struct {
   double drain;    /* seconds to wait for in-flight frames after the window */
   double then_paced; /* fanout burst: then pace the same room at this fraction of the burst rate */
   char pids[512];
+  int ports[16]; /* --ports: members spread over several servers (a fleet); the publisher uses the first */
+  int nports;
 } o = {"127.0.0.1", 0, "/echo", M_ECHO, 100, 1, 64, 5, 1, 0, 0, 0, 0, 0, 10, 60, 256, 1, 0.3, 60, 2, 0, ""};
 
 /* ---------- small helpers ---------- */
@@ -610,7 +612,8 @@ static void start_conn(int i) {
     src.sin_addr.s_addr = htonl(0x7f000001 + (i % o.src_ips));
     bind(fd, (struct sockaddr *)&src, sizeof src);
   }
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(o.port)};
+  int port = o.nports > 1 ? (c->role ? o.ports[0] : o.ports[i % o.nports]) : o.port;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, o.host, &a.sin_addr);
   c->fd = fd;
   c->state = ST_CONNECTING;
@@ -786,7 +789,7 @@ static void print_result(double connect_s, double settle_s, double meas_s, doubl
 
 static void usage(void) {
   fprintf(stderr,
-          "loadgen --port P [--host H] [--path /echo] [--mode echo|fanout|idle] [--conns N] [--window W]\n"
+          "loadgen --port P | --ports P1,P2,… [--host H] [--path /echo] [--mode echo|fanout|idle] [--conns N] [--window W]\n"
           "        [--size S] [--duration s] [--warmup s] [--rate R] [--batch] [--binary] [--proto ws|sio]\n"
           "        [--welcome] [--hold s] [--max-pending K] [--src-ips K] [--settle s] [--settle-max s]\n"
           "        [--connect-timeout s] [--drain s] [--then-paced fraction] [--server-pids a,b] [--server-core N]\n");
@@ -800,6 +803,11 @@ int main(int argc, char **argv) {
 #define ARG(name) (strcmp(a, name) == 0 && v && ++i)
     if (ARG("--host")) o.host = v;
     else if (ARG("--port")) o.port = atoi(v);
+    else if (ARG("--ports")) {
+      for (const char *t = v; *t && o.nports < 16; t = strchr(t, ',') ? strchr(t, ',') + 1 : t + strlen(t))
+        o.ports[o.nports++] = atoi(t);
+      if (o.nports) o.port = o.ports[0];
+    }
     else if (ARG("--path")) o.path = v;
     else if (ARG("--mode")) o.mode = !strcmp(v, "echo") ? M_ECHO : !strcmp(v, "fanout") ? M_FANOUT : !strcmp(v, "idle") ? M_IDLE : -1;
     else if (ARG("--conns")) o.conns = atoi(v);
