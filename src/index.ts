@@ -15,6 +15,13 @@ export {
   Instance,
   listeningLine,
 } from "./assemble.ts";
+/** The AsyncAPI 3.0 document of an edgewire's routes, as served at /asyncapi.json. */
+export {
+  type AsyncApiDocument,
+  type AsyncApiOptions,
+  type AsyncApiServer,
+  asyncApiDocument,
+} from "./asyncapi.ts";
 /** Configuration: the validated settings and how they are read. */
 export { type Config, ConfigSchema, loadConfig } from "./config.ts";
 /** What an adapter implements and hands the engine. */
@@ -45,9 +52,13 @@ export type { AppOptions, Forward, ForwardTarget, Mode } from "./http/app.ts";
 export {
   type AckFrame,
   type BroadcastFrame,
+  CLOSE_CODES,
   CloseCode,
+  ERROR_CODES,
   ErrorCode,
+  type ErrorCodeInfo,
   type ErrorFrame,
+  type ListedCloseCode,
   type Member,
   type MessageFrame,
   type PresenceFrame,

@@ -49,6 +49,100 @@ export const ErrorCode = {
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** A close code CLOSE_CODES describes: CloseCode's, 1002 (runtimes send it), 1005 and 1006 (reported, never sent). */
+export type ListedCloseCode = (typeof CloseCode)[keyof typeof CloseCode] | 1002 | 1005 | 1006;
+
+/** Where an error code shows (error frames, HTTP statuses, a close's reason) and what it means. */
+export interface ErrorCodeInfo {
+  /** sent in `{"type":"error"}` frames; the connection stays open */
+  readonly frame?: true;
+  /** the HTTP statuses whose error body carries it */
+  readonly http?: readonly number[];
+  /** the close code whose reason starts with it */
+  readonly close?: ListedCloseCode;
+  /** what it means */
+  readonly meaning: string;
+}
+
+/**
+ * Every error code, where it shows and what it means (close codes as
+ * literals, not CloseCode's: a property read would keep this table in the
+ * client bundle, which never uses it). Keyed by the codes
+ * themselves, so a code added to ErrorCode does not compile until it is
+ * described here; the AsyncAPI document is made from this table.
+ */
+export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
+  invalid_json: { frame: true, meaning: "the text frame is not JSON" },
+  invalid_message: {
+    frame: true,
+    meaning:
+      "JSON that fails the schema (unknown `type`, missing `data`, …; `message` says which field), or binary on a JSON-only route",
+  },
+  message_too_large: { http: [413], close: 1009, meaning: "a frame or push body over the size limit" },
+  invalid_room: { http: [400], meaning: "a bad room name (characters, or too long)" },
+  unsupported_protocol: { http: [400], meaning: "the subprotocol offer names nothing this server speaks" },
+  upgrade_required: { http: [426], meaning: "a WebSocket route was requested without `Upgrade: websocket`" },
+  not_found: { http: [404], meaning: "no such route" },
+  invalid_body: { http: [400], meaning: "a push or long-polling body that is not JSON, or fails the route's schema" },
+  unauthorized: { http: [401], meaning: "a missing, malformed, forged or expired token where one is required" },
+  session_not_found: { http: [404], meaning: "a long-polling session that does not exist (closed or expired)" },
+  try_again_later: {
+    frame: true,
+    http: [503],
+    close: 1013,
+    meaning: "the broker is unreachable (frame, or close 1013), or too many polling sessions (503)",
+  },
+  internal_error: {
+    http: [500],
+    close: 1011,
+    meaning: "a server fault; only that connection is closed",
+  },
+  origin_not_allowed: { http: [403], meaning: "a browser `Origin` the policy does not admit" },
+  forbidden: {
+    frame: true,
+    http: [403],
+    meaning: "the token's claims do not cover this room (join, read, push, publish)",
+  },
+  rate_limited: {
+    frame: true,
+    close: 1008,
+    meaning: "more frames than the rate limit; `retryAfterMs` says when; a burst of refusals in a row closes with 1008",
+  },
+  room_full: { http: [503], meaning: "the room has its most members" },
+  too_many_rooms: { http: [503], meaning: "a new room on an instance holding its most rooms" },
+  too_many_connections: { http: [429], meaning: "too many connections are open from this address" },
+  slow_consumer: {
+    close: 1013,
+    meaning: "the connection's outbound buffer (or polling queue) passed its limit",
+  },
+  draining: { http: [503], meaning: "the instance is shutting down: connect again (elsewhere)" },
+  heartbeat_timeout: { close: 1006, meaning: "no pong and no frame for two heartbeats: the connection was dropped" },
+  bad_handshake: {
+    http: [426, 400],
+    meaning: "`Sec-WebSocket-Version` is not 13 (426), or the key is not 16 bytes of base64 (400)",
+  },
+};
+
+/**
+ * Every close code a connection may end with, and why: those the server
+ * sends (CloseCode, so one added there does not compile until it is
+ * described here), 1002 which runtimes send, and 1005/1006 which are reported
+ * but never sent (RFC 6455 §7.4.1). 4000–4999 are the application's own.
+ */
+export const CLOSE_CODES: { readonly [K in ListedCloseCode]: string } = {
+  1000: "normal closure; also what a Durable Object answers to a Close without a code",
+  1001: "going away: the server is shutting down (or a heartbeat timeout, where a runtime cannot drop a socket)",
+  1002: "protocol error, sent by the runtime's WebSocket implementation (reserved bits, bad opcodes, unmasked frames)",
+  1005: "(never sent) reported to handlers when a Close frame carried no code",
+  1006: "(never sent) reported to handlers and in presence `leave` frames: the connection dropped or missed two heartbeats",
+  1007: "invalid data: a text frame that is not UTF-8",
+  1008: "policy: persistent flooding (`rate_limited`)",
+  1009: "a frame over the size limit (`message_too_large`)",
+  1011: "a server fault in a handler (`internal_error`), that connection only",
+  1012: "service restart: the reason says `reconnect in N ms`",
+  1013: "try again later: a slow consumer (`slow_consumer`) or an unreachable broker (`try_again_later`)",
+};
+
 /** Room names of at most `max` characters of letters, digits, `_`, `-`, `.`; checked before the upgrade. */
 export const roomNameSchema = (max: number) =>
   v.pipe(

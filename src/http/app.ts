@@ -8,6 +8,7 @@
  * Durable Object.
  */
 import { type Context, Hono } from "hono";
+import { type AsyncApiDocument, type AsyncApiOptions, asyncApiDocument, mountedAt } from "../asyncapi.ts";
 import type { ConnRecord } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
@@ -118,7 +119,12 @@ export interface AppOptions {
   demo?: boolean;
   /** serve the browser SDK bundle at `/client.js` (default: with the demo) */
   clientScript?: boolean;
+  /** serve the routes' AsyncAPI 3.0 document at `/asyncapi.json` (default true: it describes the public protocol); options name the service */
+  asyncapi?: boolean | AsyncApiOptions;
 }
+
+/** Where the app serves its AsyncAPI document. */
+export const ASYNCAPI_PATH = "/asyncapi.json";
 
 /** The admitted record a Worker hands to a Durable Object; set only by the Worker, never trusted from a client. */
 export const ADMITTED_HEADER = "x-edgewire-admitted";
@@ -236,6 +242,17 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
       c.header("Content-Type", "text/javascript; charset=utf-8");
       c.header("Cache-Control", "no-cache");
       return c.body(CLIENT_JS);
+    });
+  }
+  const asyncapi = options.asyncapi ?? true;
+  if (asyncapi) {
+    let document: AsyncApiDocument | undefined;
+    app.get(ASYNCAPI_PATH, (c) => {
+      // Made at the first request, not at import: every Worker isolate and Durable Object wake-up loads
+      // the module, and most never serve this.
+      document ??= asyncApiDocument(routes, asyncapi === true ? {} : asyncapi);
+      // Mounted in a user's app at a prefix, the channels' addresses are under it too.
+      return c.json(mountedAt(document, c.req.path.slice(0, -ASYNCAPI_PATH.length)));
     });
   }
   for (const route of routes) mountRoute(app, route, instanceOf);

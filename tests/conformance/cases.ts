@@ -155,6 +155,21 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "GET /asyncapi.json: the routes' AsyncAPI 3.0 document",
+    clients: ["ws"],
+    async run(s) {
+      const response = await fetch(`${s.http}/asyncapi.json`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+      const document = (await response.json()) as { asyncapi: string; channels: Record<string, { address: string }> };
+      assert.equal(document.asyncapi, "3.0.0");
+      assert.deepEqual(
+        Object.values(document.channels).map((c) => c.address),
+        ["/echo", "/rooms/{room}"],
+      );
+    },
+  },
+  {
     name: "426 without upgrade, 404 unknown route, 400 bad room name",
     clients: ["ws"],
     async run(s) {
