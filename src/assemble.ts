@@ -22,6 +22,7 @@ import {
   type Serving,
 } from "./http/app.ts";
 import { PollTransport } from "./http/long-poll.ts";
+import { Sampler } from "./inspector/sampler.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { CloseCode } from "./protocol.ts";
@@ -132,6 +133,10 @@ export class Instance implements Serving {
       maxSessions: config.pollMaxSessions,
       maxQueuedBytes: config.pollMaxQueuedBytes,
     });
+    // Only a process sees its own connections and rooms: a Worker's are spread over isolates and objects.
+    this.sampler =
+      config.inspector && this.mode === "local" ? new Sampler(this.engine, this.broker, this.metrics) : undefined;
+    this.sampler?.start();
     // A fleet broker carries long-polling requests to the instance holding the session.
     const fleet = this.broker as Partial<Fleet>;
     if (typeof fleet.request === "function" && typeof fleet.serveRequests === "function" && fleet.instanceId) {
@@ -148,6 +153,21 @@ export class Instance implements Serving {
   readonly fleetRequest:
     | ((instance: string, op: PollOp, timeoutMs: number) => Promise<PollDone | undefined>)
     | undefined;
+
+  /** the inspector's sampler, when EDGEWIRE_INSPECTOR is on (Node, Deno and Bun) */
+  readonly sampler: Sampler | undefined;
+
+  /** long-polling sessions open */
+  pollSessions(): number {
+    return this.polling.size;
+  }
+
+  /** whether `route` is one of this edgewire's room routes and `room` a valid name */
+  isRoom(route: string, room: string): boolean {
+    return (
+      this.edgewire.routes.some((r) => r.name === route && r.kind === "room") && this.admission.validRoomName(room)
+    );
+  }
 
   /** the bearer token /metrics requires */
   get metricsToken(): string | undefined {
@@ -227,6 +247,7 @@ export class Instance implements Serving {
   /** close every connection (1001 going away), end polling sessions, release the broker */
   async close(code = 1001, reason = "server shutting down"): Promise<void> {
     this.engine.stopHeartbeat();
+    this.sampler?.stop();
     this.engine.closeAll(code, reason);
     this.polling.closeAll(code, reason);
     await this.broker.close();

@@ -97,6 +97,12 @@ export const SETTINGS = {
     schema: text,
     doc: "bearer token `/metrics` requires when set (a secret)",
   }),
+  inspector: setting({
+    env: "EDGEWIRE_INSPECTOR",
+    schema: flag,
+    default: "false",
+    doc: "`true` serves the live inspector at `/inspector/` (Node, Deno, Bun); its data needs `EDGEWIRE_METRICS_TOKEN`, which must then be set",
+  }),
   trustedProxies: setting({
     env: "EDGEWIRE_TRUSTED_PROXIES",
     schema: list,
@@ -281,5 +287,10 @@ export function loadConfig(env: Record<string, unknown>, defaults: ConfigInput =
   // Half a TLS setup would serve plain HTTP where the operator expected wss://: refuse it.
   if (!config.tlsCert !== !config.tlsKey)
     throw new Error("edgewire: bad configuration: EDGEWIRE_TLS_CERT and EDGEWIRE_TLS_KEY go together");
+  // An inspector shows room names, members and message contents: never without a credential.
+  if (config.inspector && !config.metricsToken)
+    throw new Error(
+      "edgewire: bad configuration: EDGEWIRE_INSPECTOR needs EDGEWIRE_METRICS_TOKEN (its API's bearer token)",
+    );
   return config as Config;
 }

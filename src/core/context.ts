@@ -9,7 +9,7 @@
 import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
-import type { Admitted, Peer } from "./contract.ts";
+import type { Admitted, Frame, Peer } from "./contract.ts";
 import type { Engine } from "./engine.ts";
 import { errorFrame, type Handlers } from "./handlers.ts";
 import type { Connection, RoomContext } from "./route.ts";
@@ -69,7 +69,14 @@ export class ConnectionContext implements RoomContext, Connection {
   /** send an error frame (counted by code) */
   error(code: string, message: string, id?: string): void {
     this.engine.metrics.errorFrames.inc(code);
-    this.peer.send(errorFrame(code, message, id));
+    this.out(errorFrame(code, message, id));
+  }
+
+  /** send one frame to this connection and count it (`/metrics`' frames and bytes sent) */
+  out(frame: Frame, text?: boolean): void {
+    this.stats.messagesOut++;
+    this.stats.bytesOut += typeof frame === "string" ? frame.length : frame.byteLength;
+    this.peer.send(frame, text);
   }
 
   /** the connection (this object) */
@@ -116,10 +123,10 @@ export class ConnectionContext implements RoomContext, Connection {
 
   /** a string as text, bytes as binary (text when `text`), anything else as JSON */
   send(data: unknown, text?: boolean): void {
-    if (typeof data === "string") this.peer.send(data);
-    else if (data instanceof Uint8Array) this.peer.send(data, text === true);
-    else if (data instanceof ArrayBuffer) this.peer.send(new Uint8Array(data), text === true);
-    else this.peer.send(JSON.stringify(data));
+    if (typeof data === "string") this.out(data);
+    else if (data instanceof Uint8Array) this.out(data, text === true);
+    else if (data instanceof ArrayBuffer) this.out(new Uint8Array(data), text === true);
+    else this.out(JSON.stringify(data));
   }
 
   /** close with a code a server may send */

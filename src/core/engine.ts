@@ -335,7 +335,7 @@ export class Engine {
     }
     const retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate.perSecond);
     this.metrics.errorFrames.inc(ErrorCode.rateLimited);
-    ctx.peer.send(
+    ctx.out(
       errorFrame(ErrorCode.rateLimited, `more than ${rate.perSecond} frames per second`, idOf(data), { retryAfterMs }),
     );
     return false;

@@ -208,7 +208,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     }
     if (id === undefined) return;
     const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
-    ctx.peer.send(JSON.stringify(ack));
+    ctx.out(JSON.stringify(ack));
   }
 
   return {
@@ -242,7 +242,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
       }
       const envelope = checkedEnvelope.output;
       if (envelope.type === "ping") {
-        ctx.peer.send(
+        ctx.out(
           envelope.id === undefined ? PONG : JSON.stringify({ type: "pong", id: envelope.id } satisfies PongFrame),
         );
         return;

@@ -7,6 +7,7 @@
  * resume plug in here.)
  */
 
+import type { RouteStats } from "../metrics.ts";
 import type { MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { ConnectionContext } from "./context.ts";
@@ -22,7 +23,21 @@ interface LocalRoom {
   direct: Set<Peer>;
   /** members waiting for their welcome: what arrives meanwhile is kept for them */
   pending: Map<Peer, Frame[]>;
+  /** frames fanned out here (messages, broadcasts, presence): the inspector's rate */
+  deliveries: number;
+  /** the route's counters (frames and bytes sent), from its first member */
+  stats: RouteStats | undefined;
   unsubscribe: () => void;
+}
+
+/** A room as the inspector lists it. */
+export interface LocalRoomInfo {
+  /** the room */
+  readonly ref: RoomRef;
+  /** its members on this instance */
+  readonly members: number;
+  /** frames fanned out to it on this instance since it was first joined here */
+  readonly deliveries: number;
 }
 
 // A frame held during a join that the welcome's `seq` already covers.
@@ -57,6 +72,7 @@ export class Hub {
     const record = peer.record;
     const ref = ctx.ref as RoomRef;
     const local = this.#local(ref);
+    local.stats ??= ctx.stats;
     local.pending.set(peer, []);
     try {
       const snapshot = await this.#broker.join(ref, ctx.member());
@@ -94,11 +110,11 @@ export class Hub {
         ...(resumed ? { resumed: true } : {}),
         ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
       };
-      peer.send(JSON.stringify(welcome));
-      if (resync) peer.send(JSON.stringify(resync));
-      for (const frame of replay) if (frame.seq <= snapshot.seq) peer.send(JSON.stringify(frame));
+      ctx.out(JSON.stringify(welcome));
+      if (resync) ctx.out(JSON.stringify(resync));
+      for (const frame of replay) if (frame.seq <= snapshot.seq) ctx.out(JSON.stringify(frame));
       const held = local.pending.get(peer) ?? [];
-      for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) peer.send(frame);
+      for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) ctx.out(frame);
       local.pending.delete(peer);
       this.#live(local, peer);
     } catch (error) {
@@ -152,6 +168,12 @@ export class Hub {
     return this.#rooms.size;
   }
 
+  /** the rooms with members on this instance (the inspector's list) */
+  *rooms(): IterableIterator<LocalRoomInfo> {
+    for (const local of this.#rooms.values())
+      yield { ref: local.ref, members: local.live.size, deliveries: local.deliveries };
+  }
+
   /** number of members of the room with `key` connected to this instance */
   localMembers(key: string): number {
     return this.#rooms.get(key)?.live.size ?? 0;
@@ -166,6 +188,8 @@ export class Hub {
         live: new Map(),
         direct: new Set(),
         pending: new Map(),
+        deliveries: 0,
+        stats: undefined,
         unsubscribe: () => {},
       };
       created.unsubscribe = this.#broker.subscribe(ref, (d) => this.#fanout(created, d));
@@ -185,6 +209,13 @@ export class Hub {
   // has it, else a plain loop. Never re-encoded per member.
   #fanout(local: LocalRoom, delivery: Delivery): void {
     const { frame, except } = delivery;
+    local.deliveries++;
+    if (local.stats) {
+      // Every member but the excluded one receives it: counted without a loop, as native publish has none.
+      const recipients = local.live.size - (except !== undefined && local.live.has(except) ? 1 : 0);
+      local.stats.messagesOut += recipients;
+      local.stats.bytesOut += recipients * (typeof frame === "string" ? frame.length : frame.byteLength);
+    }
     for (const [peer, held] of local.pending) if (peer.record.id !== except) held.push(frame);
     if (this.#publish) {
       const sender = except === undefined ? undefined : local.live.get(except);

@@ -49,8 +49,8 @@ export function negotiate(offer: string | undefined): string | null {
 /** Largest claims a connection record carries (the record must fit 16 KiB with the route's state). */
 const MAX_CLAIMS_BYTES = 4096;
 
-// Constant-time for equal lengths: a push token must not leak through response timing.
-function sameSecret(a: string, b: string): boolean {
+/** Compare a presented secret with the configured one in constant time (for equal lengths): tokens must not leak through timing. */
+export function sameSecret(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
@@ -124,6 +124,11 @@ export class Admission {
   /** the client's address: the runtime's peer address, or what a trusted proxy forwarded */
   address(c: Context): string | undefined {
     return this.#proxies.client(this.#runtime.address?.(c), c.req.header("x-forwarded-for"));
+  }
+
+  /** whether `name` is a valid room name here (decoded) */
+  validRoomName(name: string): boolean {
+    return v.safeParse(this.#roomName, name).success;
   }
 
   /** the room name of a room route's request, or the 400 that refuses it */

@@ -17,6 +17,7 @@ import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
 import { type Admission, httpError } from "./admission.ts";
+import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
 
 /** Where a Worker hands a request on: a room's object, or an object holding a plain route's polling sessions. */
@@ -85,7 +86,7 @@ function ownerOf(key: string): string | undefined {
 }
 
 /** What the app needs of the instance serving a request. */
-export interface Serving {
+export interface Serving extends InspectorSource {
   /** this instance's id in a fleet (the broker's), if it is in one */
   readonly fleetId?: string | undefined;
   /** run a polling operation on another instance of the fleet; undefined when it is gone */
@@ -256,6 +257,8 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
     });
   }
   for (const route of routes) mountRoute(app, route, instanceOf);
+  // After the routes, so a user's own /inspector route wins; answers 404 unless EDGEWIRE_INSPECTOR is on.
+  mountInspector(app, instanceOf);
   return app;
 }
 
