@@ -16,6 +16,8 @@ export interface SqlLike {
 
 /** History, sequence numbers and epochs in SQLite tables `ew_rooms` and `ew_messages`. */
 export class SqlHistory implements HistoryStore {
+  // Each room's last seq, once read: this object is the only writer of its storage.
+  readonly #seq = new Map<string, number>();
   /** create the tables if they are missing */
   constructor(
     private readonly sql: SqlLike,
@@ -45,8 +47,22 @@ export class SqlHistory implements HistoryStore {
   head(room: string): Head {
     const row = this.sql.exec("SELECT seq, epoch FROM ew_rooms WHERE room = ?", room).toArray()[0];
     if (!row) return { seq: 0, epoch: "" };
-    if (row.epoch === "") return { seq: Number(row.seq), epoch: this.#giveEpoch(room) };
-    return { seq: Number(row.seq), epoch: String(row.epoch) };
+    const seq = this.#lastSeq(room, Number(row.seq));
+    if (row.epoch === "") return { seq, epoch: this.#giveEpoch(room) };
+    return { seq, epoch: String(row.epoch) };
+  }
+
+  // The room row's seq is written only when history is trimmed (every 64 messages), so an append is
+  // one INSERT, not two statements; the newest messages are never trimmed, so the last seq is the
+  // larger of the row's and the newest message's — exact after hibernation or eviction too.
+  #lastSeq(room: string, stored: number): number {
+    let seq = this.#seq.get(room);
+    if (seq === undefined) {
+      const top = this.sql.exec("SELECT MAX(seq) AS seq FROM ew_messages WHERE room = ?", room).toArray()[0];
+      seq = Math.max(stored, Number(top?.seq ?? 0));
+      this.#seq.set(room, seq);
+    }
+    return seq;
   }
 
   #giveEpoch(room: string): string {
@@ -65,19 +81,20 @@ export class SqlHistory implements HistoryStore {
   }
 
   append(room: string, make: (seq: number) => MessageFrame): { frame: MessageFrame; text: string } {
-    const row = this.sql
-      .exec(
-        "INSERT INTO ew_rooms (room, seq, epoch) VALUES (?, 1, ?) ON CONFLICT(room) DO UPDATE SET seq = seq + 1 RETURNING seq",
-        room,
-        randomId(),
-      )
-      .toArray()[0];
-    const seq = Number(row?.seq);
+    let last = this.#seq.get(room);
+    if (last === undefined) {
+      this.occupied(room);
+      last = this.head(room).seq;
+    }
+    const seq = last + 1;
     const frame = make(seq);
     const text = JSON.stringify(frame);
     this.sql.exec("INSERT INTO ew_messages (room, seq, frame, ts) VALUES (?, ?, ?, ?)", room, seq, text, frame.ts);
-    // Trim every 64 messages: one indexed range delete keeps the table bounded by count and age.
+    this.#seq.set(room, seq);
+    // Every 64 messages: record the seq in the room row, then trim by count and age (one indexed
+    // range delete) — in that order, so the seq survives even a trim that empties the table.
     if (seq % 64 === 0) {
+      this.sql.exec("UPDATE ew_rooms SET seq = ? WHERE room = ?", seq, room);
       this.sql.exec(
         "DELETE FROM ew_messages WHERE room = ? AND (seq <= ? OR ts < ?)",
         room,

@@ -1,0 +1,31 @@
+/** The Durable Object history (SqlHistory) on a real SQLite: sequence and epoch across wakes, trims by count and age. */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ROOT } from "../support/servers.ts";
+
+describe("SqlHistory on SQLite (bun:sqlite)", () => {
+  it("keeps seq and epoch exact across wakes and trims, with one INSERT per message", () => {
+    const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-history.bun.ts")], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const found = JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
+    assert.deepEqual(found, {
+      seqAfter130: 130,
+      seqAfterWake: 130,
+      epochKept: true,
+      next: 131,
+      since: [126, 127, 128, 129, 130, 131],
+      // 128 trimmed the table to seq > 78; 129–131 came after it.
+      countKept: 53,
+      seqAfterAgeTrimAndWake: 192,
+      sinceAfterAgeTrim: 0,
+      nextAfterAgeTrim: 193,
+      freshFirst: 1,
+      freshEpoch: true,
+    });
+  });
+});
