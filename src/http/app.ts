@@ -16,7 +16,7 @@ import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
-import { type Admission, httpError } from "./admission.ts";
+import { type Admission, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
 
@@ -106,6 +106,25 @@ export interface Serving extends InspectorSource {
   metricsText(): string;
   /** whether the instance takes new connections (not draining, broker up) */
   ready(): boolean;
+}
+
+/** The 401 for a metrics request without the configured token, if one is configured. */
+function metricsRefused(c: Context, s: Serving): Response | undefined {
+  const token = s.metricsToken;
+  const header = c.req.header("authorization") ?? "";
+  if (token === undefined || (header.startsWith("Bearer ") && sameSecret(header.slice(7), token))) return undefined;
+  return httpError(
+    c,
+    401,
+    ErrorCode.unauthorized,
+    `${c.req.path} needs Authorization: Bearer <EDGEWIRE_METRICS_TOKEN>`,
+  );
+}
+
+function metricsBody(c: Context, s: Serving): Response {
+  c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  c.header("Cache-Control", "no-store");
+  return c.body(s.metricsText());
 }
 
 /** The app's optional endpoints. */
@@ -224,17 +243,7 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
   if (options.metrics ?? true) {
     app.get("/metrics", (c) => {
       const s = instanceOf(c);
-      const token = s.metricsToken;
-      if (token !== undefined && c.req.header("authorization") !== `Bearer ${token}`) {
-        return httpError(
-          c,
-          401,
-          ErrorCode.unauthorized,
-          "/metrics needs Authorization: Bearer <EDGEWIRE_METRICS_TOKEN>",
-        );
-      }
-      c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      return c.body(s.metricsText());
+      return metricsRefused(c, s) ?? metricsBody(c, s);
     });
   }
   if (options.demo) app.get("/", (c) => c.html(DEMO_HTML));
@@ -256,7 +265,7 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
       return c.json(mountedAt(document, c.req.path.slice(0, -ASYNCAPI_PATH.length)));
     });
   }
-  for (const route of routes) mountRoute(app, route, instanceOf);
+  for (const route of routes) mountRoute(app, route, instanceOf, options.metrics ?? true);
   // After the routes, so a user's own /inspector route wins; answers 404 unless EDGEWIRE_INSPECTOR is on.
   mountInspector(app, instanceOf);
   return app;
@@ -275,7 +284,7 @@ function forwarded(c: Context, path: string, record?: ConnRecord, shard?: string
   return request;
 }
 
-function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serving): void {
+function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serving, metrics: boolean): void {
   const isRoom = route.kind === "room";
   const base = route.path;
   // The route's own path for a request, without any mount prefix: sessions are keyed by it.
@@ -374,6 +383,26 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
         // The next page starts after the last message returned; absent when this was the last.
         ...(messages.length > limit ? { next: page.at(-1)?.seq } : {}),
       });
+    });
+
+    // A room's own counters. On Cloudflare each room is an object with counters of its own that no
+    // /metrics of the Worker can see; elsewhere one process holds every room, and /metrics is the answer.
+    app.get(`${base}/metrics`, async (c) => {
+      const s = instanceOf(c);
+      if (!metrics) return httpError(c, 404, ErrorCode.notFound, `no route for ${c.req.path}`);
+      if (s.mode === "local")
+        return httpError(
+          c,
+          404,
+          ErrorCode.notFound,
+          "per-room metrics exist on Cloudflare only: this instance's are at /metrics",
+        );
+      if (s.mode === "worker") {
+        const refused = metricsRefused(c, s);
+        if (refused) return refused;
+        return forwardRoom(c, s, "/metrics");
+      }
+      return metricsBody(c, s);
     });
 
     app.post(`${base}/messages`, async (c) => {

@@ -489,10 +489,46 @@ export const hardeningCases: Case[] = (
         assert.match(text, /edgewire_closes_total\{code="1011"\} [1-9]/);
         assert.match(text, /edgewire_rate_limited_total [1-9]/);
         assert.match(text, /edgewire_messages_received_total\{route="room"\} [1-9]/);
+        assert.match(text, /edgewire_messages_sent_total\{route="room"\} [1-9]/);
+        assert.match(text, /edgewire_sent_bytes_total\{route="room"\} [1-9]/);
         assert.match(text, /edgewire_connections\{route="echo",transport="websocket"\} [1-9]/);
         assert.match(text, /edgewire_heap_used_bytes [1-9]\d*/, "the runtime's memory");
         const ready = await fetch(`${s.http}/readyz`);
         assert.deepEqual([ready.status, ((await ready.json()) as Json).ready], [200, true]);
+      },
+    },
+    {
+      name: "metrics per room: on Cloudflare /rooms/:room/metrics is the room object's own counters (behind the token); elsewhere 404 pointing to /metrics",
+      async run(s) {
+        const r = room("counted");
+        const url = `${s.http}/rooms/${r}/metrics`;
+        const auth = { headers: { authorization: `Bearer ${METRICS_TOKEN}` } };
+        if (s.runtime !== "workerd") {
+          const res = await fetch(url, auth);
+          assert.equal(res.status, 404);
+          assert.match(((await res.json()) as { error: { message: string } }).error.message, /\/metrics/);
+          return;
+        }
+        for (const authorization of [undefined, "Bearer wrong"]) {
+          const res = await fetch(url, authorization ? { headers: { authorization } } : {});
+          assert.equal(res.status, 401, String(authorization));
+        }
+        const a = await member(s, r);
+        const b = await member(s, r);
+        a.socket.sendJson({ type: "publish", id: "1", data: "counted" });
+        await b.socket.until("message");
+        await a.socket.until("ack");
+        const text = await (await fetch(url, auth)).text();
+        assert.match(text, /edgewire_info\{runtime="workerd"\} 1/);
+        assert.match(text, /edgewire_connections\{route="room",transport="websocket"\} 2/);
+        assert.match(text, /edgewire_rooms 1/);
+        assert.match(text, /edgewire_messages_received_total\{route="room"\} 1/);
+        // Two welcomes, b's presence news of… a join, the message to both, the ack: at least five.
+        const sent = Number(/edgewire_messages_sent_total\{route="room"\} (\d+)/.exec(text)?.[1]);
+        assert.ok(sent >= 5, `sent ${sent}`);
+        const other = await (await fetch(`${s.http}/rooms/${room("elsewhere")}/metrics`, auth)).text();
+        assert.match(other, /edgewire_connections\{route="room",transport="websocket"\} 0|edgewire_rooms 0/);
+        await Promise.all([a.socket.close(), b.socket.close()]);
       },
     },
   ] satisfies Case[]
