@@ -219,9 +219,11 @@ export class Instance implements Serving {
           }),
       ),
     );
-    // Closing handshakes need a moment; wait for them within a bound.
+    // Closing handshakes need a moment, and a polling client its next GET to fetch the close: wait
+    // for both within a bound (polling.size counts sessions whose close was not fetched yet).
     const until = Date.now() + 1000;
-    while (this.engine.connections > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while ((this.engine.connections > 0 || this.polling.size > 0) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 20));
   }
 
   /** the runtime's name */

@@ -130,10 +130,12 @@ export async function serveWith(
     await listening.close();
   };
   if (options.signals ?? true) {
-    let stopping = false;
+    let stopping = 0;
     parts.onSignal(() => {
-      if (stopping) return parts.exit(1); // a second signal: stop waiting
-      stopping = true;
+      // A second signal stops waiting — but not one that arrives with the first: Ctrl-C reaches the
+      // whole process group, and wrappers in it (npm, tsx, the bun shim) relay the same signal again.
+      if (stopping) return Date.now() - stopping > 500 ? parts.exit(1) : undefined;
+      stopping = Date.now();
       // Bounded: the drain window, the closing handshakes, and a little more.
       const deadline = setTimeout(() => parts.exit(0), instance.config.drainMs + 3000);
       void instance

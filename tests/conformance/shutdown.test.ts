@@ -69,5 +69,31 @@ describe("graceful shutdown", { concurrency: true }, () => {
         await server.stop();
       }
     });
+
+    it(`${runtime}: a signal repeated with the first does not cut the drain short; a second one later does`, {
+      timeout: 60_000,
+    }, async () => {
+      const server = await startServer(runtime, { EDGEWIRE_DRAIN_MS: "20000" });
+      try {
+        const member = new TestSocket(`${server.ws}/rooms/drain-twice`, "edgewire.v1");
+        await withTimeout(member.opened, 10_000, "join");
+        // What Ctrl-C does under npm or tsx: the group gets the signal, and a wrapper relays it again
+        // a moment later (two sent at once would merge into one pending signal).
+        server.signal("SIGINT");
+        await new Promise((r) => setTimeout(r, 50));
+        server.signal("SIGINT");
+        await new Promise((r) => setTimeout(r, 800));
+        const ready = await fetch(`${server.http}/readyz`);
+        assert.equal(ready.status, 503, "still draining after the doubled signal");
+        const before = Date.now();
+        server.signal("SIGINT");
+        const code = await withTimeout(server.exited, 5000, "exit on the second signal");
+        assert.ok(Date.now() - before < 5000);
+        assert.ok(code !== 0, `a cut-short drain exits non-zero (${code})`);
+        await member.ended;
+      } finally {
+        await server.stop();
+      }
+    });
   }
 });
