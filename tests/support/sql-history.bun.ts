@@ -7,8 +7,15 @@ import { Database } from "bun:sqlite";
 import { SqlHistory, type SqlLike } from "../../src/pubsub/sql-history.ts";
 
 const db = new Database(":memory:");
+let failNextInsert = false;
+let largestBindings = 0;
 const sql: SqlLike = {
   exec: (query, ...bindings) => {
+    largestBindings = Math.max(largestBindings, bindings.length);
+    if (failNextInsert && query.startsWith("INSERT INTO ew_messages")) {
+      failNextInsert = false;
+      throw new Error("disk full");
+    }
     const rows = db.query(query).all(...(bindings as never[])) as Record<string, unknown>[];
     return { toArray: () => rows };
   },
@@ -28,24 +35,39 @@ const out: Record<string, unknown> = {};
 let h = new SqlHistory(sql, 50, 60_000, now);
 h.occupied("r");
 const epoch = h.head("r").epoch;
-for (let i = 0; i < 130; i++) h.append("r", make("r"));
+for (let i = 0; i < 130; i++) await h.append("r", make("r"));
 out.seqAfter130 = h.head("r").seq;
 h = new SqlHistory(sql, 50, 60_000, now); // wake
 out.seqAfterWake = h.head("r").seq;
 out.epochKept = h.head("r").epoch === epoch;
-out.next = h.append("r", make("r")).frame.seq;
+out.next = (await h.append("r", make("r"))).frame.seq;
 out.since = h.since("r", 125, 10).map((m) => m.seq);
 out.countKept = (db.query("SELECT COUNT(*) AS n FROM ew_messages WHERE room = 'r'").get() as { n: number }).n;
 // Every message ages out; the trim at the next multiple of 64 empties the table, the seq survives.
 clock += 120_000;
-for (let seq = 132; seq <= 192; seq++) h.append("r", make("r"));
+for (let seq = 132; seq <= 192; seq++) await h.append("r", make("r"));
 clock += 120_000;
 h = new SqlHistory(sql, 50, 60_000, now);
 out.seqAfterAgeTrimAndWake = h.head("r").seq;
 out.sinceAfterAgeTrim = h.since("r", 0, 10).length;
-out.nextAfterAgeTrim = h.append("r", make("r")).frame.seq;
+out.nextAfterAgeTrim = (await h.append("r", make("r"))).frame.seq;
+// A burst written together: in order, contiguous, several statements of at most 100 bindings.
+const burst = await Promise.all(Array.from({ length: 60 }, () => h.append("r", make("r"))));
+out.burst = [burst[0]?.frame.seq, burst.at(-1)?.frame.seq, burst.every((b, i) => b.frame.seq === 194 + i)];
+out.burstStored = h.since("r", 193, 100).length;
+out.largestBindings = largestBindings;
+// A joiner does not see a seq that is not written yet.
+const pending = h.append("r", make("r"));
+out.headWhilePending = h.head("r").seq;
+await pending;
+out.headAfter = h.head("r").seq;
+// A failed write: its publishers are refused (try again), nothing is stored, the seq is given again.
+failNextInsert = true;
+const failed = await Promise.allSettled([h.append("r", make("r")), h.append("r", make("r"))]);
+out.failed = failed.map((f) => (f.status === "rejected" ? (f.reason as Error).name : "stored"));
+out.afterFailure = (await h.append("r", make("r"))).frame.seq;
 // A room first written to without occupied() still starts at 1 with an epoch.
 const fresh = new SqlHistory(sql, 50, 60_000, now);
-out.freshFirst = fresh.append("other", make("other")).frame.seq;
+out.freshFirst = (await fresh.append("other", make("other"))).frame.seq;
 out.freshEpoch = fresh.head("other").epoch.length > 0;
 console.log(JSON.stringify(out));

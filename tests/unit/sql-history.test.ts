@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { ROOT } from "../support/servers.ts";
 
 describe("SqlHistory on SQLite (bun:sqlite)", () => {
-  it("keeps seq and epoch exact across wakes and trims, with one INSERT per message", () => {
+  it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers", () => {
     const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-history.bun.ts")], {
       encoding: "utf8",
       timeout: 60_000,
@@ -24,6 +24,13 @@ describe("SqlHistory on SQLite (bun:sqlite)", () => {
       seqAfterAgeTrimAndWake: 192,
       sinceAfterAgeTrim: 0,
       nextAfterAgeTrim: 193,
+      burst: [194, 253, true],
+      burstStored: 60,
+      largestBindings: 100,
+      headWhilePending: 253,
+      headAfter: 254,
+      failed: ["BrokerUnavailableError", "BrokerUnavailableError"],
+      afterFailure: 255,
       freshFirst: 1,
       freshEpoch: true,
     });
