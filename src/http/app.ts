@@ -184,16 +184,28 @@ export const HISTORY_PAGE_MAX = 1000;
 const newShard = (): string => crypto.randomUUID().replaceAll("-", "").slice(0, 8);
 
 /**
- * Answer without reading the request body, and say so: workerd logs "Can't
- * read from request stream after response has been sent" for a body left
- * unread, so it is cancelled first.
+ * Answer a refused request without using its body. A small body (up to
+ * DRAIN_BYTES, by its Content-Length) is read and dropped, so the connection
+ * stays reusable: cancelling it makes workerd drop the connection, and the
+ * client's next request on it fails ("worker restarted mid-request" under
+ * wrangler dev). A larger or unsized body is cancelled (workerd logs "Can't read
+ * from request stream after response has been sent" for one left unread) and the
+ * answer says `Connection: close`, so nobody reuses that connection.
  */
 async function discard(c: Context, response: Response): Promise<Response> {
+  const length = Number(c.req.header("content-length"));
   try {
+    if (Number.isFinite(length) && length <= DRAIN_BYTES) {
+      await c.req.raw.arrayBuffer();
+      return response;
+    }
     await c.req.raw.body?.cancel();
   } catch {}
-  return response;
+  return closing(response);
 }
+
+// Refused bodies up to this size are read to keep their connection: 64 KiB costs less than a new connection.
+const DRAIN_BYTES = 64 * 1024;
 
 /** The response with `Connection: close` (copied first when its headers are immutable). */
 function closing(response: Response): Response {

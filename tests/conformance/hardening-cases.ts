@@ -228,6 +228,12 @@ export const hardeningCases: Case[] = (
         await post({ authorization: `Bearer ${HARD_PUSH_TOKEN}` }, 200);
         await post({ authorization: `Bearer ${await token({ push: true })}` }, 200);
         for (let i = 0; i < 2; i++) assert.equal((await m.socket.until<{ from: string }>("message")).from, "server");
+        // A refused push leaves its connection usable: the next request on it (fetch reuses it) works.
+        for (let i = 0; i < 10; i++) {
+          await post({ authorization: "Bearer wrong" }, 401);
+          await post({ authorization: `Bearer ${HARD_PUSH_TOKEN}` }, 200);
+          assert.equal((await m.socket.until<{ from: string }>("message")).from, "server");
+        }
         await m.socket.close();
         await new Promise((done) => setTimeout(done, 300));
         assert.doesNotMatch(s.output(), /Can't read from request stream/, "workerd: the refused body was cancelled");
