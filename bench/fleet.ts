@@ -55,7 +55,7 @@ async function start(fleet: Fleet, round: number): Promise<Running> {
   const ports: number[] = [];
   for (let i = 0; i < fleet.instances; i++) {
     const port = await freePort();
-    const script = fleet.kind === "edgewire" ? "main/node.ts" : "bench/targets/socketio-redis.ts";
+    const script = fleet.kind === "edgewire" ? "main/node.ts" : "bench/targets/socketio.ts";
     const env: Record<string, string> = {
       PORT: String(port),
       HOST: "127.0.0.1",
@@ -63,7 +63,7 @@ async function start(fleet: Fleet, round: number): Promise<Running> {
       ...EDGEWIRE_BENCH_ENV,
       EDGEWIRE_PUSH_TOKEN: TOKEN,
       SOCKETIO_KEY: prefix,
-      ...(fleet.redis ? { REDIS_URL: REDIS, EDGEWIRE_REDIS_PREFIX: prefix } : {}),
+      ...(fleet.redis ? { REDIS_URL: REDIS, SOCKETIO_REDIS_URL: REDIS, EDGEWIRE_REDIS_PREFIX: prefix } : {}),
     };
     procs.push(
       launch(process.execPath, ["--expose-gc", "--import", GC_HOOK, "--import", "tsx", script], {
