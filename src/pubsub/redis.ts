@@ -329,7 +329,8 @@ export class RedisBroker implements Broker {
     view.members = members;
   }
 
-  // A room this instance has no members in, for presence frames about it (a dead instance's members).
+  // A room's local state, not subscribed: as is, for presence frames about a room this instance has no
+  // members in (a dead instance's); #room subscribes it.
   #detached(ref: RoomRef): LocalRoom {
     const room: LocalRoom = {
       ref,
@@ -385,23 +386,12 @@ export class RedisBroker implements Broker {
   #room(ref: RoomRef): LocalRoom {
     const room = this.#rooms.get(ref.key);
     if (room) return room;
-    const created: LocalRoom = {
-      ref,
-      clock: presenceClock(),
-      listeners: new Set(),
-      subscribed: Promise.resolve(),
-      lastSeq: 0,
-      held: undefined,
-      known: 0,
-      members: () => [],
-      size: () => created.known,
-      deliver: (d) => void this.#deliverVia(ref, d),
-    };
+    const created = this.#detached(ref);
     created.subscribed = this.#sub.subscribe(this.#channel(ref), (message: string) => this.#received(created, message));
     // The join waits on this; a failed subscribe fails the join (the client retries), never a silent room.
     created.subscribed.catch(() => {});
     this.#rooms.set(ref.key, created);
-    return room ?? created;
+    return created;
   }
 
   // Presence frames go through the channel, so every instance's members get them.
