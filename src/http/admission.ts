@@ -49,6 +49,12 @@ export function negotiate(offer: string | undefined): string | null {
 /** Largest claims a connection record carries (the record must fit 16 KiB with the route's state). */
 const MAX_CLAIMS_BYTES = 4096;
 
+/** The token of an `Authorization: Bearer <token>` header (scheme in any case), if the request has one. */
+export function bearerOf(c: Context): string | undefined {
+  const header = c.req.header("authorization") ?? "";
+  return header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : undefined;
+}
+
 /** Compare a presented secret with the configured one in constant time (for equal lengths): tokens must not leak through timing. */
 export function sameSecret(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
@@ -290,8 +296,7 @@ export class Admission {
    */
   async push(c: Context, route: string, room: string): Promise<Response | undefined> {
     if (this.#config.pushOpen) return undefined;
-    const header = c.req.header("authorization") ?? "";
-    const bearer = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : undefined;
+    const bearer = bearerOf(c);
     const token = this.#config.pushToken;
     if (bearer !== undefined && token !== undefined && sameSecret(bearer, token)) return undefined;
     if (bearer !== undefined && this.#auth.configured && bearer.split(".").length === 3) {

@@ -10,7 +10,7 @@ import type { Context, Hono } from "hono";
 import { INSPECTOR_HTML, INSPECTOR_JS } from "../inspector/page.ts";
 import type { Sampler } from "../inspector/sampler.ts";
 import { ErrorCode } from "../protocol.ts";
-import { httpError, sameSecret } from "./admission.ts";
+import { bearerOf, httpError, sameSecret } from "./admission.ts";
 
 /** Where the inspector lives. */
 export const INSPECTOR_PATH = "/inspector";
@@ -52,8 +52,7 @@ export function mountInspector(app: Hono, sourceOf: (c: Context) => InspectorSou
     const source = enabled(c);
     if (!source?.sampler) return notFound(c);
     secured(c);
-    const header = c.req.header("authorization") ?? "";
-    const bearer = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "";
+    const bearer = bearerOf(c) ?? "";
     const token = source.metricsToken;
     if (token === undefined || !sameSecret(bearer, token))
       return httpError(
