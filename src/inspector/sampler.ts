@@ -135,7 +135,7 @@ export class Sampler {
     return s;
   }
 
-  #current(now: number): Sample {
+  #current(now: number, byRoute = this.#engine.connectionsByRoute()): Sample {
     let messagesIn = 0;
     let messagesOut = 0;
     for (const stats of this.#metrics.routes.values()) {
@@ -143,7 +143,7 @@ export class Sampler {
       messagesOut += stats.messagesOut;
     }
     const connections: Record<string, number> = {};
-    for (const byTransport of this.#engine.connectionsByRoute().values())
+    for (const byTransport of byRoute.values())
       for (const [transport, n] of byTransport) connections[transport] = (connections[transport] ?? 0) + n;
     return {
       t: now,
@@ -158,9 +158,10 @@ export class Sampler {
   /** the overview: live gauges, the busiest `maxRooms` rooms, and the samples with one taken now */
   overview(runtime: string, instance: string | undefined, pollSessions: number, maxRooms = 100): Overview {
     const now = Date.now();
+    // One pass over the open connections serves both the table and the sample taken now.
+    const byRoute = this.#engine.connectionsByRoute();
     const connections: Record<string, Record<string, number>> = {};
-    for (const [route, byTransport] of this.#engine.connectionsByRoute())
-      connections[route] = Object.fromEntries(byTransport);
+    for (const [route, byTransport] of byRoute) connections[route] = Object.fromEntries(byTransport);
     const rooms: RoomRow[] = [];
     // The rate since the last sample, once that is a second old; else since the one before it.
     const recent = now - this.#previousAt >= 1000;
@@ -181,7 +182,7 @@ export class Sampler {
       rooms: rooms.slice(0, maxRooms),
       roomCount: rooms.length,
       pollSessions,
-      samples: [...this.#samples, this.#current(now)],
+      samples: [...this.#samples, this.#current(now, byRoute)],
       sampleMs: this.#everyMs,
     };
   }
