@@ -12,7 +12,6 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { BrowserContext } from "playwright-core";
-import WebSocket from "ws";
 import { launchBrowser } from "../support/browser.ts";
 import { type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
@@ -23,20 +22,16 @@ const RUNTIMES = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? ["node", "deno", 
   (r) => r !== "workerd",
 ) as RuntimeName[];
 
-/** A handshake the origin policy refuses (403 before the upgrade). */
-function refusedHandshake(ws: string): Promise<number> {
-  return new Promise((done) => {
-    const socket = new WebSocket(`${ws}/echo`, { headers: { origin: "https://evil.example" } });
-    socket.on("unexpected-response", (_req, res) => {
-      done(res.statusCode ?? 0);
-      socket.terminate();
-    });
-    socket.on("open", () => {
-      done(101);
-      socket.close();
-    });
-    socket.on("error", () => {});
-  });
+/** The status a handshake from a foreign page gets (the origin policy: 403 before the upgrade). */
+async function foreignHandshake(ws: string): Promise<number> {
+  const socket = new TestSocket(`${ws}/echo`, undefined, { origin: "https://evil.example" });
+  return socket.opened.then(
+    async () => {
+      await socket.close();
+      return 101;
+    },
+    (e: { status?: number }) => e.status ?? 0,
+  );
 }
 
 describe("live inspector", () => {
@@ -101,7 +96,7 @@ describe("live inspector", () => {
           a.sendJson({ type: "publish", data: { text } });
           await b.until("message");
         }
-        assert.equal(await refusedHandshake(server().ws), 403);
+        assert.equal(await foreignHandshake(server().ws), 403);
         const closer = new TestSocket(`${server().ws}/echo`);
         await withTimeout(closer.opened, 10_000, "closer");
         await closer.close(4000, "done");
