@@ -8,7 +8,8 @@
  * one edgewire instance with REDIS_URL against one on the memory broker (the
  * cost of Redis), and the resume scenario: a client rejoining 1 000 messages
  * behind, time until it has caught up. Writes bench/results/fleet.md and .json
- * (`--out=NAME`: NAME.md and NAME.json).
+ * (`--out=NAME`: NAME.md and NAME.json). `--fleets=ew1-redis,ew1-memory` runs only those
+ * fleets (keys: ew2, sio2, ew3, sio3, ew1-redis, ew1-memory), for a quick A/B.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,19 +31,25 @@ const GC_HOOK = join(ROOT, "bench/gc-hook.js");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Fleet {
+  /** short name for --fleets */
+  key: string;
   name: string;
   kind: "edgewire" | "socket.io";
   instances: number;
   redis: boolean;
 }
-const FLEETS: Fleet[] = [
-  { name: "edgewire ×2", kind: "edgewire", instances: 2, redis: true },
-  { name: "socket.io+redis ×2", kind: "socket.io", instances: 2, redis: true },
-  { name: "edgewire ×3", kind: "edgewire", instances: 3, redis: true },
-  { name: "socket.io+redis ×3", kind: "socket.io", instances: 3, redis: true },
-  { name: "edgewire ×1 redis", kind: "edgewire", instances: 1, redis: true },
-  { name: "edgewire ×1 memory", kind: "edgewire", instances: 1, redis: false },
+const ALL_FLEETS: Fleet[] = [
+  { key: "ew2", name: "edgewire ×2", kind: "edgewire", instances: 2, redis: true },
+  { key: "sio2", name: "socket.io+redis ×2", kind: "socket.io", instances: 2, redis: true },
+  { key: "ew3", name: "edgewire ×3", kind: "edgewire", instances: 3, redis: true },
+  { key: "sio3", name: "socket.io+redis ×3", kind: "socket.io", instances: 3, redis: true },
+  { key: "ew1-redis", name: "edgewire ×1 redis", kind: "edgewire", instances: 1, redis: true },
+  { key: "ew1-memory", name: "edgewire ×1 memory", kind: "edgewire", instances: 1, redis: false },
 ];
+const ONLY = arg("fleets")?.split(",");
+const FLEETS = ONLY ? ALL_FLEETS.filter((f) => ONLY.includes(f.key)) : ALL_FLEETS;
+if (FLEETS.length === 0)
+  throw new Error(`--fleets: none of ${ONLY?.join(",")} (keys: ${ALL_FLEETS.map((f) => f.key).join(", ")})`);
 
 interface Running {
   ports: number[];
@@ -189,7 +196,7 @@ interface Row {
   resumeMs: number[];
 }
 const results = new Map<string, Row>();
-for (const f of FLEETS)
+for (const f of ALL_FLEETS)
   results.set(f.name, {
     burst: [],
     p50: [],

@@ -118,6 +118,8 @@ export class RedisBroker implements Broker {
   readonly #limit: number;
   readonly #maxAgeMs: number;
   readonly #idleMs: number;
+  readonly #limitArg: string;
+  readonly #idleArg: string;
   readonly #ttlMs: number;
   readonly #log: Logger | undefined;
   readonly #now: () => number;
@@ -127,6 +129,11 @@ export class RedisBroker implements Broker {
   #closed = false;
   #serve: ((payload: unknown) => Promise<unknown>) | undefined;
   readonly #waiting = new Map<string, (reply: unknown) => void>();
+  /** the SHA1 of each script, once loaded: EVALSHA sends 40 bytes instead of the script */
+  readonly #shas = new Map<string, string>();
+  // A room's new epoch: this instance's random base and a counter, unique without a random draw per publish.
+  readonly #epochBase = randomId();
+  #epochs = 0;
 
   /** a broker on `options.url`; call `start()` before use */
   constructor(options: RedisBrokerOptions) {
@@ -136,6 +143,8 @@ export class RedisBroker implements Broker {
     this.#limit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#maxAgeMs = options.historyMaxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
     this.#idleMs = options.roomIdleMs ?? DEFAULT_ROOM_IDLE_MS;
+    this.#limitArg = String(this.#limit);
+    this.#idleArg = String(this.#idleMs);
     this.#ttlMs = options.instanceTtlMs ?? 10_000;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -176,6 +185,7 @@ export class RedisBroker implements Broker {
       const { c, r } = JSON.parse(m) as { c: string; r: unknown };
       this.#waiting.get(c)?.(r);
     });
+    await this.#loadScripts();
     this.#up = true;
     await this.#heartbeat();
   }
@@ -219,6 +229,27 @@ export class RedisBroker implements Broker {
     await this.#cmd.publish(`${this.#p}rpc-reply:${from}`, JSON.stringify({ c, r })).catch(() => {});
   }
 
+  async #loadScripts(): Promise<void> {
+    for (const script of [PUBLISH, JOIN, LEAVE]) this.#shas.set(script, await this.#cmd.scriptLoad(script));
+  }
+
+  // EVALSHA; a Redis that lost its script cache (restarted, SCRIPT FLUSH) gets the script itself once more.
+  async #eval(script: string, keys: string[], args: string[]): Promise<unknown> {
+    const sha = this.#shas.get(script);
+    if (sha !== undefined) {
+      try {
+        return await this.#cmd.evalSha(sha, { keys, arguments: args });
+      } catch (error) {
+        if (!(error as Error).message.startsWith("NOSCRIPT")) throw error;
+      }
+    }
+    return this.#cmd.eval(script, { keys, arguments: args });
+  }
+
+  #newEpoch(): string {
+    return `${this.#epochBase}${(++this.#epochs).toString(36)}`;
+  }
+
   /** whether both connections to Redis are up (readiness, /metrics) */
   get up(): boolean {
     return this.#up;
@@ -247,10 +278,11 @@ export class RedisBroker implements Broker {
     const head = `{"type":"message","room":${JSON.stringify(ref.name)},"seq":`;
     const tail = `,"from":${JSON.stringify(from)},"data":${JSON.stringify(data) ?? "null"},"ts":${ts}}`;
     const [seq] = (await this.#call("publish", () =>
-      this.#cmd.eval(PUBLISH, {
-        keys: [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
-        arguments: [head, tail, randomId(), String(this.#limit), String(this.#idleMs)],
-      }),
+      this.#eval(
+        PUBLISH,
+        [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
+        [head, tail, this.#newEpoch(), this.#limitArg, this.#idleArg],
+      ),
     )) as [number, string];
     return { type: "message", room: ref.name, seq: Number(seq), from, data, ts };
   }
@@ -276,17 +308,18 @@ export class RedisBroker implements Broker {
     await this.#call("subscribe", () => room.subscribed);
     const entry: Entry = { m: member, i: this.instanceId };
     const [size, seq, epoch, listed] = (await this.#call("join", () =>
-      this.#cmd.eval(JOIN, {
-        keys: [this.#k(ref, "m"), this.#k(ref, "t"), this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log")],
-        arguments: [
+      this.#eval(
+        JOIN,
+        [this.#k(ref, "m"), this.#k(ref, "t"), this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log")],
+        [
           member.id,
           JSON.stringify(entry),
           String(member.joinedAt),
-          randomId(),
+          this.#newEpoch(),
           String(this.#presence.limit),
-          String(this.#idleMs),
+          this.#idleArg,
         ],
-      }),
+      ),
     )) as [number, string, string, (string | null)[]];
     await this.#call("join", () => this.#cmd.sAdd(`${this.#p}i:${this.instanceId}:rooms`, ref.key));
     room.known = Number(size);
@@ -313,10 +346,11 @@ export class RedisBroker implements Broker {
   }
 
   async #remove(ref: RoomRef, memberId: string, ending: { code?: number; reason?: string }): Promise<void> {
-    const [size, gone, all] = (await this.#cmd.eval(LEAVE, {
-      keys: [this.#k(ref, "m"), this.#k(ref, "t")],
-      arguments: [memberId, String(this.#presence.limit)],
-    })) as [number, string | undefined, (string | null)[] | undefined];
+    const [size, gone, all] = (await this.#eval(
+      LEAVE,
+      [this.#k(ref, "m"), this.#k(ref, "t")],
+      [memberId, String(this.#presence.limit)],
+    )) as [number, string | undefined, (string | null)[] | undefined];
     if (Number(size) < 0 || gone === undefined) return;
     const member = (JSON.parse(gone) as Entry).m;
     const list = (all ?? []).filter((v): v is string => v !== null).map((v) => (JSON.parse(v) as Entry).m);
