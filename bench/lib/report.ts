@@ -261,6 +261,8 @@ export function renderReport(
     // raw-bun relaying edgewire-sized frames: what edgewire's own work costs, and what the bigger frame costs
     ["bun ×raw envelope relay", "edgewire-bun", "raw-bun-envelope"],
     ["envelope relay ×raw", "raw-bun-envelope", "raw-bun"],
+    ["envelope without room ×crossws", "raw-bun-envelope-no-room", "crossws-bun"],
+    ["envelope without room ×envelope", "raw-bun-envelope-no-room", "raw-bun-envelope"],
     ["control", "edgewire-node", "edgewire-node#2"],
   ];
   const used = cols.filter(([, a, b]) => names.has(a) && b && names.has(b));

@@ -186,6 +186,21 @@ export const TARGETS: Target[] = [
     startMs: 30_000,
   },
   {
+    // the same envelope without "room": what dropping the room name from message frames would buy.
+    name: "raw-bun-envelope-no-room",
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, "--envelope-no-room"]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 30_000,
+  },
+  {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.
     name: "raw-workerd",

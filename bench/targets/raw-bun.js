@@ -7,12 +7,15 @@
  * edgewire's per-publish work alone, and it ÷ raw-bun the cost of the bigger frame.
  * (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
  */
-const ENVELOPE = process.argv.includes("--envelope");
+const ENVELOPE = process.argv.includes("--envelope") || process.argv.includes("--envelope-no-room");
+// --envelope-no-room (target raw-bun-envelope-no-room): the same envelope without "room", to measure
+// what dropping the room name (redundant on a one-room connection) from message frames would buy.
+const ROOM = !process.argv.includes("--envelope-no-room");
 const PREFIX = '{"type":"publish","data":';
 let seq = 0;
 const envelope = (room, message) =>
   typeof message === "string" && message.startsWith(PREFIX)
-    ? `{"type":"message","room":"${room}","seq":${++seq},"from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)},"ts":${Date.now()}}`
+    ? `{"type":"message",${ROOM ? `"room":"${room}",` : ""}"seq":${++seq},"from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)},"ts":${Date.now()}}`
     : message;
 const server = Bun.serve({
   port: Number(Bun.env.PORT),

@@ -53,14 +53,17 @@ export interface RedisBrokerOptions {
   now?: () => number;
 }
 
-// One round trip per publish: the sequence, the history and the delivery, atomically.
+// One round trip per publish: the sequence, the history and the delivery, atomically. The idle
+// TTLs are refreshed when ARGV[6] is '1' (nobody's heartbeat covers the room) or the room is new.
 const PUBLISH = `local seq = redis.call('INCR', KEYS[1])
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then epoch = ARGV[3]; redis.call('SET', KEYS[2], epoch) end
 local frame = ARGV[1] .. seq .. ARGV[2]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'f', frame)
 redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+if ARGV[6] == '1' or seq == 1 then
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+end
 return {seq, epoch}`;
 
 // Join: the member in, the room's epoch made if new, the size, the oldest members, the head.
@@ -119,6 +122,7 @@ export class RedisBroker implements Broker {
   readonly #maxAgeMs: number;
   readonly #idleMs: number;
   readonly #limitArg: string;
+  readonly #beatMs: number;
   readonly #idleArg: string;
   readonly #ttlMs: number;
   readonly #log: Logger | undefined;
@@ -173,6 +177,7 @@ export class RedisBroker implements Broker {
       });
     }
     const beat = options.heartbeatMs ?? 3000;
+    this.#beatMs = beat;
     this.#timers.push(setInterval(() => void this.#heartbeat(), beat));
     this.#timers.push(setInterval(() => void this.#sweep(), Math.max(500, Math.floor(this.#ttlMs / 4))));
   }
@@ -246,6 +251,12 @@ export class RedisBroker implements Broker {
     return this.#cmd.eval(script, { keys, arguments: args });
   }
 
+  // A room with members here has its TTLs refreshed by this instance's heartbeat; refreshing them on
+  // every publish too cost Redis three PEXPIREs (~2 of its ~13 µs per publish).
+  #refreshes(ref: RoomRef): boolean {
+    return !this.#rooms.has(ref.key) || this.#idleMs < 2 * this.#beatMs;
+  }
+
   #newEpoch(): string {
     return `${this.#epochBase}${(++this.#epochs).toString(36)}`;
   }
@@ -281,7 +292,7 @@ export class RedisBroker implements Broker {
       this.#eval(
         PUBLISH,
         [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
-        [head, tail, this.#newEpoch(), this.#limitArg, this.#idleArg],
+        [head, tail, this.#newEpoch(), this.#limitArg, this.#idleArg, this.#refreshes(ref) ? "1" : "0"],
       ),
     )) as [number, string];
     return { type: "message", room: ref.name, seq: Number(seq), from, data, ts };

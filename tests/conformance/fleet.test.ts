@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { createClient } from "@redis/client";
 import WebSocket from "ws";
 import { joinRoom, type RoomClient, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
 import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
@@ -256,6 +257,46 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
       for (const c of clients) c.client.close();
       await Promise.all([a.stop(), b.stop()]);
       await redis.stop();
+    }
+  });
+
+  it("no room key is kept forever: every key of a room carries the idle TTL, whether it was made by a join, a member's publish or a push to an empty room", async () => {
+    const prefix = testPrefix("ttl");
+    const idleMs = 60_000;
+    const s = await startServer("node", { ...fleetEnv(prefix), EDGEWIRE_ROOM_IDLE_MS: String(idleMs) });
+    const redis = createClient({ url: SHARED_REDIS });
+    await redis.connect();
+    // Every key under the prefix but the fleet's own registry has a TTL in (0, idleMs].
+    const ttls = async (room: string) => {
+      const out: Record<string, number> = {};
+      for await (const keys of redis.scanIterator({ MATCH: `${prefix}r:room:${room}:*`, COUNT: 500 }))
+        for (const key of keys) out[key.slice(prefix.length)] = await redis.pTTL(key);
+      return out;
+    };
+    const bounded = (t: Record<string, number>, what: string) => {
+      assert.ok(Object.keys(t).length > 0, `${what}: the room has keys`);
+      for (const [key, ms] of Object.entries(t)) assert.ok(ms > 0 && ms <= idleMs, `${what}: ${key} has TTL ${ms}`);
+    };
+    try {
+      // A room made by a member's publish (the member's instance heartbeats it).
+      const m = new TestSocket(`${s.ws}/rooms/talk`, "edgewire.v1");
+      await m.json();
+      m.send(JSON.stringify({ type: "publish", data: 1 }));
+      await m.until("message");
+      bounded(await ttls("talk"), "member's room");
+      await m.close();
+      // A room nobody is in, made by pushes alone: no heartbeat covers it, the publish must.
+      for (let n = 0; n < 3; n++) assert.equal((await push(s, "empty", n)).status, 200);
+      const pushed = await ttls("empty");
+      bounded(pushed, "pushed room");
+      assert.ok(
+        Object.keys(pushed).some((k) => k.endsWith(":log")),
+        "the pushed room has its history stream",
+      );
+    } finally {
+      await redis.close();
+      await s.stop();
+      await cleanup(SHARED_REDIS, prefix);
     }
   });
 
