@@ -9,7 +9,8 @@
  * cost of Redis), and the resume scenario: a client rejoining 1 000 messages
  * behind, time until it has caught up. Writes bench/results/fleet.md and .json
  * (`--out=NAME`: NAME.md and NAME.json). `--fleets=ew1-redis,ew1-memory` runs only those
- * fleets (keys: ew2, sio2, ew3, sio3, ew1-redis, ew1-memory), for a quick A/B.
+ * fleets (keys: ew2, sio2, ew3, sio3, ew1-redis, ew1-memory), for a quick A/B. Redis is a
+ * redis-server the bench starts on the load client's core (EDGEWIRE_BENCH_REDIS: another one).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,9 +24,23 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const ROUNDS = Number(arg("rounds") ?? 3);
 const MEMBERS = Number(arg("members") ?? 1000);
 const OUT = arg("out") ?? "fleet";
-const REDIS = process.env.EDGEWIRE_BENCH_REDIS ?? "redis://127.0.0.1:6379/12";
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
+// Redis: a redis-server of the bench's own (no persistence), pinned to the load client's core, so its
+// CPU (~13 µs per publish script) is never taken from the servers' core — on a real fleet Redis has
+// its own machine, and the machine's shared Redis goes wherever the scheduler puts it.
+// EDGEWIRE_BENCH_REDIS=redis://… uses that Redis instead (the machine's: redis://127.0.0.1:6379/12).
+const OWN_REDIS = process.env.EDGEWIRE_BENCH_REDIS === undefined;
+const redisPort = OWN_REDIS ? await freePort() : 0;
+const redisServer = OWN_REDIS
+  ? launch("redis-server", ["--port", String(redisPort), "--save", "", "--appendonly", "no"], {
+      cwd: ROOT,
+      env: {},
+      core: CLIENT_CORE,
+      nofile: 20_000,
+    })
+  : undefined;
+const REDIS = process.env.EDGEWIRE_BENCH_REDIS ?? `redis://127.0.0.1:${redisPort}/0`;
 const TOKEN = "bench-push-token";
 const GC_HOOK = join(ROOT, "bench/gc-hook.js");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -183,6 +198,20 @@ const median = (xs: number[]) => {
 };
 
 buildLoadgen();
+if (OWN_REDIS) {
+  for (let i = 0; ; i++) {
+    const probe = createClient({ url: REDIS, socket: { reconnectStrategy: false } });
+    probe.on("error", () => {});
+    const ok = await probe.connect().then(
+      () => probe.ping().then(() => true),
+      () => false,
+    );
+    await probe.close().catch(() => {});
+    if (ok) break;
+    if (i > 50) throw new Error("the bench's redis-server did not start");
+    await sleep(100);
+  }
+}
 interface Row {
   burst: number[];
   p50: number[];
@@ -256,6 +285,7 @@ await redis.connect();
 for await (const keys of redis.scanIterator({ MATCH: `bench:${process.pid}:*`, COUNT: 500 }))
   if (keys.length) await redis.del(keys);
 await redis.close();
+await redisServer?.stop();
 
 const row = (name: string) => results.get(name) as Row;
 const ratio = (a: string, b: string) => {
@@ -267,7 +297,7 @@ const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "–");
 const lines = [
   "# edgewire fleet bench",
   "",
-  `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${ROUNDS} paired rounds; ${MEMBERS} members spread round-robin over the instances, one publisher on the first keeping 32 publishes in flight (64 B); every server process on core 1, the load client on core 0, Redis (the machine's) wherever the OS puts it. Burst: deliveries/s. ½ burst: the same room paced at half the burst rate, publish-to-delivery latency. Paced capacity: publishes/s the servers could sustain at the CPU a paced publish costs (a probe at ⅛ of the burst rate: its rate ÷ its server CPU; a burst rides write coalescing that paced publishes do not get, so half the burst rate can already saturate them — the ½-burst CPU column). Steady: a fresh run paced at half that capacity — where the latency goal is read. \`npm run bench:fleet${ROUNDS === 3 ? "" : ` -- --rounds=${ROUNDS}`}\``,
+  `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${ROUNDS} paired rounds; ${MEMBERS} members spread round-robin over the instances, one publisher on the first keeping 32 publishes in flight (64 B); every server process on core 1, the load client on core 0, ${OWN_REDIS ? "Redis (the bench's own redis-server, no persistence) on core 0 with the load client" : `Redis at ${REDIS} wherever the OS puts it`}. Burst: deliveries/s. ½ burst: the same room paced at half the burst rate, publish-to-delivery latency. Paced capacity: publishes/s the servers could sustain at the CPU a paced publish costs (a probe at ⅛ of the burst rate: its rate ÷ its server CPU; a burst rides write coalescing that paced publishes do not get, so half the burst rate can already saturate them — the ½-burst CPU column). Steady: a fresh run paced at half that capacity — where the latency goal is read. \`npm run bench:fleet${ROUNDS === 3 ? "" : ` -- --rounds=${ROUNDS}`}\``,
   "",
   "| fleet | burst deliveries/s | ½ burst: p50 / p99 (server CPU) | paced capacity | steady: publishes/s, p50 / p99 (server CPU) | resume 1 000 behind |",
   "| --- | ---: | ---: | ---: | ---: | ---: |",
