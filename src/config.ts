@@ -205,7 +205,7 @@ export const SETTINGS = {
     env: "EDGEWIRE_ROOM_IDLE_MS",
     schema: int(1000, 7 * 24 * 3_600_000),
     default: String(DEFAULT_ROOM_IDLE_MS),
-    doc: "the memory broker forgets a room nobody is in and nobody wrote to for this long (it starts again at seq 1, in a new epoch)",
+    doc: "a room nobody is in and nobody wrote to for this long is forgotten (it starts again at seq 1, in a new epoch): the memory broker drops it; on Redis its keys expire (an instance's heartbeat refreshes them for the rooms it has members in, a publish for the others)",
   }),
   presenceLimit: setting({
     env: "EDGEWIRE_PRESENCE_LIMIT",
