@@ -16,7 +16,7 @@ import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
-import { type Admission, httpError, sameSecret } from "./admission.ts";
+import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
 
@@ -111,8 +111,8 @@ export interface Serving extends InspectorSource {
 /** The 401 for a metrics request without the configured token, if one is configured. */
 function metricsRefused(c: Context, s: Serving): Response | undefined {
   const token = s.metricsToken;
-  const header = c.req.header("authorization") ?? "";
-  if (token === undefined || (header.startsWith("Bearer ") && sameSecret(header.slice(7), token))) return undefined;
+  // The same header parsing as the push API and the inspector (the scheme is case-insensitive, RFC 9110).
+  if (token === undefined || sameSecret(bearerOf(c) ?? "", token)) return undefined;
   return httpError(
     c,
     401,

@@ -481,6 +481,13 @@ export const hardeningCases: Case[] = (
       name: "metrics: /metrics needs its token; it counts refusals by reason, closes by code, messages and rate limiting",
       async run(s) {
         assert.equal((await fetch(`${s.http}/metrics`)).status, 401);
+        const wrong = await fetch(`${s.http}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}x` } });
+        assert.equal(wrong.status, 401, "a wrong token is refused");
+        const basic = await fetch(`${s.http}/metrics`, { headers: { authorization: `Basic ${METRICS_TOKEN}` } });
+        assert.equal(basic.status, 401, "another scheme is refused");
+        const lower = await fetch(`${s.http}/metrics`, { headers: { authorization: `bearer ${METRICS_TOKEN}` } });
+        assert.equal(lower.status, 200, "the scheme is case-insensitive, as for the push API");
+        await lower.text();
         const evil = await attempt(`${s.ws}/echo`, undefined, { origin: "https://evil.example", ...asClient() });
         assert.equal(evil.status, 403);
         const open = await attempt(`${s.ws}/echo`, undefined, asClient());
