@@ -224,6 +224,9 @@ export class Instance implements Serving {
     const until = Date.now() + 1000;
     while ((this.engine.connections > 0 || this.polling.size > 0) && Date.now() < until)
       await new Promise((r) => setTimeout(r, 20));
+    // A session leaves `polling` when its last reply is built, not when it is written: give those
+    // replies a moment before the listener goes (Bun's stop(true) cuts responses still in flight).
+    await new Promise((r) => setTimeout(r, 250));
   }
 
   /** the runtime's name */

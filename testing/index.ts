@@ -172,8 +172,12 @@ function command(
 ): [string, string[]] {
   switch (runtime) {
     case "node":
-      // Node 20 runs TypeScript only through tsx (a dev dependency of the project under test).
-      return /\.[mc]?ts$/.test(entry) ? [binary(root, "tsx"), [launcher]] : [process.execPath, [launcher]];
+      // Node 20 runs TypeScript only through tsx (a dev dependency of the project under test), as a
+      // loader in the one process: the tsx CLI is a parent that relays signals and SIGKILLs a child
+      // that has not acknowledged one within 30 ms — a busy draining server under load, say.
+      return /\.[mc]?ts$/.test(entry)
+        ? [process.execPath, ["--import", "tsx", launcher]]
+        : [process.execPath, [launcher]];
     case "deno":
       // Deno treats files under node_modules as npm packages and will not load TypeScript from
       // them, so it evaluates the launcher's code (cwd = the project, whose config it finds).
