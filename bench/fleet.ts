@@ -27,7 +27,7 @@ const OUT = arg("out") ?? "fleet";
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
 // Redis: a redis-server of the bench's own (no persistence), pinned to the load client's core, so its
-// CPU (~13 µs per publish script) is never taken from the servers' core — on a real fleet Redis has
+// CPU (7–13 µs per publish script: bench/redis/script-cost.mjs) is never taken from the servers' core — on a real fleet Redis has
 // its own machine, and the machine's shared Redis goes wherever the scheduler puts it.
 // EDGEWIRE_BENCH_REDIS=redis://… uses that Redis instead (the machine's: redis://127.0.0.1:6379/12).
 const OWN_REDIS = process.env.EDGEWIRE_BENCH_REDIS === undefined;
