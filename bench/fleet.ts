@@ -9,7 +9,8 @@
  * cost of Redis), and the resume scenario: a client rejoining 1 000 messages
  * behind, time until it has caught up. Writes bench/results/fleet.md and .json
  * (`--out=NAME`: NAME.md and NAME.json). `--fleets=ew1-redis,ew1-memory` runs only those
- * fleets (keys: ew2, sio2, ew3, sio3, ew1-redis, ew1-memory), for a quick A/B. Redis is a
+ * fleets (keys: ew2, sio2, ew3, sio3, ew1-redis, ew1-memory), for a quick A/B; `--window=N`
+ * publishes in flight in the burst (default 32). Redis is a
  * redis-server the bench starts on the load client's core (EDGEWIRE_BENCH_REDIS: another one).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -24,6 +25,8 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const ROUNDS = Number(arg("rounds") ?? 3);
 const MEMBERS = Number(arg("members") ?? 1000);
 const OUT = arg("out") ?? "fleet";
+// publishes the burst keeps in flight (default 32): more tells a round-trip bound from a CPU bound
+const WINDOW = Number(arg("window") ?? 32);
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
 // Redis: a redis-server of the bench's own (no persistence), pinned to the load client's core, so its
@@ -114,7 +117,7 @@ async function start(fleet: Fleet, round: number): Promise<Running> {
 }
 
 /**
- * One loadgen run on a fresh room: a burst (32 publishes in flight), then either paced at half
+ * One loadgen run on a fresh room: a burst (WINDOW publishes in flight), then either paced at half
  * the burst rate (`rate` undefined) or, with `rate`, only paced at that many publishes/s.
  */
 async function fanout(fleet: Fleet, run: Running, round: number, rate?: number): Promise<LoadResult[]> {
@@ -135,7 +138,7 @@ async function fanout(fleet: Fleet, run: Running, round: number, rate?: number):
       "--conns",
       String(MEMBERS),
       "--window",
-      "32",
+      String(WINDOW),
       "--size",
       "64",
       "--duration",
@@ -297,7 +300,7 @@ const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "–");
 const lines = [
   "# edgewire fleet bench",
   "",
-  `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${ROUNDS} paired rounds; ${MEMBERS} members spread round-robin over the instances, one publisher on the first keeping 32 publishes in flight (64 B); every server process on core 1, the load client on core 0, ${OWN_REDIS ? "Redis (the bench's own redis-server, no persistence) on core 0 with the load client" : `Redis at ${REDIS} wherever the OS puts it`}. Burst: deliveries/s. ½ burst: the same room paced at half the burst rate, publish-to-delivery latency. Paced capacity: publishes/s the servers could sustain at the CPU a paced publish costs (a probe at ⅛ of the burst rate: its rate ÷ its server CPU; a burst rides write coalescing that paced publishes do not get, so half the burst rate can already saturate them — the ½-burst CPU column). Steady: a fresh run paced at half that capacity — where the latency goal is read. \`npm run bench:fleet${ROUNDS === 3 ? "" : ` -- --rounds=${ROUNDS}`}\``,
+  `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${ROUNDS} paired rounds; ${MEMBERS} members spread round-robin over the instances, one publisher on the first keeping ${WINDOW} publishes in flight (64 B); every server process on core 1, the load client on core 0, ${OWN_REDIS ? "Redis (the bench's own redis-server, no persistence) on core 0 with the load client" : `Redis at ${REDIS} wherever the OS puts it`}. Burst: deliveries/s. ½ burst: the same room paced at half the burst rate, publish-to-delivery latency. Paced capacity: publishes/s the servers could sustain at the CPU a paced publish costs (a probe at ⅛ of the burst rate: its rate ÷ its server CPU; a burst rides write coalescing that paced publishes do not get, so half the burst rate can already saturate them — the ½-burst CPU column). Steady: a fresh run paced at half that capacity — where the latency goal is read. \`npm run bench:fleet${ROUNDS === 3 ? "" : ` -- --rounds=${ROUNDS}`}\``,
   "",
   "| fleet | burst deliveries/s | ½ burst: p50 / p99 (server CPU) | paced capacity | steady: publishes/s, p50 / p99 (server CPU) | resume 1 000 behind |",
   "| --- | ---: | ---: | ---: | ---: | ---: |",
