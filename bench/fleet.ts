@@ -17,6 +17,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@redis/client";
 import WebSocket from "ws";
+import { requireRedis } from "../tests/support/redis.ts";
 import { buildLoadgen, type LoadResult, runLoadgenPhases } from "./lib/client.ts";
 import { freePort, type Launched, launch, processTree } from "./lib/proc.ts";
 import { EDGEWIRE_BENCH_ENV, ROOT } from "./lib/targets.ts";
@@ -202,15 +203,14 @@ const median = (xs: number[]) => {
 
 buildLoadgen();
 if (OWN_REDIS) {
-  for (let i = 0; ; i++) {
-    const probe = createClient({ url: REDIS, socket: { reconnectStrategy: false } });
-    probe.on("error", () => {});
-    const ok = await probe.connect().then(
-      () => probe.ping().then(() => true),
+  for (
+    let i = 0;
+    !(await requireRedis(REDIS).then(
+      () => true,
       () => false,
-    );
-    await probe.close().catch(() => {});
-    if (ok) break;
+    ));
+    i++
+  ) {
     if (i > 50) throw new Error("the bench's redis-server did not start");
     await sleep(100);
   }

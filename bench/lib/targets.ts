@@ -84,6 +84,24 @@ const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol
 const noLp = { longpoll: LP_ONLY_EDGEWIRE };
 
 /** All targets, in table order. */
+/** raw-bun started with `flag` (bench/targets/raw-bun.js relaying an envelope): a peer, not the raw ceiling. */
+function bunRelay(name: string, flag: string): Target {
+  return {
+    name,
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, flag]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    unsupported: noLp,
+    startMs: 30_000,
+  };
+}
+
 export const TARGETS: Target[] = [
   {
     name: "edgewire-node",
@@ -170,36 +188,10 @@ export const TARGETS: Target[] = [
     unsupported: noLp,
     startMs: 30_000,
   },
-  {
-    // raw-bun relaying edgewire's envelope (same bytes per delivery): isolates the envelope's cost.
-    name: "raw-bun-envelope",
-    kind: "peer",
-    runtime: "bun",
-    proto: "ws",
-    command: (_p, _i, prof) => {
-      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
-      return [cmd, [...args, "--envelope"]];
-    },
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    unsupported: noLp,
-    startMs: 30_000,
-  },
-  {
-    // the same envelope without "room": what dropping the room name from message frames would buy.
-    name: "raw-bun-envelope-no-room",
-    kind: "peer",
-    runtime: "bun",
-    proto: "ws",
-    command: (_p, _i, prof) => {
-      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
-      return [cmd, [...args, "--envelope-no-room"]];
-    },
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    unsupported: noLp,
-    startMs: 30_000,
-  },
+  // raw-bun relaying edgewire's envelope (same bytes per delivery): isolates the envelope's cost;
+  // without "room": what dropping the room name from message frames would buy.
+  bunRelay("raw-bun-envelope", "--envelope"),
+  bunRelay("raw-bun-envelope-no-room", "--envelope-no-room"),
   {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.

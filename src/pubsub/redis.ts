@@ -121,9 +121,7 @@ export class RedisBroker implements Broker {
   readonly #limit: number;
   readonly #maxAgeMs: number;
   readonly #idleMs: number;
-  readonly #limitArg: string;
   readonly #beatMs: number;
-  readonly #idleArg: string;
   readonly #ttlMs: number;
   readonly #log: Logger | undefined;
   readonly #now: () => number;
@@ -147,8 +145,6 @@ export class RedisBroker implements Broker {
     this.#limit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#maxAgeMs = options.historyMaxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
     this.#idleMs = options.roomIdleMs ?? DEFAULT_ROOM_IDLE_MS;
-    this.#limitArg = String(this.#limit);
-    this.#idleArg = String(this.#idleMs);
     this.#ttlMs = options.instanceTtlMs ?? 10_000;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -252,7 +248,7 @@ export class RedisBroker implements Broker {
   }
 
   // A room with members here has its TTLs refreshed by this instance's heartbeat; refreshing them on
-  // every publish too cost Redis three PEXPIREs (~2 of its ~13 µs per publish).
+  // every publish too cost Redis three PEXPIREs (0.5–2 of its 7–13 µs per publish: bench/redis/script-cost.mjs).
   #refreshes(ref: RoomRef): boolean {
     return !this.#rooms.has(ref.key) || this.#idleMs < 2 * this.#beatMs;
   }
@@ -292,7 +288,7 @@ export class RedisBroker implements Broker {
       this.#eval(
         PUBLISH,
         [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
-        [head, tail, this.#newEpoch(), this.#limitArg, this.#idleArg, this.#refreshes(ref) ? "1" : "0"],
+        [head, tail, this.#newEpoch(), String(this.#limit), String(this.#idleMs), this.#refreshes(ref) ? "1" : "0"],
       ),
     )) as [number, string];
     return { type: "message", room: ref.name, seq: Number(seq), from, data, ts };
@@ -328,7 +324,7 @@ export class RedisBroker implements Broker {
           String(member.joinedAt),
           this.#newEpoch(),
           String(this.#presence.limit),
-          this.#idleArg,
+          String(this.#idleMs),
         ],
       ),
     )) as [number, string, string, (string | null)[]];
