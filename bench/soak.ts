@@ -70,9 +70,31 @@ interface Stats {
   byBehaviour: Record<string, number>;
 }
 
+// A slow reader in a shared room hears too little to fill its 4 MiB outbound buffer, and the
+// slow-consumer close would go untried. So a slow reader gets a room of its own and a feeder that
+// sends binary frames into it: relayed to the reader, kept in no history, so the flood leaves
+// nothing behind once the reader is closed with 1013.
+const FEED_FRAME = new Uint8Array(256 * 1024).fill(7);
+const FEED_FRAMES = 40; // 10 MiB: past the 4 MiB buffer and what the kernel holds for an unread socket
+
+async function feed(url: string): Promise<void> {
+  const feeder = new WebSocket(url, "edgewire.v1", { perMessageDeflate: false });
+  feeder.on("error", () => {});
+  const opened = await new Promise<boolean>((resolve) => {
+    feeder.once("open", () => resolve(true));
+    feeder.once("error", () => resolve(false));
+  });
+  if (!opened) return;
+  for (let i = 0; i < FEED_FRAMES && feeder.readyState === WebSocket.OPEN; i++) {
+    feeder.send(FEED_FRAME);
+    await sleep(15); // under the default rate limit of 100 frames/s
+  }
+  feeder.close(1000);
+}
+
 /** One churning client: a random behaviour, then gone. */
 async function client(base: string, stats: Stats, until: number): Promise<void> {
-  const room = `soak-${Math.floor(Math.random() * ROOMS)}`;
+  let room = `soak-${Math.floor(Math.random() * ROOMS)}`;
   const behaviour = pick([
     "member",
     "member",
@@ -87,6 +109,7 @@ async function client(base: string, stats: Stats, until: number): Promise<void> 
     "pusher",
   ] as const);
   stats.byBehaviour[behaviour] = (stats.byBehaviour[behaviour] ?? 0) + 1;
+  if (behaviour === "slow") room = `soak-slow-${Math.random().toString(36).slice(2)}`;
   if (behaviour === "pusher") {
     const res = await fetch(`${base.replace("ws:", "http:")}/rooms/${room}/messages`, {
       method: "POST",
@@ -168,7 +191,7 @@ async function client(base: string, stats: Stats, until: number): Promise<void> 
       break;
     case "slow":
       (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      await sleep(life * 2);
+      await Promise.all([feed(`${base}/rooms/${room}`), sleep(life * 2)]);
       ws.terminate();
       break;
     case "garbage":
@@ -337,6 +360,7 @@ const lines = [
   "",
   `Measured ${started.toISOString().slice(0, 16).replace("T", " ")} UTC: ${MINUTES} minutes, ${RUNTIMES.join(", ")} side by side, ~60 churning clients each (\`npm run soak${MINUTES === 10 ? "" : ` -- --minutes=${MINUTES}`}\`).`,
   "Memory is the RSS of the server's process tree after a forced GC — start: after every room's history is filled to its limit (1 000) and a warm-up of the same churn (a fifth of the run, at most 1 min), then 12 s of quiet; end: after every client is gone and 12 s of quiet. Peak is sampled every second. Goal: end ≤ 1.10 × start.",
+  "A slow reader stops reading in a room of its own while a feeder sends it 40 binary frames of 256 KiB (relayed, kept in no history): past the 4 MiB outbound limit it is closed. Node and Deno close it as edgewire's slow consumer (1013, counted); Bun closes it itself at the same limit (`closeOnBackpressureLimit`), so the client sees 1006 and edgewire's slow-consumer counter stays 0 there.",
   "",
   "| runtime | RSS start | peak | end | end ÷ start | met | JS heap start → end | descriptors start / peak / end | sockets opened | refused opens | publishes | pushes | polls |",
   "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
