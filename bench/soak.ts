@@ -94,7 +94,6 @@ async function feed(url: string): Promise<void> {
 
 /** One churning client: a random behaviour, then gone. */
 async function client(base: string, stats: Stats, until: number): Promise<void> {
-  let room = `soak-${Math.floor(Math.random() * ROOMS)}`;
   const behaviour = pick([
     "member",
     "member",
@@ -109,7 +108,11 @@ async function client(base: string, stats: Stats, until: number): Promise<void> 
     "pusher",
   ] as const);
   stats.byBehaviour[behaviour] = (stats.byBehaviour[behaviour] ?? 0) + 1;
-  if (behaviour === "slow") room = `soak-slow-${Math.random().toString(36).slice(2)}`;
+  // a slow reader's room is its own (its feeder floods it); everyone else shares ROOMS rooms
+  const room =
+    behaviour === "slow"
+      ? `soak-slow-${Math.random().toString(36).slice(2)}`
+      : `soak-${Math.floor(Math.random() * ROOMS)}`;
   if (behaviour === "pusher") {
     const res = await fetch(`${base.replace("ws:", "http:")}/rooms/${room}/messages`, {
       method: "POST",

@@ -83,7 +83,6 @@ const ws = (p: string) => p;
 const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol";
 const noLp = { longpoll: LP_ONLY_EDGEWIRE };
 
-/** All targets, in table order. */
 /** raw-bun started with `flag` (bench/targets/raw-bun.js relaying an envelope): a peer, not the raw ceiling. */
 function bunRelay(name: string, flag: string): Target {
   return {
@@ -102,6 +101,7 @@ function bunRelay(name: string, flag: string): Target {
   };
 }
 
+/** All targets, in table order. */
 export const TARGETS: Target[] = [
   {
     name: "edgewire-node",

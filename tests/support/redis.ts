@@ -46,6 +46,18 @@ export async function requireRedis(url = SHARED_REDIS): Promise<void> {
 }
 
 /** A redis-server of the test's own, with an append-only file so a restart keeps what it acknowledged. */
+/** Wait (up to 5 s) for a redis-server just started to answer at `url`. */
+export async function redisStarted(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      return await requireRedis(url);
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`redis-server at ${url} did not start`);
+}
+
 export interface OwnRedis {
   port: number;
   url: string;
@@ -81,15 +93,7 @@ export async function ownRedis(): Promise<OwnRedis> {
         stdio: "ignore",
       },
     );
-    for (let i = 0; i < 100; i++) {
-      try {
-        await requireRedis(`redis://127.0.0.1:${port}`);
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`redis-server on ${port} did not start`);
+    await redisStarted(`redis://127.0.0.1:${port}`);
   };
   await up();
   return {
