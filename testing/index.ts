@@ -211,6 +211,9 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
   });
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  // A missing binary is an 'error' event, not an exit: without a listener it is an uncaught exception.
+  let spawnError: Error | undefined;
+  child.once("error", (e) => (spawnError = e));
   let exited = false;
   const exitCode = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const gone = exitCode.then(() => {});
@@ -227,14 +230,32 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
   const http = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   const ms = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + ms;
+  const health = options.health ?? "/healthz";
+  let notFound = 0;
   for (;;) {
+    if (spawnError) {
+      const pkg = runtime === "workerd" ? "wrangler" : runtime;
+      throw new Error(
+        `${runtime}: could not start ${cmd} (${spawnError.message}); add it to your project (npm i -D ${pkg}) or put it on PATH`,
+      );
+    }
     if (exited) throw new Error(`${runtime} exited before serving:\n${output}`);
+    let status = 0;
     try {
-      if (await probe(`${http}${options.health ?? "/healthz"}`, options.ca)) break;
+      status = await probe(`${http}${health}`, options.ca);
     } catch {}
+    if (status >= 200 && status < 300) break;
+    // A server that is up but answers 404 there will not start answering: say why at once, not after the timeout.
+    notFound = status === 404 ? notFound + 1 : 0;
+    if (notFound >= 5) {
+      await stop();
+      throw new Error(
+        `${runtime} is up but answers 404 at ${health}: if your edgewire is mounted under a prefix in your Hono app, pass health: "<prefix>${health}"`,
+      );
+    }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`${runtime} did not serve ${options.health ?? "/healthz"} within ${ms} ms:\n${output}`);
+      throw new Error(`${runtime} did not serve ${health} within ${ms} ms:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -242,13 +263,17 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
   return { runtime, http, ws, port, output: () => output, signal, exited: exitCode, stop };
 }
 
-/** Whether `url` answers 2xx; over https, trusting `ca` (global fetch cannot be given a CA). */
-async function probe(url: string, ca: string | undefined): Promise<boolean> {
-  if (!url.startsWith("https:")) return (await fetch(url)).ok;
+/** The status `url` answers with; over https, trusting `ca` (global fetch cannot be given a CA). */
+async function probe(url: string, ca: string | undefined): Promise<number> {
+  if (!url.startsWith("https:")) {
+    const res = await fetch(url);
+    await res.body?.cancel();
+    return res.status;
+  }
   return new Promise((done, fail) => {
     httpsGet(url, { ca }, (res) => {
       res.resume();
-      done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
+      done(res.statusCode ?? 0);
     }).on("error", fail);
   });
 }

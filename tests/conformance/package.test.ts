@@ -111,9 +111,27 @@ describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
     execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", project], { cwd: project, stdio: "pipe" });
   });
 
+  it("fails at once, naming the package to add, when a runtime is not installed", async () => {
+    // The project has no deno in node_modules/.bin, and this PATH has none either: spawn fails (ENOENT).
+    await assert.rejects(
+      harness.startServer("deno", { entry: "app.js", root: project, env: { PATH: "/nonexistent" } }),
+      /could not start deno .*npm i -D deno/,
+    );
+  });
+
+  it("fails at once, pointing at the prefix, when the server is up but its health path answers 404", async () => {
+    // What a user meets who mounted the edgewire under a prefix and kept the default health path.
+    await assert.rejects(
+      harness.startServer("node", { entry: "app.js", root: project, health: "/realtime/healthz" }),
+      /answers 404 at \/realtime\/healthz: if your edgewire is mounted under a prefix/,
+    );
+  });
+
   for (const runtime of ["node", "bun"] as const) {
     it(`runs the user's own routes on ${runtime}`, async () => {
-      const server = await harness.startServer(runtime, { entry: "app.js", root: project });
+      // Bun as a user has it on PATH (our dev dependency's binary), not in the fresh project.
+      const env = { PATH: `${join(ROOT, "node_modules/.bin")}:${process.env.PATH ?? ""}` };
+      const server = await harness.startServer(runtime, { entry: "app.js", root: project, env });
       try {
         const shout = new TestSocket(`${server.ws}/shout`);
         await withTimeout(shout.opened, 10_000, "open /shout");
