@@ -14,6 +14,7 @@ import { Admission } from "./http/admission.ts";
 import {
   type AppOptions,
   buildApp,
+  builtinPaths,
   type Forward,
   type Mode,
   type PollDone,
@@ -271,13 +272,19 @@ export class Edgewire {
   readonly #requests = new WeakMap<Request, Instance>();
   #fallback: ((c: Context) => Instance) | undefined;
 
-  /** an edgewire serving `options.routes`; throws on duplicate route names or paths */
+  /** an edgewire serving `options.routes`; throws on duplicate route names or paths, or a path an endpoint of ours takes */
   constructor(options: EdgewireOptions) {
     this.routes = [...options.routes];
     this.options = options;
     const names = new Set<string>();
     const paths = new Set<string>();
+    const builtin = new Set(builtinPaths(options));
     for (const route of this.routes) {
+      // Hono would serve whichever came first, silently: the user's route or our endpoint.
+      if (builtin.has(route.path))
+        throw new Error(
+          `edgewire: route "${route.name}" has the path ${route.path}, which edgewire's own endpoint takes; move the route, or turn the endpoint off or move it (options health, readiness, metrics, demo, clientScript, asyncapi)`,
+        );
       if (names.has(route.name))
         throw new Error(`edgewire: two routes are named "${route.name}"; give one of them a name`);
       if (paths.has(route.path)) throw new Error(`edgewire: two routes have the path ${route.path}`);

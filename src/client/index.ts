@@ -42,6 +42,7 @@ export {
   type InputOf,
   type InvalidFrame,
   joinRoom,
+  type NotARoomRoute,
   type PublishResult,
   RoomClient,
   RoomError,
@@ -50,6 +51,7 @@ export {
   type RoomHistory,
   type RoomMessage,
   type RoomOptions,
+  type RoomOptionsFor,
   resumeUrl,
   roomUrl,
 } from "./room.ts";

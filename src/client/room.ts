@@ -534,6 +534,18 @@ export type DataOf<T> = T extends RouteDefinition<"room", infer _I, infer O, inf
 /** What publish() takes when typed by `T`: a route definition's input, or `T` itself. */
 export type InputOf<T> = T extends RouteDefinition<"room", infer I, infer _O, infer _S> ? I : T;
 
+/**
+ * The options joinRoom takes for `T`: none that type-check when `T` is a plain route (it has no room,
+ * so no member of it could join one) — the error names the mistake instead of typing data as the route.
+ */
+export type RoomOptionsFor<T> = T extends { readonly kind: "plain" }
+  ? [options: NotARoomRoute]
+  : [options?: RoomOptions];
+/** What joinRoom wants in place of options for a plain route: nothing can be one (its one property is `never`). */
+export interface NotARoomRoute {
+  "joinRoom<typeof route> needs a room route (defineRoom); this one is plain": never;
+}
+
 /** Join `room` with message data typed by a valibot schema: `Data` is the schema's output, invalid data surfaces as `invalid`. */
 export function joinRoom<TSchema extends v.GenericSchema>(
   baseUrl: string | URL,
@@ -547,9 +559,14 @@ export function joinRoom<TSchema extends v.GenericSchema>(
 export function joinRoom<T = unknown>(
   baseUrl: string | URL,
   room: string,
-  options?: RoomOptions,
+  ...options: RoomOptionsFor<T>
 ): RoomClient<DataOf<T>, InputOf<T>>;
 /** Join a room: a RoomClient. */
-export function joinRoom(baseUrl: string | URL, room: string, options: RoomOptions = {}): RoomClient<unknown> {
-  return new RoomClient(baseUrl, room, options);
+export function joinRoom(
+  baseUrl: string | URL,
+  room: string,
+  options: RoomOptions | NotARoomRoute = {},
+): RoomClient<unknown> {
+  // No value is a NotARoomRoute (its property is `never`), so what arrives here is RoomOptions.
+  return new RoomClient(baseUrl, room, options as RoomOptions);
 }

@@ -20,7 +20,7 @@ export interface Connection<State = unknown> {
   readonly protocol: string;
   /** the route's per-connection state (validated by its `state` schema); survives hibernation */
   readonly state: State;
-  /** replace the state: validated by the route's schema, size-checked, saved where the runtime keeps it; throws StateError */
+  /** replace the state: validated by the route's schema, size-checked, saved where the runtime keeps it; throws RouteError when it fails either */
   setState(next: State): void;
   /**
    * Send one frame: a string as text, bytes as binary (as text when `text` is

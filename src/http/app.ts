@@ -143,6 +143,18 @@ export interface AppOptions {
   asyncapi?: boolean | AsyncApiOptions;
 }
 
+/** The paths the app's own endpoints take with `options`: a route of the user's may not take one too. */
+export function builtinPaths(options: AppOptions): string[] {
+  const health = options.health ?? "/healthz";
+  return [
+    ...(health ? [health, options.readiness ?? "/readyz"] : []),
+    ...((options.metrics ?? true) ? ["/metrics"] : []),
+    ...(options.demo ? ["/"] : []),
+    ...((options.clientScript ?? options.demo) ? ["/client.js"] : []),
+    ...((options.asyncapi ?? true) ? [ASYNCAPI_PATH] : []),
+  ];
+}
+
 /** Where the app serves its AsyncAPI document. */
 export const ASYNCAPI_PATH = "/asyncapi.json";
 

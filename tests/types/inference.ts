@@ -41,12 +41,19 @@ export function client(): void {
   moves.send({ type: "move", x: 1, y: 2 });
   // @ts-expect-error: coordinates are numbers
   moves.send({ type: "move", x: "1", y: 2 });
+  // A plain route has no room: typing a room client by one is an error, not data typed as the route.
+  // @ts-expect-error: ping is a plain route (defineRoute), not a room
+  joinRoom<typeof ping>("ws://localhost:8787", "lobby", { path: "/ping" });
+  // @ts-expect-error: the same without options
+  joinRoom<typeof ping>("ws://localhost:8787", "lobby");
   // Without a route, data is whatever the caller says it is.
   const loose = joinRoom<{ n: number }>("ws://localhost:8787", "lobby");
   void loose.publish({ n: 1 });
   // @ts-expect-error: n is a number
   void loose.publish({ n: "1" });
 }
+
+const ping = defineRoute({ path: "/ping", schema: v.object({ n: v.number() }) });
 
 // The schema's input is what clients send, its output what they receive (a transform makes them differ).
 const Shout = v.object({

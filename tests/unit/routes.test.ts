@@ -75,6 +75,19 @@ describe("route definitions", () => {
       /two routes have the path/,
     );
   });
+
+  it("refuse a route on a path edgewire's own endpoint takes, unless that endpoint is off or moved", () => {
+    for (const path of ["/healthz", "/readyz", "/metrics", "/asyncapi.json"]) {
+      assert.throws(
+        () => createEdgewire({ routes: [defineRoute({ name: "mine", path })] }),
+        (e: Error) => e.message.includes(`route "mine" has the path ${path}, which edgewire's own endpoint takes`),
+      );
+    }
+    assert.throws(() => createEdgewire({ routes: [defineRoute({ path: "/client.js" })], clientScript: true }));
+    createEdgewire({ routes: [defineRoute({ path: "/healthz" })], health: "/livez" });
+    createEdgewire({ routes: [defineRoute({ path: "/metrics" })], metrics: false });
+    createEdgewire({ routes: [defineRoute({ path: "/client.js" })] });
+  });
 });
 
 describe("plain routes", () => {
