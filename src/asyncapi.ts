@@ -192,11 +192,11 @@ const ROOM_SCHEMAS: Record<string, JsonSchemaObject> = {
     ["type", "room", "epoch", "seq", "reason", "from", "to"],
   ),
   presence: frame<PresenceChangeFrame>(
-    "a member joined or left (rooms within the presence limit)",
+    "a member joined, left, or changed what the route shows of it (update: to every member, itself too) — rooms within the presence limit",
     {
       type: constant("presence"),
       room: ROOM,
-      event: { type: "string", enum: ["join", "leave"] },
+      event: { type: "string", enum: ["join", "leave", "update"] },
       member: { $ref: "#/components/schemas/member" },
       count: int("how many members the room has now"),
       code: int("on leave: the close code the member's connection ended with (1006: dropped)"),

@@ -237,11 +237,14 @@ export interface MessageFrame<Data = unknown> {
   ts: number;
 }
 
-/** Server → client: a member joined or left (rooms within the presence limit). */
+/**
+ * Server → client: a member joined, left, or its info changed (`update`: what `member` shows of
+ * its state, after the route's handler changed that state) — rooms within the presence limit.
+ */
 export interface PresenceChangeFrame {
   type: "presence";
   room: string;
-  event: "join" | "leave";
+  event: "join" | "leave" | "update";
   member: Member;
   count: number;
   /** on `leave`: the close code the member's connection ended with (1006: dropped) */

@@ -33,6 +33,8 @@ export const chat = defineRoom({
   state: v.object({ name: v.optional(Name, "anonymous") }),
   initialState: ({ query }) => ({ name: query.name || "anonymous" }),
   member: (state) => ({ name: state.name }),
+  // A rename reaches every member's list at once (a presence `update`), not only the next welcome.
+  memberUpdates: true,
   async message(ctx, message) {
     switch (message.type) {
       case "say": {

@@ -80,7 +80,7 @@ export interface RoomEventMap<Data> {
   message: RoomMessage<Data>;
   /** an unsequenced message another member's handler broadcast (typing indicators, cursor moves) */
   broadcast: BroadcastFrame<Data>;
-  /** a member joined or left, the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
+  /** a member joined, left or changed its info (`update`), the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
   presence: PresenceFrame;
   /** a frame the client could not use (not JSON, or data failing the schema) */
   invalid: InvalidFrame;
@@ -498,13 +498,13 @@ export class RoomClient<Data = unknown, Input = Data> {
       }
       this.#members.clear();
       for (const member of frame.members) if (isMember(member)) this.#members.set(member.id, member);
-    } else if (frame.event === "join" || frame.event === "leave") {
+    } else if (frame.event === "join" || frame.event === "leave" || frame.event === "update") {
       if (!isMember(frame.member)) {
         this.#emit("invalid", { raw: frame, message: "presence without a member" });
         return;
       }
-      if (frame.event === "join") this.#members.set(frame.member.id, frame.member);
-      else this.#members.delete(frame.member.id);
+      if (frame.event === "leave") this.#members.delete(frame.member.id);
+      else this.#members.set(frame.member.id, frame.member);
     }
     this.#count = frame.count;
     this.#emit("presence", frame);

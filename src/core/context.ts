@@ -109,11 +109,19 @@ export class ConnectionContext implements RoomContext, Connection {
     return this.peer.record.state;
   }
 
-  /** validated, size-checked, saved; what other members see of it is refreshed */
+  /** validated, size-checked, saved; what other members see of it is refreshed (and announced, if the route says so) */
   setState(next: unknown): void {
+    const before = this.ref && this.handlers.announcesMember ? JSON.stringify(this.member().info) : undefined;
     this.handlers.setState(this.peer.record, next);
     this.peer.save?.();
-    if (this.ref && this.handlers.showsMember) void this.engine.broker.update(this.ref, this.member());
+    if (!this.ref || !this.handlers.showsMember) return;
+    const member = this.member();
+    // A state change the member's info does not show is no presence news.
+    const announce = before !== undefined && JSON.stringify(member.info) !== before;
+    // Not awaited (setState is synchronous); a broker outage must not become an unhandled rejection.
+    void Promise.resolve(this.engine.broker.update(this.ref, member, announce)).catch((error: unknown) =>
+      this.engine.report(`presence update of ${member.id} on route "${this.handlers.name}" failed`, error),
+    );
   }
 
   /** this connection as a room member */

@@ -341,6 +341,11 @@ export class Engine {
     return false;
   }
 
+  /** log a failure that closes nothing (a presence update that did not reach the broker) */
+  report(message: string, error: unknown): void {
+    this.#log(`edgewire: ${message}`, error);
+  }
+
   // Handler faults close only this connection (1011); the process never dies. A broker outage is
   // not a fault: 1013, come back later (the client resumes, nothing acked is lost).
   #fail(peer: Peer, error: unknown): void {

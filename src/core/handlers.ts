@@ -33,6 +33,8 @@ export interface Handlers {
   readonly readsText: boolean;
   /** the route shows members' info derived from their state */
   readonly showsMember: boolean;
+  /** a change of that info is announced to the room (presence `update`) */
+  readonly announcesMember: boolean;
   /** the per-connection rate limit, if the route has one */
   readonly rate: RateLimit | undefined;
   open(ctx: ConnectionContext): Awaitable<void>;
@@ -170,6 +172,7 @@ function plain(route: AnyRoute): Handlers {
     kind: "plain",
     readsText: route.options.text !== "bytes",
     showsMember: false,
+    announcesMember: false,
     // Plain routes are limited only when they ask to be (an echo or an RPC answers only its own client).
     rate: typeof route.options.rateLimit === "object" ? route.options.rateLimit : undefined,
     open: (ctx) => open?.(ctx),
@@ -217,6 +220,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     kind: "room",
     readsText: true,
     showsMember: route.options.member !== undefined,
+    announcesMember: route.options.member !== undefined && route.options.memberUpdates === true,
     // Rooms amplify (one frame, every member): limited by default.
     rate:
       route.options.rateLimit === false

@@ -150,6 +150,13 @@ export interface RoomOptions<TSchema, TState> extends CommonOptions<TState> {
   schema?: TSchema;
   /** what other members see of a member (in presence frames and `members()`), derived from its state */
   member?: (state: StateOf<TState>) => unknown;
+  /**
+   * Announce a change of that info: after a `setState` that changes what `member` shows, every member
+   * (that one too) gets a presence `update` frame (rooms within the presence limit). Default false:
+   * on for names and statuses; off for info that changes with nearly every message (a cursor's
+   * position — a broadcast carries that), where it would add a frame per member per message.
+   */
+  memberUpdates?: boolean;
   /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
   binary?:
     | "relay"

@@ -72,8 +72,8 @@ export interface Broker {
   join(room: RoomRef, member: Member): MaybePromise<JoinSnapshot>;
   /** re-add a member known from a restored connection record, telling nobody (Durable Object wake-up) */
   restore(room: RoomRef, member: Member): void;
-  /** replace what others see of a member (its `info`), telling nobody */
-  update(room: RoomRef, member: Member): MaybePromise<void>;
+  /** replace what others see of a member (its `info`); with `announce`, tell the room (presence `update`, within the limit) */
+  update(room: RoomRef, member: Member, announce: boolean): MaybePromise<void>;
   /** remove a member and tell the others how its connection ended */
   leave(room: RoomRef, memberId: string, code?: number, reason?: string): MaybePromise<void>;
   /** the room's current members and last sequence number */

@@ -107,9 +107,11 @@ export class MemoryBroker implements Broker {
     this.#room(ref).byId.set(member.id, member);
   }
 
-  update(ref: RoomRef, member: Member): void {
-    const members = this.#rooms.get(ref.key)?.byId;
-    if (members?.has(member.id)) members.set(member.id, member);
+  update(ref: RoomRef, member: Member, announce: boolean): void {
+    const state = this.#rooms.get(ref.key);
+    if (!state?.byId.has(member.id)) return;
+    state.byId.set(member.id, member);
+    if (announce) this.#presence.updated(state, member);
   }
 
   leave(ref: RoomRef, memberId: string, code?: number, reason?: string): void {

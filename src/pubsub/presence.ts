@@ -3,7 +3,8 @@
  * becomes. Rooms within the limit announce every join and leave; larger rooms
  * announce only their count, coalesced to one frame per interval, and greet
  * with the oldest members up to the limit; a room shrinking back to the limit
- * gets the whole list once (`sync`). Per-member presence costs members² frames
+ * gets the whole list once (`sync`). A member whose shown info changes is announced (`update`)
+ * within the limit. Per-member presence costs members² frames
  * (measured: 1 000 joins took 10 s on Node); Pusher caps presence channels at
  * 100 members for the same reason.
  */
@@ -84,6 +85,16 @@ export class PresencePolicy {
     if (size < this.limit) this.#change(room, "leave", member, ending);
     else if (size === this.limit) this.#sync(room);
     else this.#count(room);
+  }
+
+  /**
+   * What `room` shows of `member` changed: every member (itself too, whose own list has it) gets the
+   * new info. A room above the limit lists no members, so nothing goes out there.
+   */
+  updated(room: PresenceRoom, member: Member): void {
+    if (room.size() > this.limit) return;
+    const frame: PresenceFrame = { type: "presence", room: room.ref.name, event: "update", member, count: room.size() };
+    room.deliver({ frame: JSON.stringify(frame) });
   }
 
   /** cancel a room's scheduled count frame (the room is released) */

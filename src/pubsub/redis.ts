@@ -77,6 +77,12 @@ local members = {}
 if #ids > 0 then members = redis.call('HMGET', KEYS[1], unpack(ids)) end
 return {redis.call('HLEN', KEYS[1]), redis.call('GET', KEYS[3]) or '0', epoch, members}`;
 
+// KEYS: members hash. ARGV: member id, entry. Replaces a member's entry only while it is in the room (a
+// late update must not bring back one that has left); returns the room's size, or -1.
+const UPDATE = `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HLEN', KEYS[1])`;
+
 // Leave: the member out; the size, and the whole list when the room is back at the limit (sync).
 const LEAVE = `local gone = redis.call('HGET', KEYS[1], ARGV[1])
 if not gone then return {-1} end
@@ -231,7 +237,7 @@ export class RedisBroker implements Broker {
   }
 
   async #loadScripts(): Promise<void> {
-    for (const script of [PUBLISH, JOIN, LEAVE]) this.#shas.set(script, await this.#cmd.scriptLoad(script));
+    for (const script of [PUBLISH, JOIN, UPDATE, LEAVE]) this.#shas.set(script, await this.#cmd.scriptLoad(script));
   }
 
   // EVALSHA; a Redis that lost its script cache (restarted, SCRIPT FLUSH) gets the script itself once more.
@@ -340,12 +346,13 @@ export class RedisBroker implements Broker {
     void this.join(ref, member).catch(() => {});
   }
 
-  async update(ref: RoomRef, member: Member): Promise<void> {
-    await this.#cmd.hSet(
-      this.#k(ref, "m"),
-      member.id,
-      JSON.stringify({ m: member, i: this.instanceId } satisfies Entry),
-    );
+  async update(ref: RoomRef, member: Member, announce: boolean): Promise<void> {
+    const entry = JSON.stringify({ m: member, i: this.instanceId } satisfies Entry);
+    const size = Number(await this.#eval(UPDATE, [this.#k(ref, "m")], [member.id, entry]));
+    if (size < 0 || !announce) return;
+    const room = this.#rooms.get(ref.key) ?? this.#detached(ref);
+    room.known = size;
+    this.#presence.updated(room, member);
   }
 
   async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<void> {

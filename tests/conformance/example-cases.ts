@@ -96,6 +96,12 @@ export const exampleCases: Case[] = (
         );
         b.socket.sendJson({ type: "publish", id: "n1", data: { type: "rename", name: "bobby" } });
         for (const m of [a, b]) {
+          // memberUpdates: the new name reaches every list (b's own too) before the handler's broadcast.
+          const updated = await m.socket.until<{ event: string; member: Member; count: number }>("presence");
+          assert.deepEqual(
+            [updated.event, updated.member.id, updated.member.info, updated.count],
+            ["update", b.welcome.id, { name: "bobby" }, 2],
+          );
           const renamed = await m.socket.until<{ from: string; data: Json }>("broadcast");
           assert.deepEqual([renamed.from, renamed.data], [b.welcome.id, { type: "rename", name: "bobby" }]);
         }

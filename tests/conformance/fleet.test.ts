@@ -14,7 +14,7 @@ import WebSocket from "ws";
 import { joinRoom, type RoomClient, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
 import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 import { startRelay, startRoundRobin } from "../support/relay.ts";
-import { type RunningServer, type RuntimeName, startServer } from "../support/servers.ts";
+import { type RunningServer, type RuntimeName, startModule, startServer } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
 
 const TOKEN = "fleet-push-token";
@@ -196,6 +196,47 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
       await watcher.close();
       await relay.close();
     });
+  });
+
+  it("a user route's presence update crosses instances: a rename on Node reaches a member on Bun (examples/chat)", async () => {
+    const prefix = testPrefix("fleet-chat");
+    const env = fleetEnv(prefix);
+    const chatOn = (r: RuntimeName) => startModule(r, { entry: "examples/chat/server.ts", env });
+    const [node, bun] = await Promise.all([chatOn("node"), chatOn("bun")]);
+    const sockets: TestSocket[] = [];
+    try {
+      const enter = async (s: RunningServer, name: string) => {
+        const socket = new TestSocket(`${s.ws}/chat/fleet-rename?name=${name}`, "edgewire.v1");
+        sockets.push(socket);
+        return { socket, welcome: await socket.until<{ id: string }>("welcome") };
+      };
+      const a = await enter(bun, "ada");
+      const b = await enter(node, "bob");
+      b.socket.sendJson({ type: "publish", data: { type: "rename", name: "bobby" } });
+      const seen: { event: string; member?: { id: string; info?: unknown } }[] = [];
+      for (;;) {
+        const p = await a.socket.until<{ event: string; member?: { id: string; info?: unknown } }>("presence", 10_000);
+        seen.push(p);
+        if (p.event === "update") break;
+      }
+      assert.deepEqual(
+        [seen.at(-1)?.member?.id, seen.at(-1)?.member?.info],
+        [b.welcome.id, { name: "bobby" }],
+        `the member on Bun saw ${JSON.stringify(seen)}`,
+      );
+      const listed = (await (await fetch(`${bun.http}/chat/fleet-rename`)).json()) as {
+        members: { id: string; info?: unknown }[];
+      };
+      assert.deepEqual(
+        listed.members.find((m) => m.id === b.welcome.id)?.info,
+        { name: "bobby" },
+        "and Redis keeps it",
+      );
+    } finally {
+      await Promise.all(sockets.map((s) => s.close()));
+      await Promise.all([node.stop(), bun.stop()]);
+      await cleanup(SHARED_REDIS, prefix);
+    }
   });
 
   it("Redis restarted mid-stream (its own redis-server): instances recover, readiness and /metrics said so, every acknowledged message is delivered", async () => {

@@ -53,6 +53,41 @@ describe("memory broker", () => {
     assert.equal(got.length, 2, "leaving twice tells nobody");
   });
 
+  it("replaces a member's info, announcing it to everyone (the member too) only when asked and within the limit", async () => {
+    const broker = new MemoryBroker({ presence: new PresencePolicy({ limit: 2 }) });
+    const got: { frame: string; except?: string }[] = [];
+    broker.subscribe(R, (d) => got.push(d as { frame: string; except?: string }));
+    await broker.join(R, { id: "m1", joinedAt: 1, info: { name: "a" } });
+    got.length = 0;
+    broker.update(R, { id: "m1", joinedAt: 1, info: { name: "b" } }, false);
+    assert.equal(got.length, 0, "without announce, nobody is told");
+    assert.deepEqual((await broker.snapshot(R)).members[0]?.info, { name: "b" }, "but the next welcome shows it");
+    broker.update(R, { id: "m1", joinedAt: 1, info: { name: "c" } }, true);
+    assert.deepEqual(
+      got.map((d) => [JSON.parse(d.frame), d.except]),
+      [
+        [
+          {
+            type: "presence",
+            room: "r",
+            event: "update",
+            member: { id: "m1", joinedAt: 1, info: { name: "c" } },
+            count: 1,
+          },
+          undefined,
+        ],
+      ],
+    );
+    broker.update(R, { id: "ghost", joinedAt: 9 }, true);
+    assert.equal(got.length, 1, "a member not in the room is not brought back, nor announced");
+    await broker.join(R, { id: "m2", joinedAt: 2 });
+    await broker.join(R, { id: "m3", joinedAt: 3 });
+    got.length = 0;
+    broker.update(R, { id: "m1", joinedAt: 1, info: { name: "d" } }, true);
+    assert.equal(got.length, 0, "above the limit no member is listed, so no update goes out");
+    broker.close();
+  });
+
   it("above the presence limit: capped welcome lists, coalesced counts, then one sync when back within it", async () => {
     let now = 1000;
     const broker = new MemoryBroker({

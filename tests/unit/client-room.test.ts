@@ -95,6 +95,30 @@ describe("RoomClient", () => {
     assert.deepEqual([left.code, left.reason, alice.count], [4000, "gone", 1]);
   });
 
+  it("a presence update replaces the member's info in the list, its own entry included", async () => {
+    const alice = chat("r-update");
+    const bob = plain("r-update");
+    await Promise.all([alice.ready, bob.ready]);
+    await waitFor(() => alice.members.length === 2);
+    const presence = collect<PresenceFrame>((l) => alice.on("presence", l));
+    const joinedAt = alice.members.find((m) => m.id === bob.id)?.joinedAt ?? 0;
+    for (const id of [bob.id, alice.id]) {
+      const member = { id, joinedAt, info: { name: `${id}-renamed` } };
+      const frame = JSON.stringify({ type: "presence", room: "r-update", event: "update", member, count: 2 });
+      for (const peer of server.peers) if (peer.id === alice.id) peer.send(frame);
+    }
+    await waitFor(() => presence.length === 2);
+    assert.deepEqual(Object.fromEntries(alice.members.map((m) => [m.id, m.info])), {
+      [String(alice.id)]: { name: `${alice.id}-renamed` },
+      [String(bob.id)]: { name: `${bob.id}-renamed` },
+    });
+    assert.deepEqual(
+      presence.map((p) => p.event),
+      ["update", "update"],
+    );
+    assert.equal(alice.count, 2);
+  });
+
   it("publish resolves with the seq from the ack; everyone, the sender too, gets the typed message", async () => {
     const alice = chat("r2");
     const bob = plain("r2");

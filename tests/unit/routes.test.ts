@@ -200,6 +200,43 @@ describe("room routes", () => {
     engine.message(a, JSON.stringify({ type: "publish", data: { text: "recolour" } }));
     await settle();
     assert.deepEqual((await engine.broker.snapshot(ref)).members[0]?.info, { colour: "red" });
+    assert.equal(
+      a.ofType<{ event: string }>("presence").filter((f) => f.event === "update").length,
+      0,
+      "not announced without memberUpdates",
+    );
+  });
+
+  it("with memberUpdates, announce a change of a member's shown info to every member, and only a change", async () => {
+    const status = defineRoom({
+      path: "/status/:room",
+      schema: v.object({ status: v.string(), note: v.string() }),
+      state: v.object({ status: v.optional(v.string(), "here"), note: v.optional(v.string(), "") }),
+      member: (state) => ({ status: state.status }),
+      memberUpdates: true,
+      message(ctx, data) {
+        ctx.connection.setState(data);
+      },
+    });
+    const engine = engineWith({ routes: [status] });
+    const a = new FakePeer(engine.record("status", "r", ""));
+    const b = new FakePeer(engine.record("status", "r", ""));
+    engine.open(a);
+    engine.open(b);
+    await settle();
+    const updates = (p: FakePeer) => p.ofType("presence").filter((f) => f.event === "update");
+    engine.message(a, JSON.stringify({ type: "publish", data: { status: "here", note: "only the note" } }));
+    await settle();
+    assert.equal(updates(b).length, 0, "a state change the member's info does not show is not announced");
+    engine.message(a, JSON.stringify({ type: "publish", data: { status: "away", note: "" } }));
+    await settle();
+    for (const p of [a, b]) {
+      assert.deepEqual(
+        updates(p).map((f) => [(f.member as { id: string }).id, (f.member as { info: unknown }).info]),
+        [[a.record.id, { status: "away" }]],
+        "both lists, a's own too, get a's new info",
+      );
+    }
   });
 
   it("refuse a state that makes the record larger than a Durable Object attachment, naming the route", async () => {
