@@ -357,7 +357,7 @@ function binding(isRoom: boolean): JsonSchemaObject {
 /** One route's channel, and which of its messages the server receives and sends. */
 function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
   const isRoom = route.kind === "room";
-  const { schema, binary, rateLimit } = route.options;
+  const { schema, binary, rateLimit, publishes } = route.options;
   const address = route.path.replace(":room", "{room}");
   const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
   const messages: Record<string, JsonSchemaObject> = {};
@@ -372,7 +372,9 @@ function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
   ];
   if (isRoom) {
     const input = schema ? schemaOf(schema, "input", defs, prefix) : ANY;
-    const output = schema ? schemaOf(schema, "output", defs, prefix) : ANY;
+    // Members receive what the handlers publish: the `publishes` schema when the route has one.
+    const published = publishes ?? schema;
+    const output = published ? schemaOf(published, "output", defs, prefix) : ANY;
     const envelope = schemaOf(PublishFrameSchema, "input");
     envelope.properties = {
       ...(envelope.properties as JsonSchemaObject),

@@ -2,7 +2,8 @@
  * A typed chat room, as a user of edgewire writes it: its own message schema
  * (things said, with replies; typing indicators; renames), a per-connection
  * state (the member's name, shown to the others), and a handler that decides
- * what is sequenced and kept (what is said) and what is only broadcast
+ * what is sequenced and kept (what is said, stamped with its author's name, so
+ * history reads right after the author left) and what is only broadcast
  * (typing, renames).
  */
 import { ClientError, defineRoom } from "edgewire";
@@ -23,13 +24,30 @@ export const ChatMessage = v.variant("type", [
   v.object({ type: v.literal("rename"), name: Name }),
 ]);
 
-/** A chat message as clients send it (input) and receive it (output). */
+/** A chat message as clients send it. */
 export type ChatMessage = v.InferOutput<typeof ChatMessage>;
+
+/** Everything a chat member receives: what was said, with its author's name then; typing and renames as sent. */
+export const ChatEvent = v.variant("type", [
+  v.object({
+    type: v.literal("say"),
+    text: v.string(),
+    replyTo: v.optional(v.number()),
+    /** the author's name when it was said */
+    by: Name,
+  }),
+  v.object({ type: v.literal("typing"), typing: v.boolean() }),
+  v.object({ type: v.literal("rename"), name: Name }),
+]);
+
+/** A chat event as members receive it. */
+export type ChatEvent = v.InferOutput<typeof ChatEvent>;
 
 /** The chat route: `/chat/:room`, a name per member (`?name=` on connect, or a rename). */
 export const chat = defineRoom({
   path: "/chat/:room",
   schema: ChatMessage,
+  publishes: ChatEvent,
   state: v.object({ name: v.optional(Name, "anonymous") }),
   initialState: ({ query }) => ({ name: query.name || "anonymous" }),
   member: (state) => ({ name: state.name }),
@@ -42,7 +60,7 @@ export const chat = defineRoom({
         if (message.replyTo !== undefined && message.replyTo > (await ctx.room.members()).seq) {
           throw new ClientError("invalid_reply", `no message ${message.replyTo} in this room yet`);
         }
-        return ctx.room.publish(message);
+        return ctx.room.publish({ ...message, by: ctx.connection.state.name });
       }
       case "typing":
         return ctx.room.broadcast(message); // to the others, not sequenced, not kept

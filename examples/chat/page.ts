@@ -27,7 +27,7 @@ export const CHAT_PAGE = `<!doctype html>
   room.on("welcome", (w) => { for (const m of w.members) names.set(m.id, m.info?.name); });
   room.on("presence", (p) => { if (p.event === "join") names.set(p.member.id, p.member.info?.name); });
   room.on("message", (m) => {
-    const who = names.get(m.from) ?? m.from;
+    const who = m.data.by ?? names.get(m.from) ?? m.from;
     line("#" + m.seq + " " + who + ": " + m.data.text + (m.data.replyTo ? " (re #" + m.data.replyTo + ")" : ""));
   });
   room.on("broadcast", (b) => {

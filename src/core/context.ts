@@ -152,13 +152,28 @@ export class ConnectionContext implements RoomContext, Connection {
 
   /** sequence, keep and deliver to every member */
   publish(data: unknown): Promise<MessageFrame> {
-    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, data));
+    let checked: unknown;
+    try {
+      checked = this.handlers.published(data);
+    } catch (error) {
+      // A `publishes` mismatch rejects, as a broker failure would, instead of throwing mid-handler.
+      return Promise.reject(error);
+    }
+    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, checked));
   }
 
   /** an unsequenced frame to the others (or to all with `self`) */
   broadcast(data: unknown, options?: { self?: boolean }): Promise<void> {
     const id = this.peer.record.id;
-    return Promise.resolve(this.engine.broker.broadcast(this.ref as RoomRef, id, data, options?.self ? undefined : id));
+    let checked: unknown;
+    try {
+      checked = this.handlers.published(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve(
+      this.engine.broker.broadcast(this.ref as RoomRef, id, checked, options?.self ? undefined : id),
+    );
   }
 
   /** bytes to the other members */

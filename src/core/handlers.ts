@@ -46,8 +46,10 @@ export interface Handlers {
   setState(record: ConnRecord, next: unknown): void;
   /** the member a record stands for */
   member(record: ConnRecord): Member;
-  /** check message data from the backend against the route's schema: the parsed data, or why it fails */
+  /** check message data from the backend against what the route publishes: the parsed data, or why it fails */
   checkData(data: unknown): { data: unknown } | string;
+  /** data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws RouteError); as it is without one */
+  published(data: unknown): unknown;
 }
 
 /** An error frame's text. */
@@ -129,12 +131,29 @@ function memberOf(route: AnyRoute): (record: ConnRecord) => Member {
   return (record) => ({ id: record.id, joinedAt: record.at, info: show(record.state) });
 }
 
+// What clients receive as data: the route's `publishes` schema, else what its clients send.
 function dataChecker(route: AnyRoute): Handlers["checkData"] {
-  const schema = route.options.schema;
+  const schema = route.options.publishes ?? route.options.schema;
   if (!schema) return (data) => ({ data });
   return (data) => {
     const checked = v.safeParse(schema, data);
     return checked.success ? { data: checked.output } : `data: ${describeIssues(checked.issues)}`;
+  };
+}
+
+const asIs = (data: unknown): unknown => data;
+
+// A handler publishing what its route says it does not is the route's bug: a fault, named, not a client error.
+function publishedChecker(route: AnyRoute): Handlers["published"] {
+  const schema = route.options.publishes;
+  if (!schema) return asIs;
+  return (data) => {
+    const checked = v.safeParse(schema, data);
+    if (checked.success) return checked.output;
+    throw new RouteError(
+      route.name,
+      `published data does not match its publishes schema: ${describeIssues(checked.issues)}`,
+    );
   };
 }
 
@@ -180,6 +199,7 @@ function plain(route: AnyRoute): Handlers {
     close: (ctx, code, reason) => close?.(ctx, code, reason),
     member: memberOf(route),
     checkData: dataChecker(route),
+    published: asIs,
     ...stateHandling(route),
   };
 }
@@ -269,6 +289,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     },
     member: memberOf(route),
     checkData: dataChecker(route),
+    published: publishedChecker(route),
     ...stateHandling(route),
   };
 }

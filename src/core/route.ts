@@ -31,14 +31,14 @@ export interface Connection<State = unknown> {
   close(code?: number, reason?: string): void;
 }
 
-/** The room a connection of a room route is in. */
-export interface Room<Data = unknown> {
+/** The room a connection of a room route is in; `Data` is what members receive, `In` what a handler hands over. */
+export interface Room<Data = unknown, In = Data> {
   /** the room's name (the `:room` of the path) */
   readonly name: string;
   /** sequence, keep in history and deliver to every member (the sender too); resolves to the frame with its `seq` */
-  publish(data: Data): Promise<MessageFrame<Data>>;
+  publish(data: In): Promise<MessageFrame<Data>>;
   /** deliver an unsequenced `broadcast` frame (not in history) to the other members, or to all with `{ self: true }` */
-  broadcast(data: Data, options?: { self?: boolean }): Promise<void>;
+  broadcast(data: In, options?: { self?: boolean }): Promise<void>;
   /** deliver bytes to the other members as a binary frame */
   relay(bytes: Uint8Array): Promise<void>;
   /** the room's members (at most the presence limit listed), how many there are, and the last `seq` */
@@ -53,8 +53,8 @@ export interface RouteContext<State = unknown> {
 }
 
 /** What a room route's handlers receive: the connection, admission, and the room. */
-export interface RoomContext<State = unknown, Data = unknown> extends RouteContext<State> {
-  readonly room: Room<Data>;
+export interface RoomContext<State = unknown, Data = unknown, In = Data> extends RouteContext<State> {
+  readonly room: Room<Data, In>;
 }
 
 /** What may be awaited or not. */
@@ -67,6 +67,16 @@ type InputOr<S, Else> = S extends v.GenericSchema ? v.InferInput<S> : Else;
 
 /** A route's state type: its state schema's output, or undefined without one. */
 export type StateOf<S> = OutputOr<S, undefined>;
+/** What a room route's members receive as data: its `publishes` schema's output, else its message schema's. */
+export type PublishedOf<TSchema, TPublish> = OutputOr<TPublish, OutputOr<TSchema, unknown>>;
+/** What its handlers hand to publish and broadcast: its `publishes` schema's input, else its message schema's output. */
+type PublishInOf<TSchema, TPublish> = InputOr<TPublish, OutputOr<TSchema, unknown>>;
+/** The context of a room route's handlers. */
+type RoomCtx<TSchema, TState, TPublish> = RoomContext<
+  StateOf<TState>,
+  PublishedOf<TSchema, TPublish>,
+  PublishInOf<TSchema, TPublish>
+>;
 
 /** Options shared by both kinds of route. */
 interface CommonOptions<TState> {
@@ -140,7 +150,7 @@ export interface RouteOptions<TSchema, TState> extends CommonOptions<TState> {
 }
 
 /** Options of a room route: presence, sequence numbers, history and the join seam come with it. */
-export interface RoomOptions<TSchema, TState> extends CommonOptions<TState> {
+export interface RoomOptions<TSchema, TState, TPublish = undefined> extends CommonOptions<TState> {
   /** the path, with a `:room` parameter, e.g. `/chat/:room` */
   path: string;
   /**
@@ -148,6 +158,14 @@ export interface RoomOptions<TSchema, TState> extends CommonOptions<TState> {
    * it is answered with an `invalid_message` error frame and never reaches `message`.
    */
   schema?: TSchema;
+  /**
+   * valibot schema of what the handlers publish and broadcast, when that is not what clients send
+   * (a chat message stamped with its author's name, say): members (and a typed client) receive its
+   * output, `ctx.room.publish` checks against it (a mismatch is the route's fault, logged and closed
+   * with 1011), and backend pushes are checked against it. Needs a `message` handler: the default one
+   * publishes the client's data as it is.
+   */
+  publishes?: TPublish;
   /** what other members see of a member (in presence frames and `members()`), derived from its state */
   member?: (state: StateOf<TState>) => unknown;
   /**
@@ -158,22 +176,20 @@ export interface RoomOptions<TSchema, TState> extends CommonOptions<TState> {
    */
   memberUpdates?: boolean;
   /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
-  binary?:
-    | "relay"
-    | ((ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>, bytes: Uint8Array) => Awaitable<void>);
+  binary?: "relay" | ((ctx: RoomCtx<TSchema, TState, TPublish>, bytes: Uint8Array) => Awaitable<void>);
   /** joined: the welcome went out and the live stream flows */
-  open?(ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>): Awaitable<void>;
+  open?(ctx: RoomCtx<TSchema, TState, TPublish>): Awaitable<void>;
   /**
    * A publish arrived with valid data. Without this handler the data is published as it is. Return
    * the result of `ctx.room.publish` to acknowledge the client's publish with that `seq`.
    */
   message?(
-    ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>,
+    ctx: RoomCtx<TSchema, TState, TPublish>,
     data: OutputOr<TSchema, unknown>,
     // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing must type-check too
-  ): Awaitable<void | MessageFrame<OutputOr<TSchema, unknown>>>;
+  ): Awaitable<void | MessageFrame<PublishedOf<TSchema, TPublish>>>;
   /** left: the others have been told; 1006 when it dropped without a Close frame */
-  close?(ctx: RoomContext<StateOf<TState>, OutputOr<TSchema, unknown>>, code: number, reason: string): Awaitable<void>;
+  close?(ctx: RoomCtx<TSchema, TState, TPublish>, code: number, reason: string): Awaitable<void>;
 }
 
 /**
@@ -192,7 +208,7 @@ export interface RouteDefinition<
   readonly path: string;
   /** internal: the options as given */
   readonly options: RouteOptions<v.GenericSchema | undefined, v.GenericSchema | undefined> &
-    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined>;
+    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined, v.GenericSchema | undefined>;
   /** type-level only: what a typed client sends, receives, and what the state is */
   readonly "~types"?: { input: Input; output: Output; state: State };
 }
@@ -258,6 +274,12 @@ function define<Kind extends "plain" | "room">(kind: Kind, options: RouteDefinit
   if (name === "") throw new RouteError(options.path, "give the route a name (its path has no fixed segment)");
   checkPath(name, options.path, kind);
   checkState(name, options);
+  if (kind === "room" && options.publishes && !options.message) {
+    throw new RouteError(
+      name,
+      "publishes needs a message handler: without one, the client's data is published as it is",
+    );
+  }
   if (kind === "plain" && options.text === "bytes" && options.schema) {
     throw new RouteError(name, 'text: "bytes" is for raw routes; a route with a schema reads text as JSON');
   }
@@ -283,8 +305,9 @@ export function defineRoute<
 export function defineRoom<
   TSchema extends v.GenericSchema | undefined = undefined,
   TState extends v.GenericSchema | undefined = undefined,
+  TPublish extends v.GenericSchema | undefined = undefined,
 >(
-  options: RoomOptions<TSchema, TState>,
-): RouteDefinition<"room", InputOr<TSchema, unknown>, OutputOr<TSchema, unknown>, StateOf<TState>> {
+  options: RoomOptions<TSchema, TState, TPublish>,
+): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>> {
   return define("room", options as RouteDefinition["options"]) as RouteDefinition<"room", never, never, never>;
 }

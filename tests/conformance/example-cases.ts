@@ -70,14 +70,14 @@ export const exampleCases: Case[] = (
           const f = await m.socket.until<{ seq: number; from: string; data: Json }>("message");
           assert.deepEqual(
             [f.seq, f.from, f.data],
-            [1, a.welcome.id, { type: "say", text: "hello" }],
-            "trimmed by the schema",
+            [1, a.welcome.id, { type: "say", text: "hello", by: "ada" }],
+            "trimmed by the schema, stamped with its author's name by the handler (publishes)",
           );
         }
         assert.equal((await a.socket.until<{ id: string; seq: number }>("ack")).seq, 1);
         b.socket.sendJson({ type: "publish", id: "r1", data: { type: "say", text: "hi ada", replyTo: 1 } });
         const reply = await a.socket.until<{ seq: number; data: Json }>("message");
-        assert.deepEqual([reply.seq, reply.data.replyTo], [2, 1]);
+        assert.deepEqual([reply.seq, reply.data.replyTo, reply.data.by], [2, 1, "bob"]);
         b.socket.sendJson({ type: "publish", data: { type: "typing", typing: true } });
         const typing = await a.socket.until<{ from: string; data: Json; seq?: number }>("broadcast");
         assert.deepEqual(

@@ -5,7 +5,7 @@
  * fails. Nothing here runs.
  */
 import * as v from "valibot";
-import type { ChatMessage, chat } from "../../examples/chat/chat.ts";
+import type { ChatEvent, chat } from "../../examples/chat/chat.ts";
 import type { cursors } from "../../examples/cursors/cursors.ts";
 import { joinRoom } from "../../src/client/index.ts";
 import { defineRoom, defineRoute, type RouteInput, type RouteOutput } from "../../src/index.ts";
@@ -27,14 +27,16 @@ export function client(): void {
     if (m.data.type === "say") {
       const text: string = m.data.text;
       const reply: number | undefined = m.data.replyTo;
-      void [text, reply];
+      // What members receive is the route's `publishes`: the author's name, stamped by the handler.
+      const by: string = m.data.by;
+      void [text, reply, by];
     }
     // @ts-expect-error: no such field on any chat message
     void m.data.colour;
     void kind;
   });
   room.on("broadcast", (b) => {
-    const data: ChatMessage = b.data;
+    const data: ChatEvent = b.data;
     void data;
   });
   const moves = joinRoom<typeof cursors>("ws://localhost:8787", "board", { path: "/cursors/:room" });
@@ -54,6 +56,29 @@ export function client(): void {
 }
 
 const ping = defineRoute({ path: "/ping", schema: v.object({ n: v.number() }) });
+
+// `publishes`: handlers publish its input (not the client's shape), the client receives its output.
+const stamped = defineRoom({
+  path: "/stamped/:room",
+  schema: v.object({ text: v.string() }),
+  publishes: v.object({ text: v.string(), by: v.string() }),
+  message(ctx, data) {
+    // @ts-expect-error: what is published must carry `by`
+    void ctx.room.publish(data);
+    void ctx.room.broadcast({ ...data, by: "server" });
+    return ctx.room.publish({ ...data, by: "ada" });
+  },
+});
+export function published(): void {
+  const room = joinRoom<typeof stamped>("ws://localhost:8787", "r", { path: "/stamped/:room" });
+  void room.publish({ text: "hi" });
+  // @ts-expect-error: clients send the message schema's shape, not what is published
+  void room.publish({ text: "hi", by: "me" });
+  room.on("message", (m) => {
+    const by: string = m.data.by;
+    void by;
+  });
+}
 
 // The schema's input is what clients send, its output what they receive (a transform makes them differ).
 const Shout = v.object({

@@ -63,10 +63,16 @@ const stamp = defineRoom({
     v.transform((s) => s.length),
   ),
 });
+const signed = defineRoom({
+  path: "/signed/:room",
+  schema: v.object({ text: v.string() }),
+  publishes: v.object({ text: v.string(), signedBy: v.string() }),
+  message: (ctx, data) => ctx.room.publish({ ...data, signedBy: "x" }),
+});
 const raw = defineRoute({ path: "/raw", rateLimit: { perSecond: 10, burst: 10 } });
 const nested = defineRoom({ path: "/teams/:room/board" });
 const users = createEdgewire({
-  routes: [chat, outline, rpc, stamp, raw, nested],
+  routes: [chat, outline, rpc, stamp, raw, nested, signed],
   asyncapi: { title: "chat", version: "2.1.0", servers: { prod: { host: "chat.example.com", protocol: "wss" } } },
 });
 
@@ -121,6 +127,10 @@ describe("asyncapi", () => {
     const stampOut = JSON.stringify(document.channels.stamp?.messages);
     assert.match(stampOut, /x-edgewire-partial/, "a type-changing transform is marked on the output side");
     assert.equal(document.channels["teams-board"]?.address, "/teams/{room}/board");
+    // publishes: members receive its shape, clients still send the message schema's.
+    const signedMessages = document.channels.signed?.messages as Record<string, { payload: unknown }>;
+    assert.match(JSON.stringify(signedMessages.message?.payload), /signedBy/, "the message frame's data is publishes");
+    assert.doesNotMatch(JSON.stringify(signedMessages.publish?.payload), /signedBy/, "publish is the client's schema");
     assert.ok(JSON.stringify(document.channels.raw?.messages).includes("components/messages/error"));
   });
 

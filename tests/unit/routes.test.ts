@@ -239,6 +239,49 @@ describe("room routes", () => {
     }
   });
 
+  it("with publishes, deliver what the handler made of a message, and treat a mismatch as the route's fault", async () => {
+    const logged: unknown[] = [];
+    const stamped = defineRoom({
+      path: "/stamped/:room",
+      schema: v.object({ text: v.string() }),
+      publishes: v.object({ text: v.string(), by: v.string() }),
+      message(ctx, data) {
+        // The bug under test: "forget" to stamp one message (types forbid it; plain JS would not).
+        if (data.text === "unstamped") return ctx.room.publish(data as never);
+        return ctx.room.publish({ ...data, by: "ada" });
+      },
+    });
+    const engine = engineWith({ routes: [stamped], log: (_m, e) => logged.push(e) });
+    const a = new FakePeer(engine.record("stamped", "r", ""));
+    const b = new FakePeer(engine.record("stamped", "r", ""));
+    engine.open(a);
+    engine.open(b);
+    await settle();
+    engine.message(a, JSON.stringify({ type: "publish", id: "1", data: { text: "hi" } }));
+    await settle();
+    assert.deepEqual(
+      b.ofType<{ data: unknown }>("message").map((m) => m.data),
+      [{ text: "hi", by: "ada" }],
+    );
+    engine.message(a, JSON.stringify({ type: "publish", id: "2", data: { text: "unstamped" } }));
+    await settle();
+    assert.equal(b.ofType("message").length, 1, "nothing that fails publishes reaches the room");
+    assert.equal(a.closed?.code, 1011, "a handler publishing off its schema is a fault");
+    assert.ok(logged[0] instanceof RouteError);
+    assert.match((logged[0] as Error).message, /route "stamped": published data does not match its publishes schema/);
+    // A backend push is checked against what members receive, too.
+    const handlers = engine.handlers("stamped") as NonNullable<ReturnType<typeof engine.handlers>>;
+    assert.deepEqual(handlers.checkData({ text: "x", by: "backend" }), { data: { text: "x", by: "backend" } });
+    assert.match(String(handlers.checkData({ text: "x" })), /by/);
+  });
+
+  it("refuse publishes without a message handler: the default one would publish the client's data as it is", () => {
+    assert.throws(
+      () => defineRoom({ path: "/p/:room", schema: v.string(), publishes: v.number() }),
+      (e: Error) => e instanceof RouteError && /route "p": publishes needs a message handler/.test(e.message),
+    );
+  });
+
   it("refuse a state that makes the record larger than a Durable Object attachment, naming the route", async () => {
     const logged: unknown[] = [];
     const engine = engineWith({ routes, log: (_m, e) => logged.push(e) });
