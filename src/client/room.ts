@@ -536,11 +536,19 @@ export type InputOf<T> = T extends RouteDefinition<"room", infer I, infer _O, in
 
 /**
  * The options joinRoom takes for `T`: none that type-check when `T` is a plain route (it has no room,
- * so no member of it could join one) — the error names the mistake instead of typing data as the route.
+ * so no member of it could join one) — the error names the mistake instead of typing data as the route;
+ * for a room route, `path` must be the route's own (a typo would join a path nothing serves).
  */
 export type RoomOptionsFor<T> = T extends { readonly kind: "plain" }
   ? [options: NotARoomRoute]
-  : [options?: RoomOptions];
+  : T extends { readonly kind: "room"; readonly path: infer P extends string }
+    ? string extends P
+      ? [options?: RoomOptions]
+      : // Typed by a route: its path is the only one that fits, and must be given unless it is the default.
+        P extends "/rooms/:room"
+        ? [options?: RoomOptions & { path?: P }]
+        : [options: RoomOptions & { path: P }]
+    : [options?: RoomOptions];
 /** What joinRoom wants in place of options for a plain route: nothing can be one (its one property is `never`). */
 export interface NotARoomRoute {
   "joinRoom<typeof route> needs a room route (defineRoom); this one is plain": never;

@@ -195,17 +195,18 @@ export interface RoomOptions<TSchema, TState, TPublish = undefined> extends Comm
 /**
  * A route, ready for `createEdgewire({ routes })`. The type parameters carry
  * what a typed client infers: `Input` what it may send (publish), `Output`
- * what it receives as message data.
+ * what it receives as message data, `Path` the path it joins (a room route's, as written).
  */
 export interface RouteDefinition<
   Kind extends "plain" | "room" = "plain" | "room",
   Input = unknown,
   Output = unknown,
   State = unknown,
+  Path extends string = string,
 > {
   readonly kind: Kind;
   readonly name: string;
-  readonly path: string;
+  readonly path: Path;
   /** internal: the options as given */
   readonly options: RouteOptions<v.GenericSchema | undefined, v.GenericSchema | undefined> &
     RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined, v.GenericSchema | undefined>;
@@ -306,8 +307,9 @@ export function defineRoom<
   TSchema extends v.GenericSchema | undefined = undefined,
   TState extends v.GenericSchema | undefined = undefined,
   TPublish extends v.GenericSchema | undefined = undefined,
+  const TPath extends string = string,
 >(
-  options: RoomOptions<TSchema, TState, TPublish>,
-): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>> {
-  return define("room", options as RouteDefinition["options"]) as RouteDefinition<"room", never, never, never>;
+  options: RoomOptions<TSchema, TState, TPublish> & { path: TPath },
+): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>, TPath> {
+  return define("room", options as RouteDefinition["options"]) as RouteDefinition<"room", never, never, never, TPath>;
 }

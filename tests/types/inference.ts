@@ -43,6 +43,13 @@ export function client(): void {
   moves.send({ type: "move", x: 1, y: 2 });
   // @ts-expect-error: coordinates are numbers
   moves.send({ type: "move", x: "1", y: 2 });
+  // A room route's path is the only one its client may give, and it must be given.
+  // @ts-expect-error: a typo in the route's path
+  joinRoom<typeof chat>("ws://localhost:8787", "lobby", { path: "/chta/:room" });
+  // @ts-expect-error: without options it would join /rooms/:room, which is not chat's path
+  joinRoom<typeof chat>("ws://localhost:8787", "lobby");
+  // A route on the default path may leave `path` out.
+  joinRoom<typeof lobby>("ws://localhost:8787", "lobby").send({ n: 1 });
   // A plain route has no room: typing a room client by one is an error, not data typed as the route.
   // @ts-expect-error: ping is a plain route (defineRoute), not a room
   joinRoom<typeof ping>("ws://localhost:8787", "lobby", { path: "/ping" });
@@ -55,6 +62,7 @@ export function client(): void {
   void loose.publish({ n: "1" });
 }
 
+const lobby = defineRoom({ path: "/rooms/:room", schema: v.object({ n: v.number() }) });
 const ping = defineRoute({ path: "/ping", schema: v.object({ n: v.number() }) });
 
 // `publishes`: handlers publish its input (not the client's shape), the client receives its output.
