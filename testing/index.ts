@@ -250,7 +250,7 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
     if (notFound >= 5) {
       await stop();
       throw new Error(
-        `${runtime} is up but answers 404 at ${health}: if your edgewire is mounted under a prefix in your Hono app, pass health: "<prefix>${health}"`,
+        `${runtime} is up but answers 404 at ${health}: if your edgewire is mounted under a prefix in your Hono app, pass health: "<prefix>${health}"\n${output}`,
       );
     }
     if (Date.now() > deadline) {

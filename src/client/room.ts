@@ -503,8 +503,10 @@ export class RoomClient<Data = unknown, Input = Data> {
         this.#emit("invalid", { raw: frame, message: "presence without a member" });
         return;
       }
-      if (frame.event === "leave") this.#members.delete(frame.member.id);
-      else this.#members.set(frame.member.id, frame.member);
+      if (frame.event === "join") this.#members.set(frame.member.id, frame.member);
+      else if (frame.event === "leave") this.#members.delete(frame.member.id);
+      // Only a member in the list: a late update about one that has left must not bring it back.
+      else if (this.#members.has(frame.member.id)) this.#members.set(frame.member.id, frame.member);
     }
     this.#count = frame.count;
     this.#emit("presence", frame);

@@ -111,13 +111,15 @@ export class ConnectionContext implements RoomContext, Connection {
 
   /** validated, size-checked, saved; what other members see of it is refreshed (and announced, if the route says so) */
   setState(next: unknown): void {
-    const before = this.ref && this.handlers.announcesMember ? JSON.stringify(this.member().info) : undefined;
+    // String(): info that is undefined is "undefined", so a change from none to some is news too.
+    const announces = this.ref !== undefined && this.handlers.announcesMember;
+    const before = announces ? String(JSON.stringify(this.member().info)) : "";
     this.handlers.setState(this.peer.record, next);
     this.peer.save?.();
     if (!this.ref || !this.handlers.showsMember) return;
     const member = this.member();
     // A state change the member's info does not show is no presence news.
-    const announce = before !== undefined && JSON.stringify(member.info) !== before;
+    const announce = announces && String(JSON.stringify(member.info)) !== before;
     // Not awaited (setState is synchronous); a broker outage must not become an unhandled rejection.
     void Promise.resolve(this.engine.broker.update(this.ref, member, announce)).catch((error: unknown) =>
       this.engine.report(`presence update of ${member.id} on route "${this.handlers.name}" failed`, error),
@@ -156,8 +158,7 @@ export class ConnectionContext implements RoomContext, Connection {
     try {
       checked = this.handlers.published(data);
     } catch (error) {
-      // A `publishes` mismatch rejects, as a broker failure would, instead of throwing mid-handler.
-      return Promise.reject(error);
+      return this.#misfit(error);
     }
     return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, checked));
   }
@@ -169,11 +170,20 @@ export class ConnectionContext implements RoomContext, Connection {
     try {
       checked = this.handlers.published(data);
     } catch (error) {
-      return Promise.reject(error);
+      return this.#misfit(error);
     }
     return Promise.resolve(
       this.engine.broker.broadcast(this.ref as RoomRef, id, checked, options?.self ? undefined : id),
     );
+  }
+
+  // Data that fails `publishes` is the route's fault, handled here (logged, 1011) whether or not the
+  // handler awaits the promise: a fire-and-forget broadcast must not become an unhandled rejection.
+  #misfit(error: unknown): Promise<never> {
+    this.engine.fault(this.peer, error);
+    const rejected = Promise.reject(error);
+    rejected.catch(() => {});
+    return rejected;
   }
 
   /** bytes to the other members */

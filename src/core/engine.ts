@@ -85,6 +85,7 @@ export class Engine {
   readonly #now: () => number;
   readonly #newId: () => string;
   readonly #log: (message: string, error?: unknown) => void;
+  readonly #faulted = new WeakSet<object>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   /** an engine for `routes` over the given broker */
@@ -341,6 +342,12 @@ export class Engine {
     return false;
   }
 
+  /** a route's fault on `peer`, outside the handler call that will also see it: logged and closed once */
+  fault(peer: Peer, error: unknown): void {
+    if (typeof error === "object" && error !== null) this.#faulted.add(error);
+    this.#fail(peer, error, true);
+  }
+
   /** log a failure that closes nothing (a presence update that did not reach the broker) */
   report(message: string, error: unknown): void {
     this.#log(`edgewire: ${message}`, error);
@@ -348,7 +355,9 @@ export class Engine {
 
   // Handler faults close only this connection (1011); the process never dies. A broker outage is
   // not a fault: 1013, come back later (the client resumes, nothing acked is lost).
-  #fail(peer: Peer, error: unknown): void {
+  #fail(peer: Peer, error: unknown, first = false): void {
+    // Already handled where it happened (fault()); the handler that awaited it rethrew it.
+    if (!first && typeof error === "object" && error !== null && this.#faulted.has(error)) return;
     if (error instanceof BrokerUnavailableError) {
       try {
         peer.close(CloseCode.tryAgainLater, ErrorCode.tryAgainLater);

@@ -8,7 +8,7 @@
  * (measured: 1 000 joins took 10 s on Node); Pusher caps presence channels at
  * 100 members for the same reason.
  */
-import type { Member, PresenceFrame } from "../protocol.ts";
+import type { Member, PresenceChangeFrame, PresenceFrame } from "../protocol.ts";
 import type { Delivery, RoomRef } from "./broker.ts";
 
 /** Default presence limit: members above it are counted, not listed. */
@@ -93,8 +93,16 @@ export class PresencePolicy {
    */
   updated(room: PresenceRoom, member: Member): void {
     if (room.size() > this.limit) return;
-    const frame: PresenceFrame = { type: "presence", room: room.ref.name, event: "update", member, count: room.size() };
-    room.deliver({ frame: JSON.stringify(frame) });
+    room.deliver({ frame: `${this.updatePrefix(room.ref, member)}${room.size()}}` });
+  }
+
+  /**
+   * An `update` frame's text up to its count (`…"count":`), which comes last: a broker that counts
+   * the room where it stores it (Redis, in one script) appends the count and `}` there.
+   */
+  updatePrefix(ref: RoomRef, member: Member): string {
+    const head: Omit<PresenceChangeFrame, "count"> = { type: "presence", room: ref.name, event: "update", member };
+    return `${JSON.stringify(head).slice(0, -1)},"count":`;
   }
 
   /** cancel a room's scheduled count frame (the room is released) */

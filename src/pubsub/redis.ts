@@ -77,11 +77,17 @@ local members = {}
 if #ids > 0 then members = redis.call('HMGET', KEYS[1], unpack(ids)) end
 return {redis.call('HLEN', KEYS[1]), redis.call('GET', KEYS[3]) or '0', epoch, members}`;
 
-// KEYS: members hash. ARGV: member id, entry. Replaces a member's entry only while it is in the room (a
-// late update must not bring back one that has left); returns the room's size, or -1.
+// KEYS: members hash, room channel. ARGV: member id, entry, the update frame up to its count, the
+// presence limit, announce ('1'). Replaces a member's entry only while it is in the room (a late update
+// must not bring back one that has left) and, within the limit, publishes the update in the same step:
+// a frame the handler sends right after (a broadcast) cannot overtake it. Returns the size, or -1.
 const UPDATE = `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('HLEN', KEYS[1])`;
+local size = redis.call('HLEN', KEYS[1])
+if ARGV[5] == '1' and size <= tonumber(ARGV[4]) then
+  redis.call('PUBLISH', KEYS[2], 'x' .. string.char(10) .. ARGV[3] .. size .. '}')
+end
+return size`;
 
 // Leave: the member out; the size, and the whole list when the room is back at the limit (sync).
 const LEAVE = `local gone = redis.call('HGET', KEYS[1], ARGV[1])
@@ -348,11 +354,11 @@ export class RedisBroker implements Broker {
 
   async update(ref: RoomRef, member: Member, announce: boolean): Promise<void> {
     const entry = JSON.stringify({ m: member, i: this.instanceId } satisfies Entry);
-    const size = Number(await this.#eval(UPDATE, [this.#k(ref, "m")], [member.id, entry]));
-    if (size < 0 || !announce) return;
-    const room = this.#rooms.get(ref.key) ?? this.#detached(ref);
-    room.known = size;
-    this.#presence.updated(room, member);
+    const prefix = this.#presence.updatePrefix(ref, member);
+    const args = [member.id, entry, prefix, String(this.#presence.limit), announce ? "1" : "0"];
+    const size = Number(await this.#eval(UPDATE, [this.#k(ref, "m"), this.#channel(ref)], args));
+    const room = this.#rooms.get(ref.key);
+    if (room && size >= 0) room.known = size;
   }
 
   async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<void> {

@@ -108,14 +108,19 @@ describe("RoomClient", () => {
       for (const peer of server.peers) if (peer.id === alice.id) peer.send(frame);
     }
     await waitFor(() => presence.length === 2);
+    const ghost = { id: "gone-already", joinedAt: 1, info: { name: "late" } };
+    const late = JSON.stringify({ type: "presence", room: "r-update", event: "update", member: ghost, count: 2 });
+    for (const peer of server.peers) if (peer.id === alice.id) peer.send(late);
+    await waitFor(() => presence.length === 3);
     assert.deepEqual(Object.fromEntries(alice.members.map((m) => [m.id, m.info])), {
       [String(alice.id)]: { name: `${alice.id}-renamed` },
       [String(bob.id)]: { name: `${bob.id}-renamed` },
     });
     assert.deepEqual(
       presence.map((p) => p.event),
-      ["update", "update"],
+      ["update", "update", "update"],
     );
+    assert.ok(!alice.members.some((m) => m.id === "gone-already"), "an update never adds a member the list lacks");
     assert.equal(alice.count, 2);
   });
 

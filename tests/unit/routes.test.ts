@@ -212,7 +212,8 @@ describe("room routes", () => {
       path: "/status/:room",
       schema: v.object({ status: v.string(), note: v.string() }),
       state: v.object({ status: v.optional(v.string(), "here"), note: v.optional(v.string(), "") }),
-      member: (state) => ({ status: state.status }),
+      // No status, no info: so a member's info can go from none to some and back.
+      member: (state) => (state.status === "" ? undefined : { status: state.status }),
       memberUpdates: true,
       message(ctx, data) {
         ctx.connection.setState(data);
@@ -228,12 +229,18 @@ describe("room routes", () => {
     engine.message(a, JSON.stringify({ type: "publish", data: { status: "here", note: "only the note" } }));
     await settle();
     assert.equal(updates(b).length, 0, "a state change the member's info does not show is not announced");
+    // Some → none, then none → some: both are changes (undefined info is no exception).
+    engine.message(a, JSON.stringify({ type: "publish", data: { status: "", note: "" } }));
+    await settle();
     engine.message(a, JSON.stringify({ type: "publish", data: { status: "away", note: "" } }));
     await settle();
     for (const p of [a, b]) {
       assert.deepEqual(
-        updates(p).map((f) => [(f.member as { id: string }).id, (f.member as { info: unknown }).info]),
-        [[a.record.id, { status: "away" }]],
+        updates(p).map((f) => [(f.member as { id: string }).id, (f.member as { info?: unknown }).info]),
+        [
+          [a.record.id, undefined],
+          [a.record.id, { status: "away" }],
+        ],
         "both lists, a's own too, get a's new info",
       );
     }
@@ -248,6 +255,8 @@ describe("room routes", () => {
       message(ctx, data) {
         // The bug under test: "forget" to stamp one message (types forbid it; plain JS would not).
         if (data.text === "unstamped") return ctx.room.publish(data as never);
+        // Fire and forget: the mismatch must still be handled, not left as an unhandled rejection.
+        if (data.text === "unawaited") return void ctx.room.broadcast(data as never);
         return ctx.room.publish({ ...data, by: "ada" });
       },
     });
@@ -269,6 +278,15 @@ describe("room routes", () => {
     assert.equal(a.closed?.code, 1011, "a handler publishing off its schema is a fault");
     assert.ok(logged[0] instanceof RouteError);
     assert.match((logged[0] as Error).message, /route "stamped": published data does not match its publishes schema/);
+    assert.equal(logged.length, 1, "logged once, though the handler that awaited it rethrew it");
+    const c = new FakePeer(engine.record("stamped", "r", ""));
+    engine.open(c);
+    await settle();
+    engine.message(c, JSON.stringify({ type: "publish", data: { text: "unawaited" } }));
+    await settle();
+    assert.equal(c.closed?.code, 1011, "an un-awaited broadcast off its schema is a fault too");
+    assert.equal(logged.length, 2);
+    assert.equal(b.ofType("broadcast").length, 0, "and nothing reached the room");
     // A backend push is checked against what members receive, too.
     const handlers = engine.handlers("stamped") as NonNullable<ReturnType<typeof engine.handlers>>;
     assert.deepEqual(handlers.checkData({ text: "x", by: "backend" }), { data: { text: "x", by: "backend" } });
