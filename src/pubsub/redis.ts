@@ -16,7 +16,9 @@
  * Redis down: commands fail at once (no offline queue) — a publish is answered
  * with an error, never acked — the client reconnects with backoff, and on
  * reconnect every local room catches up from its stream before live delivery
- * resumes, so nothing acknowledged is missed.
+ * resumes; a message published while the subscription was re-subscribing is a
+ * hole in `seq`, filled from the stream before the next message — so nothing
+ * acknowledged is missed.
  */
 import { createClient, type RedisClientType } from "@redis/client";
 import { fromBase64, randomId, toBase64 } from "../bytes.ts";
@@ -139,6 +141,7 @@ export class RedisBroker implements Broker {
   readonly #now: () => number;
   readonly #rooms = new Map<string, LocalRoom>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  #recheck: ReturnType<typeof setTimeout> | undefined;
   #up = false;
   #closed = false;
   #serve: ((payload: unknown) => Promise<unknown>) | undefined;
@@ -181,7 +184,15 @@ export class RedisBroker implements Broker {
         const was = this.#up;
         this.#up = this.#cmd.isReady && this.#sub.isReady;
         if (this.#up && !was) this.#log?.info("redis connected", { instance: this.instanceId });
-        if (name === "subscriber" && !this.#closed) void this.#catchUpAll();
+        if (name !== "subscriber" || this.#closed) return;
+        void this.#catchUpAll();
+        // "ready" can come before the client has re-subscribed: what is published in between reaches no
+        // one live. A later message shows the hole (#dispatch fills it); a second read covers the tail.
+        if (this.#recheck !== undefined) clearTimeout(this.#recheck);
+        this.#recheck = setTimeout(() => {
+          this.#recheck = undefined;
+          if (!this.#closed) void this.#catchUpAll();
+        }, 1000);
       });
     }
     const beat = options.heartbeatMs ?? 3000;
@@ -473,6 +484,13 @@ export class RedisBroker implements Broker {
       const space = message.indexOf(" ");
       const seq = Number(message.slice(1, space));
       if (seq <= room.lastSeq) return;
+      if (room.lastSeq > 0 && seq > room.lastSeq + 1) {
+        // A hole: messages this subscription never saw (published while it was re-subscribing after a
+        // reconnect; Pub/Sub does not redeliver). They are in the stream: read them before this one.
+        room.held = [message];
+        void this.#fill(room);
+        return;
+      }
       room.lastSeq = seq;
       delivery = { frame: message.slice(space + 1) };
     } else {
@@ -495,21 +513,48 @@ export class RedisBroker implements Broker {
   // After a reconnect, each local room reads what it missed from its stream before live delivery resumes.
   async #catchUpAll(): Promise<void> {
     for (const room of this.#rooms.values()) {
-      if (room.lastSeq === 0) continue;
+      // A room already filling a hole reads the stream anyway.
+      if (room.lastSeq === 0 || room.held) continue;
       room.held = [];
+      await this.#fill(room);
+    }
+  }
+
+  // Deliver a held room's missed messages from its stream, then what was held meanwhile. A read that
+  // fails (Redis still away) is retried while the room holds; after ~10 s the hole is given up, logged,
+  // and live delivery goes on (its members' resumes then meet the history as it is).
+  async #fill(room: LocalRoom): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
       try {
         for (const frame of await this.history(room.ref, room.lastSeq, 100_000)) {
+          if (frame.seq <= room.lastSeq) continue;
           room.lastSeq = frame.seq;
           const delivery: Delivery = { frame: JSON.stringify(frame) };
           for (const listener of room.listeners) listener(delivery);
         }
+        break;
       } catch (error) {
-        this.#log?.warn("catch-up after reconnect failed", { room: room.ref.key, error: (error as Error).message });
-      } finally {
-        const held = room.held ?? [];
-        room.held = undefined;
-        for (const message of held) this.#dispatch(room, message);
+        if (this.#closed || attempt >= 40) {
+          this.#log?.warn("catch-up from the stream failed", { room: room.ref.key, error: (error as Error).message });
+          const first = room.held?.[0];
+          // Past the hole, so the held message does not open it again.
+          if (first?.charCodeAt(0) === 0x6d) room.lastSeq = Number(first.slice(1, first.indexOf(" "))) - 1;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 250));
       }
+    }
+    const held = room.held ?? [];
+    room.held = undefined;
+    for (let i = 0; i < held.length; i++) {
+      // Another hole among the held messages holds the room again: the rest wait behind it, in order.
+      // (dispatch may set it again: TypeScript cannot see that through the call)
+      const again = room.held as string[] | undefined;
+      if (again) {
+        again.push(...held.slice(i));
+        break;
+      }
+      this.#dispatch(room, held[i] as string);
     }
   }
 
@@ -557,6 +602,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
+    if (this.#recheck !== undefined) clearTimeout(this.#recheck);
     for (const room of this.#rooms.values()) this.#presence.stop(room.clock);
     try {
       // A clean stop: this instance's members are gone already (their sockets closed); say so at once.

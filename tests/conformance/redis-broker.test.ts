@@ -1,0 +1,63 @@
+/**
+ * The Redis broker in process, on the real shared Redis (its own key prefix):
+ * a sequenced message its subscription never saw — Pub/Sub does not
+ * redeliver, e.g. one published while it was re-subscribing after a Redis
+ * restart — is read from the room's stream before the next one is delivered,
+ * so members get every message once and in order, never a silent hole.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { createClient } from "@redis/client";
+import { type Delivery, roomRef } from "../../src/pubsub/broker.ts";
+import { RedisBroker } from "../../src/pubsub/redis.ts";
+import { cleanup, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("redis broker", () => {
+  const prefix = testPrefix("broker");
+  let broker: RedisBroker;
+  before(async () => {
+    await requireRedis();
+    broker = new RedisBroker({ url: SHARED_REDIS, prefix });
+    await broker.start();
+  });
+  after(async () => {
+    await broker.close();
+    await cleanup(SHARED_REDIS, prefix);
+  });
+
+  it("fills a hole in the live stream from the room's stream before delivering past it", async () => {
+    const ref = roomRef("room", "holes");
+    const seqs: number[] = [];
+    const off = broker.subscribe(ref, (d: Delivery) => {
+      const frame = JSON.parse(d.frame as string) as { type: string; seq?: number };
+      if (frame.type === "message") seqs.push(frame.seq as number);
+    });
+    await broker.join(ref, { id: "m1", joinedAt: 1 });
+    await broker.publish(ref, "m1", { n: 1 });
+    // Message 2 as a publish whose Pub/Sub copy was lost: sequenced and kept in the stream, never published.
+    const redis = createClient({ url: SHARED_REDIS });
+    await redis.connect();
+    try {
+      const key = (part: string) => `${prefix}r:${ref.key}:${part}`;
+      const seq = await redis.incr(key("seq"));
+      assert.equal(seq, 2);
+      const frame = JSON.stringify({
+        type: "message",
+        room: ref.name,
+        seq,
+        from: "m1",
+        data: { n: 2 },
+        ts: Date.now(),
+      });
+      await redis.xAdd(key("log"), `${seq}-0`, { f: frame });
+    } finally {
+      await redis.quit();
+    }
+    await broker.publish(ref, "m1", { n: 3 });
+    for (let i = 0; i < 100 && seqs.length < 3; i++) await sleep(20);
+    assert.deepEqual(seqs, [1, 2, 3], "the missed message arrives, before the one after it, once");
+    off();
+  });
+});
