@@ -536,13 +536,17 @@ export class RedisBroker implements Broker {
       } catch (error) {
         if (this.#closed || attempt >= 40) {
           this.#log?.warn("catch-up from the stream failed", { room: room.ref.key, error: (error as Error).message });
-          const first = room.held?.[0];
-          // Past the hole, so the held message does not open it again.
-          if (first?.charCodeAt(0) === 0x6d) room.lastSeq = Number(first.slice(1, first.indexOf(" "))) - 1;
           break;
         }
         await new Promise((r) => setTimeout(r, 250));
       }
+    }
+    // What the stream does not hold (trimmed, or unreadable) stays a hole: step past it, so the held
+    // message does not open it again (and a resuming member is told by its resync).
+    const first = room.held?.[0];
+    if (first?.charCodeAt(0) === 0x6d) {
+      const seq = Number(first.slice(1, first.indexOf(" ")));
+      if (seq > room.lastSeq + 1) room.lastSeq = seq - 1;
     }
     const held = room.held ?? [];
     room.held = undefined;

@@ -3,7 +3,8 @@
  * a sequenced message its subscription never saw — Pub/Sub does not
  * redeliver, e.g. one published while it was re-subscribing after a Redis
  * restart — is read from the room's stream before the next one is delivered,
- * so members get every message once and in order, never a silent hole.
+ * so members get every message once and in order; what the stream lost too
+ * (trimmed) is stepped past instead of blocking the room.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -58,6 +59,29 @@ describe("redis broker", () => {
     await broker.publish(ref, "m1", { n: 3 });
     for (let i = 0; i < 100 && seqs.length < 3; i++) await sleep(20);
     assert.deepEqual(seqs, [1, 2, 3], "the missed message arrives, before the one after it, once");
+    off();
+  });
+
+  it("steps past a hole the stream does not hold either (trimmed) instead of waiting on it", async () => {
+    const ref = roomRef("room", "trimmed");
+    const seqs: number[] = [];
+    const off = broker.subscribe(ref, (d: Delivery) => {
+      const frame = JSON.parse(d.frame as string) as { type: string; seq?: number };
+      if (frame.type === "message") seqs.push(frame.seq as number);
+    });
+    await broker.join(ref, { id: "m1", joinedAt: 1 });
+    await broker.publish(ref, "m1", { n: 1 });
+    const redis = createClient({ url: SHARED_REDIS });
+    await redis.connect();
+    try {
+      await redis.incr(`${prefix}r:${ref.key}:seq`); // seq 2: in neither Pub/Sub nor the stream
+    } finally {
+      await redis.quit();
+    }
+    await broker.publish(ref, "m1", { n: 3 });
+    await broker.publish(ref, "m1", { n: 4 });
+    for (let i = 0; i < 100 && seqs.length < 3; i++) await sleep(20);
+    assert.deepEqual(seqs, [1, 3, 4], "delivery goes on past what no one can have");
     off();
   });
 });
