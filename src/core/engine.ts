@@ -344,8 +344,8 @@ export class Engine {
 
   /** a route's fault on `peer`, outside the handler call that will also see it: logged and closed once */
   fault(peer: Peer, error: unknown): void {
+    this.#fail(peer, error);
     if (typeof error === "object" && error !== null) this.#faulted.add(error);
-    this.#fail(peer, error, true);
   }
 
   /** log a failure that closes nothing (a presence update that did not reach the broker) */
@@ -355,9 +355,9 @@ export class Engine {
 
   // Handler faults close only this connection (1011); the process never dies. A broker outage is
   // not a fault: 1013, come back later (the client resumes, nothing acked is lost).
-  #fail(peer: Peer, error: unknown, first = false): void {
+  #fail(peer: Peer, error: unknown): void {
     // Already handled where it happened (fault()); the handler that awaited it rethrew it.
-    if (!first && typeof error === "object" && error !== null && this.#faulted.has(error)) return;
+    if (typeof error === "object" && error !== null && this.#faulted.has(error)) return;
     if (error instanceof BrokerUnavailableError) {
       try {
         peer.close(CloseCode.tryAgainLater, ErrorCode.tryAgainLater);

@@ -144,16 +144,14 @@ function dataChecker(route: AnyRoute): Handlers["checkData"] {
 const asIs = (data: unknown): unknown => data;
 
 // A handler publishing what its route says it does not is the route's bug: a fault, named, not a client error.
+// The same check a backend push gets (dataChecker: `publishes` when the route has it).
 function publishedChecker(route: AnyRoute): Handlers["published"] {
-  const schema = route.options.publishes;
-  if (!schema) return asIs;
+  if (!route.options.publishes) return asIs;
+  const check = dataChecker(route);
   return (data) => {
-    const checked = v.safeParse(schema, data);
-    if (checked.success) return checked.output;
-    throw new RouteError(
-      route.name,
-      `published data does not match its publishes schema: ${describeIssues(checked.issues)}`,
-    );
+    const checked = check(data);
+    if (typeof checked !== "string") return checked.data;
+    throw new RouteError(route.name, `published data does not match its publishes schema (${checked})`);
   };
 }
 
