@@ -28,8 +28,9 @@ describe("redis broker", () => {
     await cleanup(SHARED_REDIS, prefix);
   });
 
-  it("fills a hole in the live stream from the room's stream before delivering past it", async () => {
-    const ref = roomRef("room", "holes");
+  /** A room with one member and message 1 delivered; `seqs` collects every message's seq, in order. */
+  async function roomWithOne(name: string) {
+    const ref = roomRef("room", name);
     const seqs: number[] = [];
     const off = broker.subscribe(ref, (d: Delivery) => {
       const frame = JSON.parse(d.frame as string) as { type: string; seq?: number };
@@ -37,11 +38,29 @@ describe("redis broker", () => {
     });
     await broker.join(ref, { id: "m1", joinedAt: 1 });
     await broker.publish(ref, "m1", { n: 1 });
-    // Message 2 as a publish whose Pub/Sub copy was lost: sequenced and kept in the stream, never published.
-    const redis = createClient({ url: SHARED_REDIS });
+    return { ref, seqs, off, key: (part: string) => `${prefix}r:${ref.key}:${part}` };
+  }
+
+  /** Behind the broker's back, on a connection of its own. */
+  const redisClient = () => createClient({ url: SHARED_REDIS });
+  async function withRedis(use: (redis: ReturnType<typeof redisClient>) => Promise<void>): Promise<void> {
+    const redis = redisClient();
     await redis.connect();
     try {
-      const key = (part: string) => `${prefix}r:${ref.key}:${part}`;
+      await use(redis);
+    } finally {
+      await redis.quit();
+    }
+  }
+
+  async function until(seqs: number[], count: number): Promise<void> {
+    for (let i = 0; i < 100 && seqs.length < count; i++) await sleep(20);
+  }
+
+  it("fills a hole in the live stream from the room's stream before delivering past it", async () => {
+    const { ref, seqs, off, key } = await roomWithOne("holes");
+    // Message 2 as a publish whose Pub/Sub copy was lost: sequenced and kept in the stream, never published.
+    await withRedis(async (redis) => {
       const seq = await redis.incr(key("seq"));
       assert.equal(seq, 2);
       const frame = JSON.stringify({
@@ -53,34 +72,21 @@ describe("redis broker", () => {
         ts: Date.now(),
       });
       await redis.xAdd(key("log"), `${seq}-0`, { f: frame });
-    } finally {
-      await redis.quit();
-    }
+    });
     await broker.publish(ref, "m1", { n: 3 });
-    for (let i = 0; i < 100 && seqs.length < 3; i++) await sleep(20);
+    await until(seqs, 3);
     assert.deepEqual(seqs, [1, 2, 3], "the missed message arrives, before the one after it, once");
     off();
   });
 
   it("steps past a hole the stream does not hold either (trimmed) instead of waiting on it", async () => {
-    const ref = roomRef("room", "trimmed");
-    const seqs: number[] = [];
-    const off = broker.subscribe(ref, (d: Delivery) => {
-      const frame = JSON.parse(d.frame as string) as { type: string; seq?: number };
-      if (frame.type === "message") seqs.push(frame.seq as number);
+    const { ref, seqs, off, key } = await roomWithOne("trimmed");
+    await withRedis(async (redis) => {
+      await redis.incr(key("seq")); // seq 2: in neither Pub/Sub nor the stream
     });
-    await broker.join(ref, { id: "m1", joinedAt: 1 });
-    await broker.publish(ref, "m1", { n: 1 });
-    const redis = createClient({ url: SHARED_REDIS });
-    await redis.connect();
-    try {
-      await redis.incr(`${prefix}r:${ref.key}:seq`); // seq 2: in neither Pub/Sub nor the stream
-    } finally {
-      await redis.quit();
-    }
     await broker.publish(ref, "m1", { n: 3 });
     await broker.publish(ref, "m1", { n: 4 });
-    for (let i = 0; i < 100 && seqs.length < 3; i++) await sleep(20);
+    await until(seqs, 3);
     assert.deepEqual(seqs, [1, 3, 4], "delivery goes on past what no one can have");
     off();
   });
