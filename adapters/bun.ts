@@ -40,7 +40,9 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
   const runtime: Runtime = {
     name: "bun",
     upgrade(c, record) {
-      const headers = record.protocol ? { "Sec-WebSocket-Protocol": record.protocol } : undefined;
+      // Always set: left unset, Bun answers the first offered protocol itself — a token-only offer
+      // (`edgewire.bearer.<jwt>`) came back as the protocol. An empty value makes it send none.
+      const headers = { "Sec-WebSocket-Protocol": record.protocol };
       // Bun answers the upgrade itself; the response returned here is ignored.
       if (server?.upgrade(c.req.raw, { data: new BunPeer(record), headers })) return new Response(null);
       return c.json({ error: { code: "upgrade_failed", message: "not a valid WebSocket handshake" } }, 400);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { sign } from "hono/utils/jwt/jwt";
 import WebSocket from "ws";
+import { RawSocket } from "../support/raw-socket.ts";
 import type { RunningServer, RuntimeName } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
 import type { Case } from "./cases.ts";
@@ -177,6 +178,18 @@ export const hardeningCases: Case[] = (
         const bySubprotocol = await attempt(url, ["edgewire.v1", `edgewire.bearer.${allowed}`], asClient());
         assert.equal(bySubprotocol.status, 101, "subprotocol entry");
         assert.equal(bySubprotocol.socket?.protocol, "edgewire.v1", "the token entry is never echoed as the protocol");
+        // Offered alone, the token is still never answered as the protocol (Bun picked the first offer by itself).
+        // A raw handshake: `ws` fails a handshake whose answer names no protocol when it offered one; browsers do not.
+        const tokenOnly = await RawSocket.upgrade(s.port, `/vault/${r}`, {
+          "Sec-WebSocket-Protocol": `edgewire.bearer.${allowed}`,
+          ...asClient(),
+        });
+        assert.doesNotMatch(
+          tokenOnly.response,
+          /sec-websocket-protocol/i,
+          "no subprotocol in the answer, not the token",
+        );
+        tokenOnly.socket.destroy();
         const byQuery = await attempt(`${url}?access_token=${allowed}`, "edgewire.v1", asClient());
         assert.equal(byQuery.status, 101, "query parameter");
         await Promise.all([byHeader, bySubprotocol, byQuery].map((a) => a.socket?.close()));
