@@ -16,6 +16,7 @@ import {
   type ErrorFrame,
   type Member,
   type MessageFrame,
+  MSGPACK_SUBPROTOCOL,
   PingFrameSchema,
   POLL_PROTOCOL_HEADER,
   type PongFrame,
@@ -314,6 +315,9 @@ const ERROR_SECTION = (): string => {
 
 const PROTOCOL_SECTION = [
   `Every route speaks the edgewire protocol: offer the subprotocol \`${SUBPROTOCOL}\` (or none). Text frames carry JSON.`,
+  `Offering \`${MSGPACK_SUBPROTOCOL}\` instead selects the same messages MessagePack-encoded in binary frames (room`,
+  "messages as `[0, seq, from, data, ts]`, broadcasts as `[1, from, data]`, relayed bytes as a bin, every other frame as",
+  "the map of its JSON form; text frames stay JSON); the schemas below describe both.",
   "Room routes (`{room}` in the address) share presence, one message order (`seq`), bounded history and resume",
   "(`?seq=&epoch=`: no gap, no duplicate, or a `resync` frame saying what may be lost). Every route is also served",
   `over HTTP long-polling at \`{address}/poll\` (offered subprotocols in \`${POLL_PROTOCOL_HEADER}\`), with the same frames.`,
@@ -346,7 +350,9 @@ function binding(isRoom: boolean): JsonSchemaObject {
       headers: {
         type: "object",
         properties: {
-          "Sec-WebSocket-Protocol": str(`${SUBPROTOCOL} (optional); may add edgewire.bearer.<jwt>`),
+          "Sec-WebSocket-Protocol": str(
+            `${SUBPROTOCOL} or ${MSGPACK_SUBPROTOCOL} (optional; the first offered wins); may add edgewire.bearer.<jwt>`,
+          ),
         },
       },
       bindingVersion: "0.1.0",

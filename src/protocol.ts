@@ -5,8 +5,14 @@
  */
 import * as v from "valibot";
 
-/** The one subprotocol this server speaks; offered in `Sec-WebSocket-Protocol`. */
+/** The subprotocol of the JSON protocol (the default); offered in `Sec-WebSocket-Protocol`. */
 export const SUBPROTOCOL = "edgewire.v1";
+
+/** The same protocol with MessagePack frames (docs/protocol.md, src/msgpack.ts); the SDK's `edgewire/client/msgpack`. */
+export const MSGPACK_SUBPROTOCOL = "edgewire.v1+msgpack";
+
+/** Every subprotocol the server speaks. */
+export const SUBPROTOCOLS: readonly string[] = [SUBPROTOCOL, MSGPACK_SUBPROTOCOL];
 
 /** Close codes used by the server (RFC 6455 §7.4.1 plus the application range). */
 export const CloseCode = {
@@ -23,6 +29,7 @@ export const CloseCode = {
 /** Stable error codes carried by error frames and HTTP error bodies. */
 export const ErrorCode = {
   invalidJson: "invalid_json",
+  invalidMsgpack: "invalid_msgpack",
   invalidMessage: "invalid_message",
   messageTooLarge: "message_too_large",
   invalidRoom: "invalid_room",
@@ -73,10 +80,14 @@ export interface ErrorCodeInfo {
  */
 export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
   invalid_json: { frame: true, meaning: "the text frame is not JSON" },
+  invalid_msgpack: {
+    frame: true,
+    meaning: "a binary frame on `edgewire.v1+msgpack` that is not exactly one MessagePack value",
+  },
   invalid_message: {
     frame: true,
     meaning:
-      "JSON that fails the schema (unknown `type`, missing `data`, …; `message` says which field), or binary on a JSON-only route",
+      "a frame that fails the schema (unknown `type`, missing `data`, …; `message` says which field), data nested deeper than 100 levels or holding what JSON cannot (bytes, extension types), or binary on a JSON-only route",
   },
   message_too_large: { http: [413], close: 1009, meaning: "a frame or push body over the size limit" },
   invalid_room: { http: [400], meaning: "a bad room name (characters, or too long)" },

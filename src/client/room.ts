@@ -98,10 +98,28 @@ export interface RoomEventMap<Data> {
   close: CloseInfo;
 }
 
+/**
+ * How a room client puts frames on the wire when not as JSON text: `msgpack`
+ * from `edgewire/client/msgpack` (kept out of this module so a JSON client
+ * does not carry a MessagePack library).
+ */
+export interface RoomCodec {
+  /** the subprotocol that selects it */
+  readonly protocol: string;
+  /** a client frame (`{type:"publish",…}`) as a binary frame */
+  encode(frame: { readonly type: string }): Uint8Array;
+  /** bytes to relay, as a binary frame */
+  relay(bytes: Uint8Array): Uint8Array;
+  /** a binary frame from the server: a frame in its JSON shape, or the bytes a member relayed; throws when malformed */
+  decode(bytes: Uint8Array, room: string): unknown;
+}
+
 /** Options of a room client: the socket's options, plus a schema for `data`. */
 export interface RoomOptions extends EdgewireSocketOptions {
-  /** subprotocols to offer (default `edgewire.v1`) */
+  /** subprotocols to offer (default `edgewire.v1`, or the codec's) */
   protocols?: string | string[];
+  /** frames in another encoding than JSON text, e.g. `msgpack` from `edgewire/client/msgpack` */
+  codec?: RoomCodec;
   /** the room route's path on the server, with `:room` (default "/rooms/:room"; e.g. "/chat/:room") */
   path?: string;
   /** valibot schema of message data: incoming data is validated with it, publish() input too */
@@ -180,6 +198,7 @@ export class RoomClient<Data = unknown, Input = Data> {
   readonly ready: Promise<WelcomeFrame>;
 
   readonly #schema: v.GenericSchema<Input, Data> | undefined;
+  readonly #codec: RoomCodec | undefined;
   readonly #listeners = new Map<keyof RoomEventMap<Data>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
   readonly #members = new Map<string, Member>();
@@ -200,7 +219,8 @@ export class RoomClient<Data = unknown, Input = Data> {
     room: string,
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
-    const { protocols = SUBPROTOCOL, schema, path, ...socketOptions } = options;
+    const { codec, protocols = codec?.protocol ?? SUBPROTOCOL, schema, path, ...socketOptions } = options;
+    this.#codec = codec;
     const givenFetch = socketOptions.fetch;
     this.#fetch = (url) => (givenFetch ? givenFetch(url, {}) : globalThis.fetch(url));
     this.#followHeartbeat = socketOptions.heartbeat === undefined;
@@ -314,16 +334,16 @@ export class RoomClient<Data = unknown, Input = Data> {
     }
     this.#nextId += 1;
     const id = `p${this.#nextId}`;
-    let text: string;
+    let frame: string | Uint8Array;
     try {
-      text = JSON.stringify({ type: "publish", data, id });
+      frame = this.#encode({ type: "publish", data, id });
     } catch (error) {
       return Promise.reject(new RoomError("invalid_message", error instanceof Error ? error.message : String(error)));
     }
     return new Promise<PublishResult>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       try {
-        this.socket.send(text);
+        this.socket.send(frame);
       } catch (error) {
         this.#pending.delete(id);
         reject(error);
@@ -341,7 +361,11 @@ export class RoomClient<Data = unknown, Input = Data> {
       const checked = v.safeParse(this.#schema, data);
       if (!checked.success) throw new RoomError("invalid_message", describeIssues(checked.issues));
     }
-    this.socket.send(JSON.stringify({ type: "publish", data }));
+    this.socket.send(this.#encode({ type: "publish", data }));
+  }
+
+  #encode(frame: { type: string; data: unknown; id?: string }): string | Uint8Array {
+    return this.#codec ? this.#codec.encode(frame) : JSON.stringify(frame);
   }
 
   /**
@@ -364,9 +388,16 @@ export class RoomClient<Data = unknown, Input = Data> {
     return { ...body, messages: body.messages.map((m) => ({ ...m, data: v.parse(schema, m.data) })) };
   }
 
-  /** send bytes to every other member (not sequenced, not kept in history) */
+  /** send bytes to every other member (not sequenced, not kept in history); with a codec, not a Blob (it would be read out of order) */
   relay(data: ArrayBuffer | ArrayBufferView | Blob): void {
-    this.socket.send(data);
+    if (!this.#codec) return void this.socket.send(data);
+    if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data))
+      throw new TypeError("relay() with a codec takes an ArrayBuffer or a view, not a Blob");
+    const bytes =
+      data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.socket.send(this.#codec.relay(bytes));
   }
 
   /** leave the room for good (no reconnect) */
@@ -375,16 +406,29 @@ export class RoomClient<Data = unknown, Input = Data> {
   }
 
   #received(data: unknown): void {
-    if (typeof data !== "string") {
-      if (data instanceof ArrayBuffer) this.#emit("binary", data);
-      return;
-    }
     let frame: unknown;
-    try {
-      frame = JSON.parse(data);
-    } catch {
-      this.#emit("invalid", { raw: data, message: "the frame is not JSON" });
-      return;
+    if (typeof data !== "string") {
+      if (!(data instanceof ArrayBuffer)) return;
+      if (!this.#codec) return void this.#emit("binary", data);
+      try {
+        frame = this.#codec.decode(new Uint8Array(data), this.room);
+      } catch (error) {
+        this.#emit("invalid", { raw: data, message: `the frame is not ${this.#codec.protocol}: ${String(error)}` });
+        return;
+      }
+      if (frame instanceof Uint8Array) {
+        // A copy: the decoded bytes may be a view into the frame's buffer.
+        this.#emit("binary", frame.slice().buffer);
+        return;
+      }
+    } else {
+      // Text is JSON on every encoding (a Durable Object answers a text ping with a text pong).
+      try {
+        frame = JSON.parse(data);
+      } catch {
+        this.#emit("invalid", { raw: data, message: "the frame is not JSON" });
+        return;
+      }
     }
     if (!isObject(frame) || typeof frame.type !== "string") {
       this.#emit("invalid", { raw: data, message: "the frame has no type" });

@@ -7,7 +7,8 @@
  */
 
 import type { RouteStats } from "../metrics.ts";
-import type { Member, MessageFrame } from "../protocol.ts";
+import { encodeFrame, encodeRelay, encodeValue } from "../msgpack.ts";
+import { type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, Frame, Peer } from "./contract.ts";
 import type { Engine } from "./engine.ts";
@@ -47,6 +48,8 @@ export class ConnectionContext implements RoomContext, Connection {
   refusedInARow = 0;
   /** found flooding: its frames are ignored until the close */
   flooding = false;
+  /** the connection speaks `edgewire.v1+msgpack`: binary frames are MessagePack, and so is what it is sent */
+  readonly msgpack: boolean;
 
   /** the context of `peer` on `handlers`' route */
   constructor(
@@ -64,12 +67,28 @@ export class ConnectionContext implements RoomContext, Connection {
     this.stats = stats;
     this.tokens = handlers.rate?.burst ?? 0;
     this.refilledAt = now;
+    this.msgpack = peer.record.protocol === MSGPACK_SUBPROTOCOL;
   }
 
   /** send an error frame (counted by code) */
-  error(code: string, message: string, id?: string): void {
+  error(code: string, message: string, id?: string, extra?: { retryAfterMs: number }): void {
     this.engine.metrics.errorFrames.inc(code);
-    this.out(errorFrame(code, message, id));
+    this.frame(errorFrame(code, message, id, extra));
+  }
+
+  /** send a protocol frame (welcome, ack, error, …) in the connection's encoding */
+  frame(frame: { readonly type: string }): void {
+    this.out(this.msgpack ? encodeFrame(frame) : JSON.stringify(frame));
+  }
+
+  /**
+   * send a frame the broker encoded for JSON members (a room's message, presence,
+   * broadcast as text; relayed bytes as binary), transcoded when the connection
+   * speaks MessagePack (only while joining: live deliveries are transcoded once per room)
+   */
+  delivered(frame: Frame): void {
+    if (!this.msgpack) this.out(frame);
+    else this.out(typeof frame === "string" ? encodeFrame(JSON.parse(frame) as { type: string }) : encodeRelay(frame));
   }
 
   /** send one frame to this connection and count it (`/metrics`' frames and bytes sent) */
@@ -131,12 +150,12 @@ export class ConnectionContext implements RoomContext, Connection {
     return this.handlers.member(this.peer.record);
   }
 
-  /** a string as text, bytes as binary (text when `text`), anything else as JSON */
+  /** a string as text, bytes as binary (text when `text`), anything else in the connection's encoding (JSON text, or MessagePack) */
   send(data: unknown, text?: boolean): void {
     if (typeof data === "string") this.out(data);
     else if (data instanceof Uint8Array) this.out(data, text === true);
     else if (data instanceof ArrayBuffer) this.out(new Uint8Array(data), text === true);
-    else this.out(JSON.stringify(data));
+    else this.out(this.msgpack ? encodeValue(data) : JSON.stringify(data));
   }
 
   /** close with a code a server may send */

@@ -8,11 +8,12 @@
  */
 import { randomId, utf8Length } from "../bytes.ts";
 import { Metrics } from "../metrics.ts";
+import { decodeValue } from "../msgpack.ts";
 import { CloseCode, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
 import { type Broker, BrokerUnavailableError, type RoomRef, roomRef } from "../pubsub/broker.ts";
 import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
-import { compile, errorFrame, type Handlers, type RateLimit } from "./handlers.ts";
+import { compile, type Handlers, type RateLimit } from "./handlers.ts";
 import { Hub } from "./hub.ts";
 import type { AnyRoute } from "./route.ts";
 
@@ -56,10 +57,10 @@ function tooBig(data: Frame, max: number): boolean {
 }
 
 // The id of a refused frame, so the client can match the refusal to its publish. Only refused frames pay for it.
-function idOf(data: Frame): string | undefined {
-  if (typeof data !== "string" || data.length > 65_536) return undefined;
+function idOf(data: Frame, msgpack: boolean): string | undefined {
+  if (typeof data === "string" ? data.length > 65_536 : !msgpack || data.byteLength > 65_536) return undefined;
   try {
-    const id = (JSON.parse(data) as { id?: unknown } | null)?.id;
+    const id = ((typeof data === "string" ? JSON.parse(data) : decodeValue(data)) as { id?: unknown } | null)?.id;
     return typeof id === "string" && id.length <= 64 ? id : undefined;
   } catch {
     return undefined;
@@ -335,10 +336,9 @@ export class Engine {
       return false;
     }
     const retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate.perSecond);
-    this.metrics.errorFrames.inc(ErrorCode.rateLimited);
-    ctx.out(
-      errorFrame(ErrorCode.rateLimited, `more than ${rate.perSecond} frames per second`, idOf(data), { retryAfterMs }),
-    );
+    ctx.error(ErrorCode.rateLimited, `more than ${rate.perSecond} frames per second`, idOf(data, ctx.msgpack), {
+      retryAfterMs,
+    });
     return false;
   }
 

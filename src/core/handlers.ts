@@ -5,6 +5,8 @@
  * handler does. The engine looks these up by a connection record's `route`.
  */
 import * as v from "valibot";
+import { dataIssue } from "../json-data.ts";
+import { decodeValue } from "../msgpack.ts";
 import {
   type AckFrame,
   ClientFrameSchema,
@@ -52,14 +54,13 @@ export interface Handlers {
   published(data: unknown): unknown;
 }
 
-/** An error frame's text. */
+/** An error frame. */
 export const errorFrame = (
   code: ErrorFrame["code"],
   message: string,
   id?: string,
   extra?: { retryAfterMs: number },
-): string =>
-  JSON.stringify({ type: "error", code, message, ...(id === undefined ? {} : { id }), ...extra } satisfies ErrorFrame);
+): ErrorFrame => ({ type: "error", code, message, ...(id === undefined ? {} : { id }), ...extra });
 
 /** A per-connection rate limit: frames per second, and how many at once. */
 export interface RateLimit {
@@ -67,7 +68,7 @@ export interface RateLimit {
   burst: number;
 }
 
-const PONG = JSON.stringify({ type: "pong" } satisfies PongFrame);
+const PONG: PongFrame = { type: "pong" };
 
 // The id of a frame that failed its schema, so the client can match the error to its publish.
 function idOf(json: unknown): string | undefined {
@@ -84,7 +85,22 @@ function parseJson(ctx: ConnectionContext, data: Frame): { ok: true; json: unkno
   }
 }
 
+// A binary frame on edgewire.v1+msgpack: exactly one MessagePack value (a bin is bytes to relay).
+function parseMsgpack(ctx: ConnectionContext, data: Frame): { ok: true; json: unknown } | undefined {
+  try {
+    return { ok: true, json: decodeValue(data as Uint8Array) };
+  } catch (error) {
+    ctx.error(ErrorCode.invalidMsgpack, `binary frame is not one MessagePack value (${(error as Error).message})`);
+    return undefined;
+  }
+}
+
+// What a frame carries: text is JSON on every connection; binary is MessagePack where that was negotiated.
+const parseFrame = (ctx: ConnectionContext, data: Frame, text: boolean) =>
+  text ? parseJson(ctx, data) : parseMsgpack(ctx, data);
+
 const NO_BINARY = "this route takes JSON text frames, not binary";
+const NO_BYTES = "this route takes messages, not bytes";
 
 function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setState"> {
   const { state, initialState } = route.options;
@@ -166,9 +182,12 @@ function plain(route: AnyRoute): Handlers {
   const onMessage: Handlers["message"] = !schema
     ? (ctx, data, text) => message?.(ctx, data, text)
     : (ctx, data, text) => {
-        if (!text) return void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
-        const parsed = parseJson(ctx, data);
+        if (!text && !ctx.msgpack) return void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
+        const parsed = parseFrame(ctx, data, text);
         if (!parsed) return;
+        if (parsed.json instanceof Uint8Array) return void ctx.error(ErrorCode.invalidMessage, NO_BYTES);
+        const issue = dataIssue(parsed.json);
+        if (issue) return void ctx.error(ErrorCode.invalidMessage, issue, idOf(parsed.json));
         const checked = v.safeParse(schema, parsed.json);
         if (!checked.success) {
           ctx.error(ErrorCode.invalidMessage, describeIssues(checked.issues), idOf(parsed.json));
@@ -229,7 +248,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     }
     if (id === undefined) return;
     const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
-    ctx.out(JSON.stringify(ack));
+    ctx.frame(ack);
   }
 
   return {
@@ -251,11 +270,12 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
       await open?.(ctx);
     },
     message(ctx, frame, text) {
-      if (!text) {
+      const binary = !text && !ctx.msgpack;
+      const parsed = binary ? undefined : parseFrame(ctx, frame, text);
+      if (binary || parsed?.json instanceof Uint8Array) {
         if (!canPublish(ctx)) return void ctx.error(ErrorCode.forbidden, "the token does not allow publishing here");
-        return onBinary(ctx, frame as Uint8Array);
+        return onBinary(ctx, binary ? (frame as Uint8Array) : (parsed?.json as Uint8Array));
       }
-      const parsed = parseJson(ctx, frame);
       if (!parsed) return;
       const checkedEnvelope = v.safeParse(ClientFrameSchema, parsed.json);
       if (!checkedEnvelope.success) {
@@ -263,16 +283,14 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
         return;
       }
       const envelope = checkedEnvelope.output;
-      if (envelope.type === "ping") {
-        ctx.out(
-          envelope.id === undefined ? PONG : JSON.stringify({ type: "pong", id: envelope.id } satisfies PongFrame),
-        );
-        return;
-      }
+      if (envelope.type === "ping")
+        return void ctx.frame(envelope.id === undefined ? PONG : { ...PONG, id: envelope.id });
       if (!canPublish(ctx)) {
         ctx.error(ErrorCode.forbidden, `the token does not allow publishing to ${route.name}:${ctx.name}`, envelope.id);
         return;
       }
+      const issue = dataIssue(envelope.data);
+      if (issue) return void ctx.error(ErrorCode.invalidMessage, `data: ${issue}`, envelope.id);
       if (!schema) return publish(ctx, envelope.data, envelope.id);
       const checked = v.safeParse(schema, envelope.data);
       if (!checked.success) {

@@ -3,11 +3,13 @@
  * fan-out. A member joining while messages flow is held in a short buffer
  * until its welcome, and frames its welcome's `seq` already covers are
  * dropped, so there is no gap and no duplicate at the seam. Each delivery is
- * encoded once; on Bun it is one native topic publish. (Slow consumers and
- * resume plug in here.)
+ * encoded once per encoding the room's members speak (JSON, and MessagePack
+ * only where a member speaks it); on Bun it is one native topic publish per
+ * encoding. (Slow consumers and resume plug in here.)
  */
 
 import type { RouteStats } from "../metrics.ts";
+import { encodeFrame, encodeRelay } from "../msgpack.ts";
 import type { MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { ConnectionContext } from "./context.ts";
@@ -17,8 +19,12 @@ import type { Frame, Peer, Runtime } from "./contract.ts";
 interface LocalRoom {
   ref: RoomRef;
   topic: string;
+  /** the native topic of its MessagePack members */
+  packedTopic: string;
   /** welcomed members by id */
   live: Map<string, Peer>;
+  /** the welcomed members that speak MessagePack (`edgewire.v1+msgpack`) */
+  packed: Set<Peer>;
   /** members on non-native transports, sent to one by one even where native publish exists */
   direct: Set<Peer>;
   /** members waiting for their welcome: what arrives meanwhile is kept for them */
@@ -110,13 +116,13 @@ export class Hub {
         ...(resumed ? { resumed: true } : {}),
         ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
       };
-      ctx.out(JSON.stringify(welcome));
-      if (resync) ctx.out(JSON.stringify(resync));
-      for (const frame of replay) if (frame.seq <= snapshot.seq) ctx.out(JSON.stringify(frame));
+      ctx.frame(welcome);
+      if (resync) ctx.frame(resync);
+      for (const frame of replay) if (frame.seq <= snapshot.seq) ctx.frame(frame);
       const held = local.pending.get(peer) ?? [];
-      for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) ctx.out(frame);
+      for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) ctx.delivered(frame);
       local.pending.delete(peer);
-      this.#live(local, peer);
+      this.#live(local, ctx);
     } catch (error) {
       local.pending.delete(peer);
       throw error;
@@ -145,6 +151,7 @@ export class Hub {
       local.pending.delete(peer);
       if (local.live.get(id) === peer) local.live.delete(id);
       local.direct.delete(peer);
+      local.packed.delete(peer);
       if (local.live.size === 0 && local.pending.size === 0) {
         local.unsubscribe();
         this.#rooms.delete(ref.key);
@@ -160,7 +167,7 @@ export class Hub {
   restore(ctx: ConnectionContext): void {
     const ref = ctx.ref as RoomRef;
     this.#broker.restore(ref, ctx.member());
-    this.#live(this.#local(ref), ctx.peer);
+    this.#live(this.#local(ref), ctx);
   }
 
   /** rooms with members (or members joining) on this instance */
@@ -185,7 +192,9 @@ export class Hub {
       const created: LocalRoom = {
         ref,
         topic: `room:${ref.key}`,
+        packedTopic: `room:${ref.key}#mp`,
         live: new Map(),
+        packed: new Set(),
         direct: new Set(),
         pending: new Map(),
         deliveries: 0,
@@ -199,29 +208,54 @@ export class Hub {
     return local;
   }
 
-  #live(local: LocalRoom, peer: Peer): void {
+  #live(local: LocalRoom, ctx: ConnectionContext): void {
+    const peer = ctx.peer;
     local.live.set(peer.record.id, peer);
-    if (this.#publish && peer.subscribe) peer.subscribe(local.topic);
+    if (ctx.msgpack) local.packed.add(peer);
+    if (this.#publish && peer.subscribe) peer.subscribe(ctx.msgpack ? local.packedTopic : local.topic);
     else local.direct.add(peer);
   }
 
-  // One encoded frame for every member: native topic publish where the runtime
-  // has it, else a plain loop. Never re-encoded per member.
+  // One encoded frame per encoding for every member: native topic publish where the runtime
+  // has it, else a plain loop. Never re-encoded per member; MessagePack only when a member speaks it.
   #fanout(local: LocalRoom, delivery: Delivery): void {
     const { frame, except } = delivery;
     local.deliveries++;
+    const sender = except === undefined ? undefined : local.live.get(except);
+    const packedMembers = local.packed.size;
+    const packed = packedMembers > 0 ? transcode(delivery) : undefined;
     if (local.stats) {
       // Every member but the excluded one receives it: counted without a loop, as native publish has none.
-      const recipients = local.live.size - (except !== undefined && local.live.has(except) ? 1 : 0);
-      local.stats.messagesOut += recipients;
-      local.stats.bytesOut += recipients * (typeof frame === "string" ? frame.length : frame.byteLength);
+      const packedTo = packedMembers - (sender !== undefined && local.packed.has(sender) ? 1 : 0);
+      const jsonTo = local.live.size - packedMembers - (sender !== undefined && !local.packed.has(sender) ? 1 : 0);
+      local.stats.messagesOut += jsonTo + packedTo;
+      local.stats.bytesOut += jsonTo * (typeof frame === "string" ? frame.length : frame.byteLength);
+      if (packed) local.stats.bytesOut += packedTo * packed.byteLength;
     }
     for (const [peer, held] of local.pending) if (peer.record.id !== except) held.push(frame);
     if (this.#publish) {
-      const sender = except === undefined ? undefined : local.live.get(except);
-      if (sender?.publishOthers && !local.direct.has(sender)) sender.publishOthers(local.topic, frame);
-      else this.#publish(local.topic, frame);
+      // The sender is left out by publishing from its own socket, on its encoding's topic.
+      const native = sender?.publishOthers && !local.direct.has(sender) ? sender : undefined;
+      const senderPacked = native !== undefined && local.packed.has(native);
+      if (local.live.size > packedMembers) {
+        if (native && !senderPacked) native.publishOthers?.(local.topic, frame);
+        else this.#publish(local.topic, frame);
+      }
+      if (packed) {
+        if (native && senderPacked) native.publishOthers?.(local.packedTopic, packed);
+        else this.#publish(local.packedTopic, packed);
+      }
     }
-    for (const peer of local.direct) if (peer.record.id !== except) peer.send(frame);
+    for (const peer of local.direct) {
+      if (peer.record.id !== except) peer.send(packed && local.packed.has(peer) ? packed : frame);
+    }
   }
+}
+
+// A delivery for MessagePack members: the frame the broker encoded as JSON text (parsed only where the
+// broker did not hand over the value), or relayed bytes as a bin.
+function transcode(delivery: Delivery): Uint8Array {
+  const { frame, value } = delivery;
+  if (typeof frame !== "string") return encodeRelay(frame);
+  return encodeFrame(value ?? (JSON.parse(frame) as { type: string }));
 }

@@ -18,7 +18,7 @@ import type { Handlers } from "../core/handlers.ts";
 import { RouteError } from "../core/route.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { describeIssues, ErrorCode, type HttpError, roomNameSchema, SUBPROTOCOL } from "../protocol.ts";
+import { describeIssues, ErrorCode, type HttpError, roomNameSchema, SUBPROTOCOLS } from "../protocol.ts";
 import { AddressCounter, TrustedProxies } from "./address.ts";
 import { Authenticator, BEARER_PROTOCOL, claimAllows } from "./auth.ts";
 import { OriginPolicy } from "./origin.ts";
@@ -43,7 +43,8 @@ export function negotiate(offer: string | undefined): string | null {
     .map((p) => p.trim())
     .filter((p) => p !== "" && !p.startsWith(BEARER_PROTOCOL));
   if (entries.length === 0) return "";
-  return entries.includes(SUBPROTOCOL) ? SUBPROTOCOL : null;
+  // The client's first choice among those we speak (RFC 6455 leaves the pick to the server).
+  return entries.find((p) => SUBPROTOCOLS.includes(p)) ?? null;
 }
 
 /** Largest claims a connection record carries (the record must fit 16 KiB with the route's state). */
@@ -172,7 +173,12 @@ export class Admission {
     }
     const protocol = negotiate(offer);
     if (protocol === null) {
-      return this.#refuse(c, 400, ErrorCode.unsupportedProtocol, `offer the subprotocol ${SUBPROTOCOL}, or none`);
+      return this.#refuse(
+        c,
+        400,
+        ErrorCode.unsupportedProtocol,
+        `offer the subprotocol ${SUBPROTOCOLS.join(" or ")}, or none`,
+      );
     }
     const claims = await this.#credentials(c, handlers);
     if (claims instanceof Response) return claims;

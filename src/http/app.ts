@@ -15,6 +15,7 @@ import type { Handlers } from "../core/handlers.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
+import { dataIssue } from "../json-data.ts";
 import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
@@ -448,6 +449,8 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       } catch {
         return httpError(c, 400, ErrorCode.invalidBody, "the body must be JSON: it is published as the message's data");
       }
+      const issue = dataIssue(data);
+      if (issue) return httpError(c, 400, ErrorCode.invalidBody, `data: ${issue}`);
       const checked = t.handlers.checkData(data);
       if (typeof checked === "string") return httpError(c, 400, ErrorCode.invalidBody, checked);
       const room = t.room as string;

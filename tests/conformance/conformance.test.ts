@@ -14,6 +14,7 @@ import { cases, SERVICE_ENV } from "./cases.ts";
 import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
+import { msgpackCases, msgpackExampleCases } from "./msgpack-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
@@ -29,6 +30,8 @@ const allCases = [
   ...resumeCases,
   ...resumeRuntimeCases,
   ...exampleCases,
+  ...msgpackCases,
+  ...msgpackExampleCases,
   ...hardeningCases,
   ...badInputCases,
 ].filter((c) => !only || c.name.includes(only));

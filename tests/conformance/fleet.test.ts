@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { createClient } from "@redis/client";
 import WebSocket from "ws";
 import { joinRoom, type RoomClient, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
+import { encodeValue } from "../../src/msgpack.ts";
 import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 import { startRelay, startRoundRobin } from "../support/relay.ts";
 import { type RunningServer, type RuntimeName, startModule, startServer } from "../support/servers.ts";
@@ -68,15 +69,17 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
       await cleanup(SHARED_REDIS, prefix);
     });
 
-    it("share a room: one seq order on every instance, presence across them, a push on any instance reaches all", async () => {
+    it("share a room: one seq order on every instance, presence across them, a push on any instance reaches all, JSON and MessagePack members alike", async () => {
       const room = "shared";
-      const members: { socket: TestSocket; got: string[] }[] = [];
+      const members: { socket: TestSocket; got: string[]; packed: boolean }[] = [];
       for (const s of servers.values()) {
         for (let i = 0; i < 2; i++) {
-          const socket = new TestSocket(`${s.ws}/rooms/${room}`, "edgewire.v1");
+          // One member per instance speaks MessagePack: each instance transcodes what Redis carries as JSON.
+          const packed = i === 1;
+          const socket = new TestSocket(`${s.ws}/rooms/${room}`, packed ? "edgewire.v1+msgpack" : "edgewire.v1");
           await withTimeout(socket.opened, 10_000, "join");
-          await socket.until("welcome");
-          members.push({ socket, got: [] });
+          await socket.untilValue((v) => (v as { type?: string }).type === "welcome");
+          members.push({ socket, got: [], packed });
         }
       }
       const presence = (await (await fetch(`${(servers.get("deno") as RunningServer).http}/rooms/${room}`)).json()) as {
@@ -84,12 +87,21 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
       };
       assert.equal(presence.count, 6, "every instance's members, seen from any instance");
       for (let i = 0; i < 10; i++)
-        for (const [j, m] of members.entries()) m.socket.sendJson({ type: "publish", data: `${j}:${i}` });
+        for (const [j, m] of members.entries()) {
+          const frame = { type: "publish", data: `${j}:${i}` };
+          if (m.packed) m.socket.send(Buffer.from(encodeValue(frame)));
+          else m.socket.sendJson(frame);
+        }
       assert.equal((await push(servers.get("bun") as RunningServer, room, "pushed")).status, 200);
       for (const m of members) {
         while (m.got.length < 61) {
-          const f = await m.socket.until<{ seq: number; data: string }>("message", 20_000);
-          m.got.push(`${f.seq}=${f.data}`);
+          if (m.packed) {
+            const f = await m.socket.untilValue<unknown[]>((v) => Array.isArray(v) && v[0] === 0, 20_000);
+            m.got.push(`${f[1]}=${f[3]}`);
+          } else {
+            const f = await m.socket.until<{ seq: number; data: string }>("message", 20_000);
+            m.got.push(`${f.seq}=${f.data}`);
+          }
         }
       }
       for (const m of members)

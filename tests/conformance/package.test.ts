@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
+import { encodeValue } from "../../src/msgpack.ts";
 import { ROOT } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
 
@@ -32,6 +33,7 @@ export default createEdgewire({ routes: [shout, votes] });
 
 const TYPED = `import { createEdgewire, defineRoom } from "edgewire";
 import { joinRoom } from "edgewire/client";
+import { msgpack } from "edgewire/client/msgpack";
 import { serve } from "edgewire/node";
 import * as v from "valibot";
 
@@ -45,6 +47,8 @@ const room = joinRoom<typeof votes>("ws://localhost:1", "r", { path: "/votes/:ro
 void room.publish({ option: "yes" });
 // @ts-expect-error: not an option
 void room.publish({ option: "maybe" });
+const packed = joinRoom<typeof votes>("ws://localhost:1", "r", { path: "/votes/:room", codec: msgpack });
+packed.on("message", (m) => m.data.option satisfies "yes" | "no");
 `;
 
 describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
@@ -83,10 +87,18 @@ describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
       "adapters/deno.js",
       "adapters/cloudflare.js",
       "src/client/index.js",
+      "src/client/msgpack.js",
       "testing/index.js",
     ]) {
       assert.ok(existsSync(join(shipped, file)), `${file} is in the package`);
     }
+    // The MessagePack codec resolves from plain node, with its one dependency installed for the user.
+    const protocol = execFileSync(
+      process.execPath,
+      ["--input-type=module", "-e", 'import { msgpack } from "edgewire/client/msgpack"; console.log(msgpack.protocol)'],
+      { cwd: project, encoding: "utf8" },
+    );
+    assert.equal(protocol.trim(), "edgewire.v1+msgpack");
     for (const tool of ["tsx", "typescript", "wrangler", "bun", "deno"]) {
       assert.ok(!existsSync(join(project, "node_modules", tool)), `${tool} is not installed for the user`);
     }
@@ -140,6 +152,12 @@ describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
         shout.send(JSON.stringify({ text: 1 }));
         assert.equal((await shout.json<{ code: string }>()).code, "invalid_message");
         await shout.close();
+        // The same route in MessagePack: the message decoded, the object sent back packed.
+        const packed = new TestSocket(`${server.ws}/shout`, "edgewire.v1+msgpack");
+        await withTimeout(packed.opened, 10_000, "open /shout in MessagePack");
+        packed.send(Buffer.from(encodeValue({ text: "quiet" })));
+        assert.deepEqual(await packed.value(), { loud: "QUIET" });
+        await packed.close();
         const votes = new TestSocket(`${server.ws}/votes/poll-1`, "edgewire.v1");
         assert.equal((await votes.json()).type, "welcome");
         votes.send(JSON.stringify({ type: "publish", id: "v1", data: { option: "yes" } }));

@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { joinRoom, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
+import { joinRoom, type RoomCodec, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
+import { msgpack } from "../../src/client/msgpack.ts";
 import { startRelay } from "../support/relay.ts";
 import type { RunningServer } from "../support/servers.ts";
 import { TestSocket, withTimeout } from "../support/test-socket.ts";
@@ -26,12 +27,13 @@ async function until(test: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-async function sdkResume(s: RunningServer, transport: "websocket" | "polling"): Promise<void> {
+async function sdkResume(s: RunningServer, transport: "websocket" | "polling", codec?: RoomCodec): Promise<void> {
   const room = freshRoom(`resume-${transport}`);
   const relay = await startRelay(s.port);
   const client = joinRoom<{ n: number }>(`ws://127.0.0.1:${relay.port}`, room, {
     WebSocket: WebSocket as unknown as WebSocketConstructor,
     transport,
+    ...(codec ? { codec } : {}),
     reconnect: { minDelayMs: 50, maxDelayMs: 200, jitter: 0 },
   });
   const seen: number[] = [];
@@ -80,6 +82,11 @@ export const resumeCases: Case[] = [
     name: "resume (SDK over long-polling): its session expired while 25 messages were published; the new session resumes with exactly those 25",
     clients: ["ws"],
     run: (s) => sdkResume(s, "polling"),
+  },
+  {
+    name: "resume (SDK over WebSocket, MessagePack codec): the same cut, the same 25, in order, once",
+    clients: ["ws"],
+    run: (s) => sdkResume(s, "websocket", msgpack),
   },
   {
     name: "resume by hand: ?seq=&epoch= replays after seq (resumed welcome); a lost epoch or a truncated history answers resync — never a silent gap",

@@ -5,6 +5,7 @@
  */
 import WebSocket from "ws";
 import { EdgewireSocket, type WebSocketConstructor } from "../../src/client/index.ts";
+import { decodeValue } from "../../src/msgpack.ts";
 
 /** One received frame. */
 export interface Received {
@@ -152,6 +153,21 @@ export class TestSocket {
       if (frame.binary) continue;
       const json = JSON.parse(frame.data as string) as { type?: string };
       if (json.type === type) return json as T;
+    }
+  }
+
+  /** the next frame as a value: text parsed as JSON, binary decoded as MessagePack (`edgewire.v1+msgpack`) */
+  async value<T = unknown>(ms = WAIT_MS): Promise<T> {
+    const frame = await this.next(ms);
+    return (frame.binary ? decodeValue(frame.data as Buffer) : JSON.parse(frame.data as string)) as T;
+  }
+
+  /** skip frames (read as `value()` does) until one that `match` accepts arrives */
+  async untilValue<T = unknown>(match: (value: unknown) => boolean, ms = WAIT_MS): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const value = await this.value(Math.max(1, deadline - Date.now()));
+      if (match(value)) return value as T;
     }
   }
 

@@ -8,6 +8,7 @@ import * as v from "valibot";
 import type { ChatEvent, chat } from "../../examples/chat/chat.ts";
 import type { cursors } from "../../examples/cursors/cursors.ts";
 import { joinRoom } from "../../src/client/index.ts";
+import { msgpack } from "../../src/client/msgpack.ts";
 import { defineRoom, defineRoute, type RouteInput, type RouteOutput } from "../../src/index.ts";
 
 // The client infers publish input and message output from the route definition.
@@ -39,6 +40,14 @@ export function client(): void {
     const data: ChatEvent = b.data;
     void data;
   });
+  // The MessagePack codec changes the wire, not the types.
+  const packed = joinRoom<typeof chat>("ws://localhost:8787", "lobby", { path: "/chat/:room", codec: msgpack });
+  void packed.publish({ type: "say", text: "hi" });
+  // @ts-expect-error: the same schema applies
+  void packed.publish({ type: "say", text: 1 });
+  packed.on("message", (m) => void (m.data.type satisfies "say" | "typing" | "rename"));
+  // @ts-expect-error: a codec is a RoomCodec, not a name
+  joinRoom<typeof chat>("ws://localhost:8787", "lobby", { path: "/chat/:room", codec: "msgpack" });
   const moves = joinRoom<typeof cursors>("ws://localhost:8787", "board", { path: "/cursors/:room" });
   moves.send({ type: "move", x: 1, y: 2 });
   // @ts-expect-error: coordinates are numbers
