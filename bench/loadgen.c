@@ -17,6 +17,10 @@
  * and re-sent as is, so the client spends almost nothing per message.
  * --proto sio speaks engine.io v4 / socket.io v5 over its WebSocket transport:
  * open packet "0{..}", connect "40", events "42[...]", ping "2" answered "3".
+ * --proto mp offers the subprotocol edgewire.v1+msgpack (and fails a handshake the
+ * server answers without it); fan-out publishes are binary MessagePack frames, and
+ * "bt" is read back from binary frames as a MessagePack integer. Echo and idle
+ * send what ws sends: /echo returns bytes unchanged whatever the subprotocol.
  * --server-pids a,b,c: the client reads their CPU time from /proc at the exact
  * start and end of the measured window.
  *
@@ -45,6 +49,7 @@
 #endif
 
 /* ---------- options ---------- */
+#define MP_SUBPROTOCOL "edgewire.v1+msgpack"
 enum { M_ECHO, M_FANOUT, M_IDLE };
 static struct {
   const char *host;
@@ -60,6 +65,7 @@ static struct {
   int batch;       /* coalesce a connection's frames into one write */
   int binary;      /* echo: binary frames instead of text */
   int sio;         /* socket.io framing */
+  int mp;          /* edgewire.v1+msgpack: binary MessagePack publishes and deliveries */
   int welcome;     /* a connection is ready after its first data frame */
   double hold;     /* idle: seconds to hold the connections */
   double connect_timeout;
@@ -72,7 +78,7 @@ static struct {
   char pids[512];
   int ports[16]; /* --ports: members spread over several servers (a fleet); the publisher uses the first */
   int nports;
-} o = {"127.0.0.1", 0, "/echo", M_ECHO, 100, 1, 64, 5, 1, 0, 0, 0, 0, 0, 10, 60, 256, 1, 0.3, 60, 2, 0, ""};
+} o = {"127.0.0.1", 0, "/echo", M_ECHO, 100, 1, 64, 5, 1, 0, 0, 0, 0, 0, 0, 10, 60, 256, 1, 0.3, 60, 2, 0, ""};
 
 /* ---------- small helpers ---------- */
 static uint64_t now_ns(void) {
@@ -368,16 +374,38 @@ static void echo_send(conn_t *c, int k) {
 
 /* ---------- fanout ---------- */
 static char pub_pad[70000];
+/* --proto mp: the publish {"type":"publish","data":{"bt":…,"p":pad}} as MessagePack, built
+   once by mp_publish_init(); a publish only writes its 8 bytes of "bt" (uint64, 0xcf) */
+static uint8_t mp_pub[70100];
+static size_t mp_pub_len, mp_bt_at;
+static void mp_publish_init(int pad) {
+  static const uint8_t head[] = {0x82, 0xa4, 't', 'y', 'p', 'e', 0xa7, 'p', 'u', 'b', 'l', 'i', 's', 'h', 0xa4, 'd', 'a', 't', 'a',
+                                 0x82, 0xa2, 'b', 't', 0xcf};
+  size_t n = sizeof head;
+  memcpy(mp_pub, head, n);
+  mp_bt_at = n;
+  n += 8;
+  mp_pub[n++] = 0xa1, mp_pub[n++] = 'p';
+  /* the pad's str header: fixstr, str8 or str16 (pad ≤ 65 000) */
+  if (pad < 32) mp_pub[n++] = 0xa0 | pad;
+  else if (pad < 256) mp_pub[n++] = 0xd9, mp_pub[n++] = pad;
+  else mp_pub[n++] = 0xda, mp_pub[n++] = pad >> 8, mp_pub[n++] = pad & 255;
+  memcpy(mp_pub + n, pub_pad, pad);
+  mp_pub_len = n + pad;
+}
 static void publish_one(void) {
   conn_t *c = &cs[nconns - 1];
   if (c->state != ST_READY) return;
   char body[70100];
   int n;
   uint64_t t = now_ns();
-  if (o.sio) n = snprintf(body, sizeof body, "42[\"publish\",{\"bt\":%llu,\"p\":\"%s\"}]", (unsigned long long)t, pub_pad);
+  if (o.mp) {
+    for (int k = 0; k < 8; k++) mp_pub[mp_bt_at + k] = t >> (56 - 8 * k);
+    n = (int)mp_pub_len;
+  } else if (o.sio) n = snprintf(body, sizeof body, "42[\"publish\",{\"bt\":%llu,\"p\":\"%s\"}]", (unsigned long long)t, pub_pad);
   else n = snprintf(body, sizeof body, "{\"type\":\"publish\",\"data\":{\"bt\":%llu,\"p\":\"%s\"}}", (unsigned long long)t, pub_pad);
   mask_key = mask_key * 1103515245u + 12345u;
-  size_t fl = ws_frame(wscratch, 1, (uint8_t *)body, n);
+  size_t fl = o.mp ? ws_frame(wscratch, 2, mp_pub, n) : ws_frame(wscratch, 1, (uint8_t *)body, n);
   try_write(c, wscratch, fl);
   pub_sent++;
   pub_outstanding++;
@@ -393,6 +421,30 @@ static int find_bt(const uint8_t *p, uint32_t n, uint64_t *out) {
   for (const uint8_t *q = at + 5, *end = p + n; q < end && *q >= '0' && *q <= '9'; q++) v = v * 10 + (*q - '0');
   *out = v;
   return 1;
+}
+/* --proto mp: the key "bt" as a MessagePack fixstr (a2 62 74), then the integer the server
+   re-encoded from a JS number in the smallest form that holds it (float64 above 2^53). A
+   match whose next byte is no such number (the three bytes inside a larger integer, say)
+   is skipped and the search goes on. */
+static int find_bt_mp(const uint8_t *p, uint32_t n, uint64_t *out) {
+  const uint8_t *end = p + n;
+  for (const uint8_t *at; (at = memmem(p, end - p, "\xa2" "bt", 3)) != NULL; p = at + 1) {
+    const uint8_t *q = at + 3;
+    if (q >= end) return 0;
+    int w = *q < 0x80 ? 0 : *q == 0xcc ? 1 : *q == 0xcd ? 2 : *q == 0xce ? 4 : *q == 0xcf || *q == 0xcb ? 8 : -1;
+    if (w < 0) continue;
+    if (q + 1 + w > end) return 0;
+    uint64_t v = w ? 0 : *q;
+    for (int k = 1; k <= w; k++) v = v << 8 | q[k];
+    if (*q == 0xcb) {
+      double d;
+      memcpy(&d, &v, 8);
+      v = d > 0 ? (uint64_t)d : 0;
+    }
+    *out = v;
+    return 1;
+  }
+  return 0;
 }
 
 /* ---------- incoming frames ---------- */
@@ -457,7 +509,8 @@ static void on_message(conn_t *c, int op, const uint8_t *p, uint32_t kept, uint6
     }
   } else if (o.mode == M_FANOUT) {
     uint64_t bt;
-    if (!find_bt(p, kept, &bt)) {
+    /* mp: deliveries are binary; a text frame (JSON) is other traffic, never a delivery */
+    if (!(o.mp ? op == 2 && find_bt_mp(p, kept, &bt) : find_bt(p, kept, &bt))) {
       last_rx = t; /* presence and other room traffic: not yet quiet */
       return;
     }
@@ -575,6 +628,14 @@ static void on_handshake(conn_t *c, const uint8_t *d, size_t n) {
     kill_conn(c, 2);
     return;
   }
+  /* mp: a server that did not pick the subprotocol would read MessagePack as something else;
+     fail here, where the log says why, not later as a run with no deliveries */
+  char chosen[64] = "";
+  if (o.mp && (!hdr_value(c->hs, "sec-websocket-protocol", chosen, sizeof chosen) || strcmp(chosen, MP_SUBPROTOCOL) != 0)) {
+    if (hs_errors < 3) logf_("{\"event\":\"subprotocol_refused\",\"offered\":\"%s\",\"chosen\":\"%s\"}", MP_SUBPROTOCOL, chosen);
+    kill_conn(c, 2);
+    return;
+  }
   /* bytes after the response head are frames already (a welcome) */
   size_t extra = c->hslen - head;
   uint8_t tmp[4096];
@@ -630,8 +691,8 @@ static void send_upgrade(conn_t *c) {
   char req[1024];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: edgewire-loadgen\r\n\r\n",
-                   room_path(c), o.host, o.port, c->key);
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: edgewire-loadgen\r\n%s\r\n",
+                   room_path(c), o.host, o.port, c->key, o.mp ? "Sec-WebSocket-Protocol: " MP_SUBPROTOCOL "\r\n" : "");
   c->state = ST_HS;
   try_write(c, (uint8_t *)req, n);
 }
@@ -763,7 +824,7 @@ static void print_result(double connect_s, double settle_s, double meas_s, doubl
   }
   if (!counted) mn = 0;
   printf("{\"mode\":\"%s\",\"phase\":\"%s\",\"path\":\"%s\",\"proto\":\"%s\",\"conns\":%d,\"window\":%d,\"size\":%d,\"batch\":%s,\"binary\":%s,",
-         o.mode == M_ECHO ? "echo" : o.mode == M_FANOUT ? "fanout" : "idle", phase, o.path, o.sio ? "sio" : "ws", o.conns, o.window, o.size,
+         o.mode == M_ECHO ? "echo" : o.mode == M_FANOUT ? "fanout" : "idle", phase, o.path, o.sio ? "sio" : o.mp ? "mp" : "ws", o.conns, o.window, o.size,
          o.batch ? "true" : "false", o.binary ? "true" : "false");
   printf("\"ready\":%d,\"connect_errors\":%d,\"handshake_errors\":%d,\"closed_early\":%d,\"connect_s\":%.4f,\"connect_rate\":%.1f,",
          ready_count, connect_errors, hs_errors, closed_early, connect_s, connect_s > 0 ? ready_count / connect_s : 0);
@@ -790,7 +851,7 @@ static void print_result(double connect_s, double settle_s, double meas_s, doubl
 static void usage(void) {
   fprintf(stderr,
           "loadgen --port P | --ports P1,P2,… [--host H] [--path /echo] [--mode echo|fanout|idle] [--conns N] [--window W]\n"
-          "        [--size S] [--duration s] [--warmup s] [--rate R] [--batch] [--binary] [--proto ws|sio]\n"
+          "        [--size S] [--duration s] [--warmup s] [--rate R] [--batch] [--binary] [--proto ws|sio|mp]\n"
           "        [--welcome] [--hold s] [--max-pending K] [--src-ips K] [--settle s] [--settle-max s]\n"
           "        [--connect-timeout s] [--drain s] [--then-paced fraction] [--server-pids a,b] [--server-core N]\n");
   exit(2);
@@ -825,7 +886,11 @@ int main(int argc, char **argv) {
     else if (ARG("--drain")) o.drain = atof(v);
     else if (ARG("--then-paced")) o.then_paced = atof(v);
     else if (ARG("--server-core")) server_core = atoi(v);
-    else if (ARG("--proto")) o.sio = !strcmp(v, "sio");
+    else if (ARG("--proto")) {
+      o.sio = !strcmp(v, "sio");
+      o.mp = !strcmp(v, "mp");
+      if (!o.sio && !o.mp && strcmp(v, "ws") != 0) usage(); /* a typo must not quietly measure ws */
+    }
     else if (ARG("--server-pids")) snprintf(o.pids, sizeof o.pids, "%s", v);
     else if (!strcmp(a, "--batch")) o.batch = 1;
     else if (!strcmp(a, "--binary")) o.binary = 1;
@@ -862,6 +927,7 @@ int main(int argc, char **argv) {
     if (pad < 1) pad = 1;
     if (pad > 65000) pad = 65000;
     memset(pub_pad, 'x', pad);
+    if (o.mp) mp_publish_init(pad);
   }
 
   /* 1. connect */

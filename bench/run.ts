@@ -210,7 +210,7 @@ async function runScenario(
     String(r.port),
     "--server-pids",
     pids.join(","),
-    ...(r.target.proto === "sio" ? ["--proto", "sio"] : []),
+    ...protoArgs(r.target),
   ];
   {
     if (s.family === "echo") {
@@ -374,6 +374,9 @@ function fdShortfall(conns: number, t: Target): string | undefined {
   return `needs ~${fds} descriptors${per}; the hard fd limit here is ${NOFILE} and raising it needs CAP_SYS_RESOURCE, which this machine does not grant`;
 }
 
+/** loadgen's --proto for a target: none for plain WebSocket (its default), else sio or mp */
+const protoArgs = (t: Target): string[] => (t.proto === "ws" ? [] : ["--proto", t.proto]);
+
 /** the loadgen flags every echo and fan-out run takes from its scenario */
 function load(s: Scenario): string[] {
   return [
@@ -520,7 +523,7 @@ async function main(): Promise<void> {
         "1",
         "--warmup",
         "0.5",
-        ...(r.target.proto === "sio" ? ["--proto", "sio"] : []),
+        ...protoArgs(r.target),
       ],
       { core: CLIENT_CORE, timeoutMs: 60_000 },
     ).catch(() => {});

@@ -263,9 +263,23 @@ export function renderReport(
     ["envelope relay ×raw", "raw-bun-envelope", "raw-bun"],
     ["envelope without room ×crossws", "raw-bun-envelope-no-room", "crossws-bun"],
     ["envelope without room ×envelope", "raw-bun-envelope-no-room", "raw-bun-envelope"],
+    // edgewire.v1+msgpack: against the same ceilings, against JSON on the same server, and its own relay
+    ["node msgpack ×raw", "edgewire-node-msgpack", RAW_OF.node],
+    ["deno msgpack ×raw", "edgewire-deno-msgpack", RAW_OF.deno],
+    ["bun msgpack ×raw", "edgewire-bun-msgpack", RAW_OF.bun],
+    ["bun msgpack ×crossws", "edgewire-bun-msgpack", "crossws-bun"],
+    ["node msgpack ×JSON", "edgewire-node-msgpack", "edgewire-node"],
+    ["deno msgpack ×JSON", "edgewire-deno-msgpack", "edgewire-deno"],
+    ["bun msgpack ×JSON", "edgewire-bun-msgpack", "edgewire-bun"],
+    ["bun msgpack ×msgpack relay", "edgewire-bun-msgpack", "raw-bun-envelope-msgpack"],
+    ["msgpack relay ×envelope relay", "raw-bun-envelope-msgpack", "raw-bun-envelope"],
     ["control", "edgewire-node", "edgewire-node#2"],
   ];
-  const used = cols.filter(([, a, b]) => names.has(a) && b && names.has(b));
+  // A MessagePack column shows only where a scenario measured it (echo and idle are left to the JSON sibling).
+  const measured = (a: string, b: string) =>
+    !/msgpack/.test(`${a} ${b}`) ||
+    scenarios.some((s) => Number.isFinite(ratio(all.get(s.id) as Map<string, Agg>, a, b)));
+  const used = cols.filter(([, a, b]) => names.has(a) && b && names.has(b) && measured(a, b));
   L.push(`| scenario | ${used.map((c) => c[0]).join(" | ")} |`, `| --- | ${used.map(() => "---:").join(" | ")} |`);
   for (const s of scenarios) {
     const aggs = all.get(s.id) as Map<string, Agg>;
@@ -296,21 +310,31 @@ export function renderReport(
     const cost = s.family === "idle" ? Number.NaN : costRatio(aggs, a, b);
     goal(label, ratio(aggs, a, b), ok, f.x, ratioRange(aggs, a, b), cost);
   };
+  // edgewire-<rt>, then edgewire-<rt>-msgpack when this run had it and it serves the family (reports without it stay as they were)
+  const edgewireOf = (rt: string, family: string) =>
+    [`edgewire-${rt}`, `edgewire-${rt}-msgpack`].filter(
+      (n, i) =>
+        i === 0 ||
+        (names.has(n) && !targets.find((t) => t.name === n)?.unsupported[family as keyof Target["unsupported"]]),
+    );
   for (const s of scenarios.filter((x) => x.family === "echo"))
     for (const rt of ["node", "deno", "bun"])
-      pairGoal(s, `${s.id}: edgewire-${rt} ≥ 0.95× raw`, `edgewire-${rt}`, RAW_OF[rt], (v) => v >= 0.95);
+      for (const ew of edgewireOf(rt, s.family))
+        pairGoal(s, `${s.id}: ${ew} ≥ 0.95× raw`, ew, RAW_OF[rt], (v) => v >= 0.95);
   for (const s of scenarios.filter((x) => x.family === "fanout" && !x.paced))
-    pairGoal(s, `${s.id}: edgewire-bun ≥ 0.90× Bun server.publish`, "edgewire-bun", "raw-bun", (v) => v >= 0.9);
+    for (const ew of edgewireOf("bun", s.family))
+      pairGoal(s, `${s.id}: ${ew} ≥ 0.90× Bun server.publish`, ew, "raw-bun", (v) => v >= 0.9);
   for (const s of scenarios.filter((x) => x.family === "idle"))
     for (const rt of ["node", "deno", "bun"])
-      pairGoal(s, `${s.id}: RSS/conn edgewire-${rt} ≤ 1.15× raw`, `edgewire-${rt}`, RAW_OF[rt], (v) => v <= 1.15);
+      for (const ew of edgewireOf(rt, s.family))
+        pairGoal(s, `${s.id}: RSS/conn ${ew} ≤ 1.15× raw`, ew, RAW_OF[rt], (v) => v <= 1.15);
   for (const s of scenarios.filter((x) => x.family === "echo")) {
     const aggs = all.get(s.id) as Map<string, Agg>;
     const fairs = [...aggs.values()].filter((a) => a.target.startsWith("edgewire") && Number.isFinite(a.fair));
     if (fairs.length) {
       const worst = fairs.reduce((m, a) => (a.fair < m.fair ? a : m));
       // The raw server of the same runtime, for context: a runtime that starves connections by itself shows it there too.
-      const rawName = RAW_OF[worst.target.replace(/^edgewire-/, "").replace(/#\d+$/, "")];
+      const rawName = RAW_OF[targets.find((t) => t.name === worst.target)?.runtime ?? ""];
       const raw = rawName ? aggs.get(rawName) : undefined;
       const rawNote = raw && Number.isFinite(raw.fair) ? `; ${rawName}: ${f.n2(raw.fair)}` : "";
       goal(
@@ -324,15 +348,16 @@ export function renderReport(
   for (const s of scenarios) {
     const aggs = all.get(s.id) as Map<string, Agg>;
     for (const rt of ["node", "deno", "bun"]) {
-      for (const peer of PEERS_OF[rt] ?? []) {
-        const r = ratio(aggs, `edgewire-${rt}`, peer);
-        if (!Number.isFinite(r)) continue;
-        const better = s.family === "idle" ? r <= 1 : r >= 1;
-        const cost = s.family === "idle" ? Number.NaN : costRatio(aggs, `edgewire-${rt}`, peer);
-        L.push(
-          `| ${s.id}: edgewire-${rt} ahead of ${peer} | ${f.x(r)} | ${ratioRange(aggs, `edgewire-${rt}`, peer)} | ${f.x(cost)} | ${better ? "yes" : "**no**"} |`,
-        );
-      }
+      for (const ew of edgewireOf(rt, s.family))
+        for (const peer of PEERS_OF[rt] ?? []) {
+          const r = ratio(aggs, ew, peer);
+          if (!Number.isFinite(r)) continue;
+          const better = s.family === "idle" ? r <= 1 : r >= 1;
+          const cost = s.family === "idle" ? Number.NaN : costRatio(aggs, ew, peer);
+          L.push(
+            `| ${s.id}: ${ew} ahead of ${peer} | ${f.x(r)} | ${ratioRange(aggs, ew, peer)} | ${f.x(cost)} | ${better ? "yes" : "**no**"} |`,
+          );
+        }
     }
   }
   for (const s of scenarios) {

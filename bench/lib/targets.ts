@@ -2,6 +2,7 @@
  * Every server the bench compares, how to start it, and which scenarios it can
  * serve. "edgewire-*" are this repo's adapters; "raw-*" the runtime's own
  * server (the ceiling); socket.io and crossws are what users would pick instead.
+ * "edgewire-*-msgpack" are the same servers driven over edgewire.v1+msgpack.
  */
 import { join, resolve } from "node:path";
 import { wranglerDev } from "../../tests/support/servers.ts";
@@ -43,8 +44,8 @@ export interface Target {
   name: string;
   kind: Kind;
   runtime: "node" | "deno" | "bun" | "workerd";
-  /** "ws" or socket.io's engine.io framing */
-  proto: "ws" | "sio";
+  /** "ws" (edgewire.v1 JSON, or raw frames), socket.io's engine.io framing, or edgewire.v1+msgpack */
+  proto: "ws" | "sio" | "mp";
   command(port: number, inspector: number, profile: boolean): [string, string[]];
   echoPath: string;
   roomPath(room: string): string;
@@ -84,12 +85,12 @@ const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol
 const noLp = { longpoll: LP_ONLY_EDGEWIRE };
 
 /** raw-bun started with `flag` (bench/targets/raw-bun.js relaying an envelope): a peer, not the raw ceiling. */
-function bunRelay(name: string, flag: string): Target {
+function bunRelay(name: string, flag: string, proto: Target["proto"] = "ws"): Target {
   return {
     name,
     kind: "peer",
     runtime: "bun",
-    proto: "ws",
+    proto,
     command: (_p, _i, prof) => {
       const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
       return [cmd, [...args, flag]];
@@ -101,41 +102,65 @@ function bunRelay(name: string, flag: string): Target {
   };
 }
 
-/** All targets, in table order. */
+/**
+ * The same edgewire server as `t`, with the load client speaking edgewire.v1+msgpack.
+ * Long-polling stays with `t`: bench/lib/longpoll.ts speaks the JSON protocol only.
+ */
+const msgpack = (t: Target): Target => ({
+  ...t,
+  name: `${t.name}-msgpack`,
+  proto: "mp",
+  // Echo and idle carry nothing the encoding changes (/echo returns bytes as they are): measured on the JSON sibling.
+  unsupported: {
+    ...t.unsupported,
+    echo: `/echo returns frames as they are on either encoding; measured on ${t.name}`,
+    idle: `an idle connection holds no frames; measured on ${t.name}`,
+    longpoll: `the bench's long-polling client speaks edgewire.v1 (JSON) only; measured on ${t.name}`,
+  },
+});
+
+const EDGEWIRE_NODE: Target = {
+  name: "edgewire-node",
+  kind: "edgewire",
+  runtime: "node",
+  proto: "ws",
+  command: (_p, _i, prof) => nodeTs("main/node.ts", prof),
+  echoPath: "/echo",
+  roomPath: (r) => ws(`/rooms/${r}`),
+  unsupported: {},
+  startMs: 30_000,
+};
+const EDGEWIRE_DENO: Target = {
+  name: "edgewire-deno",
+  kind: "edgewire",
+  runtime: "deno",
+  proto: "ws",
+  command: () => deno("main/deno.ts"),
+  echoPath: "/echo",
+  roomPath: (r) => `/rooms/${r}`,
+  unsupported: {},
+  startMs: 30_000,
+};
+const EDGEWIRE_BUN: Target = {
+  name: "edgewire-bun",
+  kind: "edgewire",
+  runtime: "bun",
+  proto: "ws",
+  command: (_p, _i, prof) => bun("main/bun.ts", prof),
+  echoPath: "/echo",
+  roomPath: (r) => `/rooms/${r}`,
+  unsupported: {},
+  startMs: 30_000,
+};
+
+/** All targets, in table order (each msgpack variant next to its JSON sibling). */
 export const TARGETS: Target[] = [
-  {
-    name: "edgewire-node",
-    kind: "edgewire",
-    runtime: "node",
-    proto: "ws",
-    command: (_p, _i, prof) => nodeTs("main/node.ts", prof),
-    echoPath: "/echo",
-    roomPath: (r) => ws(`/rooms/${r}`),
-    unsupported: {},
-    startMs: 30_000,
-  },
-  {
-    name: "edgewire-deno",
-    kind: "edgewire",
-    runtime: "deno",
-    proto: "ws",
-    command: () => deno("main/deno.ts"),
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    unsupported: {},
-    startMs: 30_000,
-  },
-  {
-    name: "edgewire-bun",
-    kind: "edgewire",
-    runtime: "bun",
-    proto: "ws",
-    command: (_p, _i, prof) => bun("main/bun.ts", prof),
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    unsupported: {},
-    startMs: 30_000,
-  },
+  EDGEWIRE_NODE,
+  msgpack(EDGEWIRE_NODE),
+  EDGEWIRE_DENO,
+  msgpack(EDGEWIRE_DENO),
+  EDGEWIRE_BUN,
+  msgpack(EDGEWIRE_BUN),
   {
     name: "edgewire-workerd",
     kind: "edgewire",
@@ -192,6 +217,8 @@ export const TARGETS: Target[] = [
   // without "room": what dropping the room name from message frames would buy.
   bunRelay("raw-bun-envelope", "--envelope"),
   bunRelay("raw-bun-envelope-no-room", "--envelope-no-room"),
+  // the same relay on edgewire.v1+msgpack: edgewire-bun-msgpack ÷ it is edgewire's own work on that subprotocol
+  bunRelay("raw-bun-envelope-msgpack", "--envelope-msgpack", "mp"),
   {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.
