@@ -1,4 +1,7 @@
-/** The chat example's page: plain JavaScript on the browser SDK served at `/client.js`. */
+/**
+ * The chat example's page: plain JavaScript on the browser SDK served at `/client.js`;
+ * with `?codec=msgpack` it speaks `edgewire.v1+msgpack` (the codec from `/client-msgpack.js`).
+ */
 export const CHAT_PAGE = `<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
@@ -19,7 +22,9 @@ export const CHAT_PAGE = `<!doctype html>
   const name = params.get("name") || "guest";
   document.getElementById("room").textContent = roomName;
   const base = location.origin.replace(/^http/, "ws") + "?name=" + encodeURIComponent(name);
-  const room = joinRoom(base, roomName, { path: "/chat/:room" });
+  // The same room either way: a MessagePack member and a JSON member chat with each other.
+  const codec = params.get("codec") === "msgpack" ? (await import("/client-msgpack.js")).msgpack : undefined;
+  const room = joinRoom(base, roomName, { path: "/chat/:room", codec });
   window.room = room;
   const names = new Map();
   const log = document.getElementById("log");

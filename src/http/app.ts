@@ -13,7 +13,7 @@ import type { ConnRecord } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
 import type { AnyRoute } from "../core/route.ts";
-import { CLIENT_JS } from "../demo/client-bundle.gen.ts";
+import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { dataIssue } from "../json-data.ts";
 import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
@@ -138,7 +138,7 @@ export interface AppOptions {
   metrics?: boolean;
   /** serve the chat demo page at `/` (default false) */
   demo?: boolean;
-  /** serve the browser SDK bundle at `/client.js` (default: with the demo) */
+  /** serve the browser SDK bundle at `/client.js`, and its MessagePack codec at `/client-msgpack.js` (default: with the demo) */
   clientScript?: boolean;
   /** serve the routes' AsyncAPI 3.0 document at `/asyncapi.json` (default true: it describes the public protocol); options name the service */
   asyncapi?: boolean | AsyncApiOptions;
@@ -151,7 +151,7 @@ export function builtinPaths(options: AppOptions): string[] {
     ...(health ? [health, options.readiness ?? "/readyz"] : []),
     ...((options.metrics ?? true) ? ["/metrics"] : []),
     ...(options.demo ? ["/"] : []),
-    ...((options.clientScript ?? options.demo) ? ["/client.js"] : []),
+    ...((options.clientScript ?? options.demo) ? ["/client.js", "/client-msgpack.js"] : []),
     ...((options.asyncapi ?? true) ? [ASYNCAPI_PATH] : []),
   ];
 }
@@ -273,11 +273,17 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
   }
   if (options.demo) app.get("/", (c) => c.html(DEMO_HTML));
   if (options.clientScript ?? options.demo) {
-    app.get("/client.js", (c) => {
-      c.header("Content-Type", "text/javascript; charset=utf-8");
-      c.header("Cache-Control", "no-cache");
-      return c.body(CLIENT_JS);
-    });
+    // Two modules: a page that speaks JSON does not load the MessagePack codec.
+    for (const [path, body] of [
+      ["/client.js", CLIENT_JS],
+      ["/client-msgpack.js", CLIENT_MSGPACK_JS],
+    ] as const) {
+      app.get(path, (c) => {
+        c.header("Content-Type", "text/javascript; charset=utf-8");
+        c.header("Cache-Control", "no-cache");
+        return c.body(body);
+      });
+    }
   }
   const asyncapi = options.asyncapi ?? true;
   if (asyncapi) {

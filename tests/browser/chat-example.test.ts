@@ -1,7 +1,7 @@
 /**
  * The chat example (examples/chat: a user's typed room route, its page and the
- * browser SDK) in Chromium on every runtime: two pages chat, one sees the
- * other typing, and both show the same order. Screenshots go to test-output/.
+ * browser SDK) in Chromium on every runtime: two pages chat — one in
+ * MessagePack, one in JSON — one sees the other typing, and both show the same order. Screenshots go to test-output/.
  */
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -38,11 +38,15 @@ describe("chat example in Chromium", () => {
   };
 
   for (const runtime of selectedRuntimes) {
-    it(`${runtime}: two pages chat with names, typing and one order`, async () => {
+    it(`${runtime}: two pages chat with names, typing and one order, one of them in MessagePack`, async () => {
       const server = servers.get(runtime) as RunningServer;
       const room = `chat-${runtime}-${Date.now().toString(36)}`;
-      const ada = await open(`${server.http}/?room=${room}&name=ada`);
+      // ada's page speaks MessagePack, bob's JSON: one room, one order.
+      const ada = await open(`${server.http}/?room=${room}&name=ada&codec=msgpack`);
       const bob = await open(`${server.http}/?room=${room}&name=bob`);
+      const protocol = (p: Page) =>
+        p.evaluate(() => (window as { room?: { socket: { protocol: string } } }).room?.socket.protocol);
+      assert.deepEqual([await protocol(ada), await protocol(bob)], ["edgewire.v1+msgpack", "edgewire.v1"]);
       await ada.fill("#text", "hel");
       await ada.dispatchEvent("#text", "input");
       await bob.waitForSelector("#typing:has-text('ada is typing')");
