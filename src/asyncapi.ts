@@ -317,7 +317,7 @@ const PROTOCOL_SECTION = [
   `Every route speaks the edgewire protocol: offer the subprotocol \`${SUBPROTOCOL}\` (or none). Text frames carry JSON.`,
   `Offering \`${MSGPACK_SUBPROTOCOL}\` instead selects the same messages MessagePack-encoded in binary frames (room`,
   "messages as `[0, seq, from, data, ts]`, broadcasts as `[1, from, data]`, relayed bytes as a bin, every other frame as",
-  "the map of its JSON form; text frames stay JSON); the schemas below describe both.",
+  "the map of its JSON form; a client may still send JSON text frames); the schemas below describe both.",
   "Room routes (`{room}` in the address) share presence, one message order (`seq`), bounded history and resume",
   "(`?seq=&epoch=`: no gap, no duplicate, or a `resync` frame saying what may be lost). Every route is also served",
   `over HTTP long-polling at \`{address}/poll\` (offered subprotocols in \`${POLL_PROTOCOL_HEADER}\`), with the same frames.`,

@@ -14,10 +14,12 @@ export const MAX_DATA_DEPTH = 100;
  * Why `value` is not message data, or undefined when it is: nested deeper than
  * MAX_DATA_DEPTH, or (decoded MessagePack) holding what JSON cannot (bytes,
  * extension types, non-finite numbers). Iterative, so no input can exhaust
- * the stack; it stops at the first problem.
+ * the stack; it stops at the first problem. With `strict` false (what a
+ * handler publishes: it goes out as JSON.stringify writes it, Dates as
+ * strings, NaN as null) only the depth is checked.
  */
-export function dataIssue(value: unknown): string | undefined {
-  if (typeof value !== "object" || value === null) return scalarIssue(value);
+export function dataIssue(value: unknown, strict = true): string | undefined {
+  if (typeof value !== "object" || value === null) return strict ? scalarIssue(value) : undefined;
   const stack: unknown[] = [value];
   const depths: number[] = [1];
   while (stack.length > 0) {
@@ -29,13 +31,15 @@ export function dataIssue(value: unknown): string | undefined {
       : Object.getPrototypeOf(item) === Object.prototype
         ? Object.values(item as object)
         : undefined;
-    if (!children)
+    if (!children) {
+      if (!strict) continue;
       return item instanceof Uint8Array ? "bytes inside data (send them as a binary frame)" : "not JSON data";
+    }
     for (const child of children) {
       if (typeof child === "object" && child !== null) {
         stack.push(child);
         depths.push(depth + 1);
-      } else {
+      } else if (strict) {
         const issue = scalarIssue(child);
         if (issue) return issue;
       }

@@ -31,20 +31,118 @@ export const BROADCAST_TAG = 1;
 // room for the frame around data that MAX_DATA_DEPTH admits.
 const encoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_DATA_DEPTH + 8 });
 // Map keys are strings only (JSON's objects), and __proto__ is refused by the decoder itself.
-const decoder = new Decoder({
-  mapKeyConverter: (key) => {
-    if (typeof key !== "string") throw new TypeError("map keys must be strings");
-    return key;
-  },
-});
+const stringKeys = (key: unknown): string => {
+  if (typeof key !== "string") throw new TypeError("map keys must be strings");
+  return key;
+};
+
+const decoder = new Decoder({ mapKeyConverter: stringKeys });
+
+// What the header at `at` spans: where the next value starts, and how many values it contains
+// (an array's elements, a map's keys and values). Set by readHeader; module-level so the scan
+// allocates nothing per value.
+let nextAt = 0;
+let children = 0;
+
+// A big-endian length field of `n` bytes after the header byte, or -1 past the end.
+function lengthField(bytes: Uint8Array, at: number, n: number): number {
+  if (at + 1 + n > bytes.length) return -1;
+  let v = 0;
+  for (let i = 1; i <= n; i++) v = v * 256 + (bytes[at + i] as number);
+  return v;
+}
+
+// The header at `at`: sets nextAt and children, or says why it is not one.
+function readHeader(bytes: Uint8Array, at: number): string | undefined {
+  const b = bytes[at] as number;
+  children = 0;
+  let fixed = 0; // bytes after the header byte, for fixed-size values
+  let field = 0; // size of a length field
+  let extra = 0; // an extension's type byte
+  let per = 0; // values per counted item of a container (1 array, 2 map); 0 for bytes
+  if (b <= 0x7f || b >= 0xe0) fixed = 0;
+  else if (b <= 0x8f) children = 2 * (b & 0x0f);
+  else if (b <= 0x9f) children = b & 0x0f;
+  else if (b <= 0xbf) fixed = b & 0x1f;
+  else if (b === 0xc0 || b === 0xc2 || b === 0xc3) fixed = 0;
+  else if (b === 0xc4 || b === 0xd9) field = 1;
+  else if (b === 0xc5 || b === 0xda) field = 2;
+  else if (b === 0xc6 || b === 0xdb) field = 4;
+  else if (b >= 0xc7 && b <= 0xc9) {
+    field = b === 0xc7 ? 1 : b === 0xc8 ? 2 : 4;
+    extra = 1;
+  } else if (b === 0xcc || b === 0xd0) fixed = 1;
+  else if (b === 0xcd || b === 0xd1) fixed = 2;
+  else if (b === 0xca || b === 0xce || b === 0xd2) fixed = 4;
+  else if (b === 0xcb || b === 0xcf || b === 0xd3) fixed = 8;
+  else if (b >= 0xd4 && b <= 0xd8)
+    fixed = 1 + (1 << (b - 0xd4)); // fixext 1–16, after its type byte
+  else if (b >= 0xdc && b <= 0xdf) {
+    field = b === 0xdc || b === 0xde ? 2 : 4;
+    per = b <= 0xdd ? 1 : 2;
+  } else return `the reserved byte 0x${b.toString(16)}`;
+  if (field === 0) {
+    nextAt = at + 1 + fixed;
+    return undefined;
+  }
+  const length = lengthField(bytes, at, field);
+  if (length < 0) return "truncated";
+  if (per > 0) {
+    children = length * per;
+    nextAt = at + 1 + field;
+  } else nextAt = at + 1 + field + extra + length;
+  return undefined;
+}
+
+/**
+ * Why `bytes` cannot be one honest MessagePack value, found by walking its headers without
+ * building anything: the decoder allocates every array at the length its header claims before
+ * reading an element, so a 5-byte frame claiming 2^25 elements took 270 MB, and a few nested
+ * claims ended the process (out of memory) before the decoder could throw. Every element takes
+ * at least one byte, so the elements still owed may never exceed the bytes left; nesting is
+ * bounded too. Linear in the frame's size.
+ */
+export function structureIssue(bytes: Uint8Array, maxDepth = MAX_DATA_DEPTH + 8): string | undefined {
+  const left: number[] = []; // values still to come in each open array or map, innermost last
+  let at = 0;
+  let owed = 1;
+  while (owed > 0) {
+    if (at >= bytes.length) return "truncated";
+    const issue = readHeader(bytes, at);
+    if (issue) return issue;
+    at = nextAt;
+    if (at > bytes.length) return "truncated";
+    owed--;
+    if (left.length > 0) left[left.length - 1] = (left[left.length - 1] as number) - 1;
+    if (children > 0) {
+      owed += children;
+      if (owed > bytes.length - at) return "an array or map claims more elements than the frame holds";
+      if (left.length >= maxDepth) return `nested deeper than ${maxDepth} levels`;
+      left.push(children);
+    }
+    while (left.length > 0 && left[left.length - 1] === 0) left.pop();
+  }
+  return at === bytes.length ? undefined : "trailing bytes after the value";
+}
 
 /** One MessagePack value as bytes. */
 export function encodeValue(value: unknown): Uint8Array {
   return encoder.encode(value);
 }
 
+/**
+ * What JSON.stringify makes of `value` (a Date its ISO string, NaN null, toJSON applied,
+ * undefined dropped), as it comes out of JSON.parse: so a value sent in MessagePack is the
+ * value a JSON peer gets. Throws where JSON.stringify does (a BigInt, a cycle).
+ */
+export function asJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 /** Exactly one MessagePack value from `bytes` (trailing bytes are an error); throws on malformed input. */
 export function decodeValue(bytes: Uint8Array): unknown {
+  const issue = structureIssue(bytes);
+  if (issue) throw new RangeError(issue);
   return decoder.decode(bytes);
 }
 

@@ -5,13 +5,14 @@
  * JSON frame), and the client's API and events stay exactly as with JSON.
  * A separate entry point, so a JSON-only client bundle carries no MessagePack.
  */
-import { decodeValue, encodeRelay, encodeValue, fromWire, MSGPACK_SUBPROTOCOL } from "../msgpack.ts";
+import { asJson, decodeValue, encodeRelay, encodeValue, fromWire, MSGPACK_SUBPROTOCOL } from "../msgpack.ts";
 import type { RoomCodec } from "./room.ts";
 
 /** The MessagePack codec for `joinRoom(url, room, { codec: msgpack })`. */
 export const msgpack: RoomCodec = {
   protocol: MSGPACK_SUBPROTOCOL,
-  encode: (frame) => encodeValue(frame),
+  // What JSON would send (a Date as its ISO string, NaN as null), so a publish works the same on both.
+  encode: (frame) => encodeValue(asJson(frame)),
   relay: (bytes) => encodeRelay(bytes),
   decode: (bytes, room) => fromWire(decodeValue(bytes), room),
 };

@@ -219,7 +219,11 @@ export class RoomClient<Data = unknown, Input = Data> {
     room: string,
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
-    const { codec, protocols = codec?.protocol ?? SUBPROTOCOL, schema, path, ...socketOptions } = options;
+    const { codec, schema, path, protocols: offered, ...socketOptions } = options;
+    const given = offered === undefined ? [] : [offered].flat();
+    // A codec's subprotocol is offered first whatever else is (a token entry, say): a server that
+    // picked another would read its binary publishes as relays.
+    const protocols = codec ? [codec.protocol, ...given.filter((p) => p !== codec.protocol)] : (offered ?? SUBPROTOCOL);
     this.#codec = codec;
     const givenFetch = socketOptions.fetch;
     this.#fetch = (url) => (givenFetch ? givenFetch(url, {}) : globalThis.fetch(url));
@@ -481,6 +485,18 @@ export class RoomClient<Data = unknown, Input = Data> {
   #welcome(welcome: WelcomeFrame): void {
     if (typeof welcome.id !== "string" || typeof welcome.seq !== "number" || !Array.isArray(welcome.members)) {
       this.#emit("invalid", { raw: welcome, message: "malformed welcome" });
+      return;
+    }
+    if (this.#codec && welcome.protocol !== this.#codec.protocol) {
+      // A server that does not speak the codec's encoding (an older one) answered another protocol:
+      // nothing this client sends would mean what it should there. Not retried: it would answer the same.
+      const error = new RoomError(
+        "unsupported_protocol",
+        `the server answered ${welcome.protocol || "no subprotocol"}, not ${this.#codec.protocol}`,
+      );
+      this.#settle?.reject(error);
+      this.#settle = undefined;
+      this.socket.close(1000, "unsupported_protocol");
       return;
     }
     this.#welcomed = true;

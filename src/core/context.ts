@@ -7,7 +7,7 @@
  */
 
 import type { RouteStats } from "../metrics.ts";
-import { encodeFrame, encodeRelay, encodeValue } from "../msgpack.ts";
+import { asJson, encodeFrame, encodeRelay, encodeValue } from "../msgpack.ts";
 import { type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, Frame, Peer } from "./contract.ts";
@@ -76,9 +76,9 @@ export class ConnectionContext implements RoomContext, Connection {
     this.frame(errorFrame(code, message, id, extra));
   }
 
-  /** send a protocol frame (welcome, ack, error, …) in the connection's encoding */
+  /** send a protocol frame (welcome, ack, error, …) in the connection's encoding, the same values either way */
   frame(frame: { readonly type: string }): void {
-    this.out(this.msgpack ? encodeFrame(frame) : JSON.stringify(frame));
+    this.out(this.msgpack ? encodeFrame(asJson(frame)) : JSON.stringify(frame));
   }
 
   /**
@@ -155,7 +155,7 @@ export class ConnectionContext implements RoomContext, Connection {
     if (typeof data === "string") this.out(data);
     else if (data instanceof Uint8Array) this.out(data, text === true);
     else if (data instanceof ArrayBuffer) this.out(new Uint8Array(data), text === true);
-    else this.out(this.msgpack ? encodeValue(data) : JSON.stringify(data));
+    else this.out(this.msgpack ? encodeValue(asJson(data)) : JSON.stringify(data));
   }
 
   /** close with a code a server may send */

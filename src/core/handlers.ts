@@ -160,11 +160,15 @@ function dataChecker(route: AnyRoute): Handlers["checkData"] {
 const asIs = (data: unknown): unknown => data;
 
 // A handler publishing what its route says it does not is the route's bug: a fault, named, not a client error.
-// The same check a backend push gets (dataChecker: `publishes` when the route has it).
+// The same check a backend push gets (dataChecker: `publishes` when the route has it). Data nested past
+// MAX_DATA_DEPTH is refused here too, before it has a seq: deeper, it would overflow a serialiser, or
+// the MessagePack encoder would refuse it after JSON members had been sent it.
 function publishedChecker(route: AnyRoute): Handlers["published"] {
-  if (!route.options.publishes) return asIs;
-  const check = dataChecker(route);
+  const check = route.options.publishes ? dataChecker(route) : undefined;
   return (data) => {
+    const deep = dataIssue(data, false);
+    if (deep) throw new RouteError(route.name, `published data is ${deep}`);
+    if (!check) return data;
     const checked = check(data);
     if (typeof checked !== "string") return checked.data;
     throw new RouteError(route.name, `published data does not match its publishes schema (${checked})`);

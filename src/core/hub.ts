@@ -167,7 +167,10 @@ export class Hub {
   restore(ctx: ConnectionContext): void {
     const ref = ctx.ref as RoomRef;
     this.#broker.restore(ref, ctx.member());
-    this.#live(this.#local(ref), ctx);
+    const local = this.#local(ref);
+    // The route's counters, as a join sets them: a woken Durable Object counts its fan-out too.
+    local.stats ??= ctx.stats;
+    this.#live(local, ctx);
   }
 
   /** rooms with members (or members joining) on this instance */
@@ -252,10 +255,10 @@ export class Hub {
   }
 }
 
-// A delivery for MessagePack members: the frame the broker encoded as JSON text (parsed only where the
-// broker did not hand over the value), or relayed bytes as a bin.
+// A delivery for MessagePack members, from the very text JSON members get (so both see the same
+// data: a handler's Date is its ISO string, NaN is null, on both encodings), or relayed bytes as a
+// bin. Once per delivery, not per member.
 function transcode(delivery: Delivery): Uint8Array {
-  const { frame, value } = delivery;
-  if (typeof frame !== "string") return encodeRelay(frame);
-  return encodeFrame(value ?? (JSON.parse(frame) as { type: string }));
+  const { frame } = delivery;
+  return typeof frame === "string" ? encodeFrame(JSON.parse(frame) as { type: string }) : encodeRelay(frame);
 }

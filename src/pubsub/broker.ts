@@ -44,8 +44,6 @@ export function roomRef(route: string, name: string): RoomRef {
 export interface Delivery {
   frame: string | Uint8Array;
   except?: string | undefined;
-  /** the frame `frame` encodes, where the broker has it: members on another encoding need not parse the text */
-  value?: { readonly type: string } | undefined;
 }
 
 /** Receives a room's deliveries in the room's one order. */

@@ -81,13 +81,13 @@ export class MemoryBroker implements Broker {
       data,
       ts,
     }));
-    this.#deliver(ref, { frame: text, value: frame });
+    this.#deliver(ref, { frame: text });
     return frame;
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {
     const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
-    this.#deliver(ref, { frame: JSON.stringify(frame), except, value: frame });
+    this.#deliver(ref, { frame: JSON.stringify(frame), except });
   }
 
   relay(ref: RoomRef, from: string, bytes: Uint8Array): void {

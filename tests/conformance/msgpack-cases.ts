@@ -112,6 +112,7 @@ export const msgpackCases: Case[] = [
           "invalid_msgpack",
         ],
         ["a non-string key", Buffer.from([0x81, 0x01, 0x02]), "invalid_msgpack"], // {1: 2}
+        ["an array claiming 10^8 elements", Buffer.from([0xdd, 0x05, 0xf5, 0xe1, 0x00, 0xc0]), "invalid_msgpack"],
         [
           "__proto__ as a key",
           Buffer.from(encode({ type: "publish", data: JSON.parse('{"__proto__":{"x":1}}') })),

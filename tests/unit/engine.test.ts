@@ -212,6 +212,7 @@ describe("engine", () => {
     engine.message(a, JSON.stringify({ type: "publish", data: "hi" }));
     await settle();
     assert.equal(b.ofType("message").length, 1);
+    assert.equal(engine.metrics.route("room").messagesOut, 2, "the woken room's fan-out is counted (both members)");
   });
 
   it("forgets a room's local state when its last member leaves", async () => {

@@ -1,9 +1,15 @@
 /** The MessagePack wire format, the data model check, and a room mixing JSON and MessagePack members. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Encoder } from "@msgpack/msgpack";
+import fc from "fast-check";
+import WebSocket, { WebSocketServer } from "ws";
+import { joinRoom, type RoomError, type WebSocketConstructor } from "../../src/client/index.ts";
+import { msgpack } from "../../src/client/msgpack.ts";
 import type { Frame } from "../../src/core/contract.ts";
+import { defineRoom } from "../../src/index.ts";
 import { dataIssue, MAX_DATA_DEPTH } from "../../src/json-data.ts";
-import { decodeValue, encodeFrame, encodeRelay, encodeValue, fromWire } from "../../src/msgpack.ts";
+import { decodeValue, encodeFrame, encodeRelay, encodeValue, fromWire, structureIssue } from "../../src/msgpack.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
 
@@ -49,6 +55,59 @@ describe("msgpack wire format", () => {
 
   it("undefined properties are left out, as JSON.stringify leaves them", () => {
     assert.deepEqual(decodeValue(encodeValue({ a: 1, b: undefined })), { a: 1 });
+  });
+
+  it("an array or map header claiming more elements than its frame has bytes is refused before anything is allocated", () => {
+    const frame = (head: number, claim: number) => {
+      const bytes = new Uint8Array(5 + 100_000).fill(0xc0);
+      bytes[0] = head;
+      new DataView(bytes.buffer).setUint32(1, claim);
+      return bytes;
+    };
+    assert.throws(() => decodeValue(frame(0xdd, 1e8)), /claims more elements/);
+    assert.throws(() => decodeValue(frame(0xdf, 2 ** 31)), /claims more elements/);
+    assert.equal((decodeValue(frame(0xdd, 100_000)) as unknown[]).length, 100_000, "an honest one decodes");
+  });
+
+  it("nested claims are refused too (a 65 KB frame of 21 845 array16 headers once ended the process)", () => {
+    const nested = new Uint8Array(65_535);
+    for (let i = 0; i < nested.length; i += 3) nested.set([0xdc, 0xff, 0xff], i);
+    assert.throws(() => decodeValue(nested), /claims more elements/);
+    const deep = new Uint8Array(200).fill(0x91); // [[[…]]] 200 deep, a nil inside
+    assert.throws(() => decodeValue(Uint8Array.of(...deep, 0xc0)), /nested deeper/);
+  });
+
+  it("the header scan agrees with the decoder: every encoded value passes it, every prefix of one fails it (fast-check)", () => {
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 6 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.array(
+        fc.oneof(fc.date({ noInvalidDate: true }), fc.double(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+        { maxLength: 5 },
+      ),
+    );
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = new Encoder({ useBigInt64: true }).encode(v);
+        assert.equal(structureIssue(bytes), undefined);
+        for (const cut of [1, 2, 5, 9])
+          if (bytes.length > cut) assert.notEqual(structureIssue(bytes.subarray(0, bytes.length - cut)), undefined);
+      }),
+      { seed: 20261206, numRuns: 500 },
+    );
+  });
+
+  it("random bytes are decoded or refused, never more (fast-check)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeValue(bytes);
+        } catch (error) {
+          assert.ok(error instanceof Error);
+        }
+      }),
+      { seed: 20261206, numRuns: 2000 },
+    );
   });
 
   it("decoding refuses trailing bytes, non-string keys, __proto__ and truncation", () => {
@@ -118,6 +177,39 @@ describe("a room with JSON and MessagePack members", () => {
     assert.equal(packed[0]?.sent.length, 1, "not to the sender");
   });
 
+  it("what a handler publishes reaches both encodings as the same values; nested past the limit it is a fault before any seq", async () => {
+    const odd = defineRoom({
+      path: "/odd/:room",
+      async message(ctx, data) {
+        if (data === "deep") {
+          let deep: unknown = 1;
+          for (let i = 0; i < 101; i++) deep = [deep];
+          return ctx.room.publish(deep);
+        }
+        return ctx.room.publish({ at: new Date(0), n: Number.NaN, gone: undefined });
+      },
+    });
+    const faults: string[] = [];
+    const engine = engineWith({ routes: [odd], log: (m) => faults.push(m) });
+    const json = new FakePeer({ ...record("odd", "x"), protocol: "edgewire.v1" });
+    const packed = new FakePeer({ ...record("odd", "x"), protocol: MP });
+    engine.open(json);
+    engine.open(packed);
+    await settle();
+    engine.message(json, JSON.stringify({ type: "publish", data: "dates" }));
+    await settle();
+    const seen = { at: "1970-01-01T00:00:00.000Z", n: null };
+    assert.deepEqual(json.ofType<{ data: unknown }>("message")[0]?.data, seen);
+    const message = packed.sent.map((f) => decodeValue(f as Uint8Array)).find(Array.isArray);
+    assert.deepEqual((message as unknown[]).slice(0, 4), [0, 1, json.record.id, seen]);
+    engine.message(packed, encodeValue({ type: "publish", data: "deep", id: "d" }));
+    await settle();
+    assert.equal(packed.closed?.code, 1011, "the handler's fault closes its connection");
+    assert.match(faults.join("\n"), /handler fault/);
+    assert.equal(json.ofType("message").length, 1, "nothing more reached anyone");
+    assert.equal((await engine.broker.snapshot({ key: "odd:x", name: "x" })).seq, 1, "and no seq was spent");
+  });
+
   it("with native topic publish: one topic per encoding, the sender left out on its own", async () => {
     const published: [string, Frame][] = [];
     const engine = engineWith({ publish: (topic, frame) => published.push([topic, frame]) });
@@ -147,5 +239,43 @@ describe("a room with JSON and MessagePack members", () => {
       native.others.map(([t]) => t),
       ["room:room:t#mp"],
     );
+  });
+});
+
+describe("the SDK's MessagePack codec", () => {
+  it("sends what JSON would: a Date as its ISO string, NaN as null, undefined left out", () => {
+    const frame = { type: "publish", data: { at: new Date(0), n: Number.NaN, gone: undefined } };
+    const bytes = msgpack.encode(frame);
+    assert.deepEqual(decodeValue(bytes), { type: "publish", data: { at: "1970-01-01T00:00:00.000Z", n: null } });
+  });
+
+  it("offers its subprotocol first, and a server answering another fails the join instead of misreading publishes", async () => {
+    const offers: string[] = [];
+    const server = new WebSocketServer({ port: 0, handleProtocols: () => "edgewire.v1" });
+    server.on("connection", (ws, req) => {
+      offers.push(String(req.headers["sec-websocket-protocol"]));
+      ws.send(
+        JSON.stringify({ type: "welcome", id: "x", room: "r", protocol: "edgewire.v1", seq: 0, members: [], count: 1 }),
+      );
+    });
+    await new Promise((r) => server.once("listening", r));
+    try {
+      const { port } = server.address() as { port: number };
+      const room = joinRoom(`ws://127.0.0.1:${port}`, "r", {
+        codec: msgpack,
+        protocols: ["edgewire.v1", "edgewire.bearer.abc"],
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        reconnect: false,
+      });
+      const refused = await room.ready.then(
+        () => undefined,
+        (e: RoomError) => e.code,
+      );
+      assert.equal(refused, "unsupported_protocol");
+      assert.deepEqual(offers, ["edgewire.v1+msgpack,edgewire.v1,edgewire.bearer.abc"]);
+      room.close();
+    } finally {
+      server.close();
+    }
   });
 });
