@@ -194,8 +194,23 @@ function command(
   }
 }
 
+// A port freePort() found free was taken before the server bound it (servers and clients started
+// side by side draw from the same ephemeral range): seen in a fresh-clone CI run, workerd's bind failed.
+class PortTaken extends Error {}
+
 /** Start your edgewire under `runtime` and wait until it answers `health`. */
 export async function startServer(runtime: RuntimeName, options: StartOptions): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(runtime, options);
+    } catch (error) {
+      // Again on other ports; a server that fails for any other reason fails at once.
+      if (!(error instanceof PortTaken) || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startOnce(runtime: RuntimeName, options: StartOptions): Promise<RunningServer> {
   const root = options.root ?? process.cwd();
   const env = options.env ?? {};
   const port = await freePort();
@@ -239,7 +254,10 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
         `${runtime}: could not start ${cmd} (${spawnError.message}); add it to your project (npm i -D ${pkg}) or put it on PATH`,
       );
     }
-    if (exited) throw new Error(`${runtime} exited before serving:\n${output}`);
+    if (exited) {
+      const message = `${runtime} exited before serving:\n${output}`;
+      throw /EADDRINUSE|address already in use/i.test(output) ? new PortTaken(message) : new Error(message);
+    }
     let status = 0;
     try {
       status = await probe(`${http}${health}`, options.ca);
