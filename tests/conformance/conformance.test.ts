@@ -65,11 +65,20 @@ describe("conformance", { concurrency: true }, () => {
       before(async () => {
         // The service; a user's app (examples/hono-app mounting the chat and cursor examples);
         // and the hardened fixture with every defence set tight.
-        [servers.service, servers.examples, servers.hardened] = await Promise.all([
+        // Settled, not all: when one fails to start, the others are stopped — left running, their
+        // processes kept this test process alive after the failure until CI's timeout.
+        const started = await Promise.allSettled([
           startServer(runtime, { ...POLLING_ENV, ...SERVICE_ENV }),
           startModule(runtime, { entry: "examples/hono-app/app.ts", health: "/realtime/healthz" }),
           startModule(runtime, { entry: "tests/fixtures/hardened.ts", env: HARDENED_ENV }),
         ]);
+        const up = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) {
+          await Promise.all(up.map((server) => server?.stop()));
+          throw failed.reason;
+        }
+        [servers.service, servers.examples, servers.hardened] = up;
       });
       after(async () => {
         await Promise.all(Object.values(servers).map((server) => server?.stop()));
