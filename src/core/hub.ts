@@ -10,7 +10,7 @@
 
 import type { RouteStats } from "../metrics.ts";
 import { encodeFrame, encodeRelay } from "../msgpack.ts";
-import type { MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
+import type { Member, MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { ConnectionContext } from "./context.ts";
 import type { Frame, Peer, Runtime } from "./contract.ts";
@@ -81,9 +81,11 @@ export class Hub {
     local.stats ??= ctx.stats;
     local.pending.set(peer, []);
     try {
-      const snapshot = await this.#broker.join(ref, ctx.member());
+      const joined = ctx.member();
+      const snapshot = await this.#broker.join(ref, joined);
       // Closed while joining: leave() has already undone the membership.
       if (!local.pending.has(peer)) return;
+      this.#caughtUp(ctx, joined);
       const resume = record.resume;
       let replay: MessageFrame[] = [];
       let resync: ResyncFrame | undefined;
@@ -127,6 +129,18 @@ export class Hub {
       local.pending.delete(peer);
       throw error;
     }
+  }
+
+  // A handler may change the member's state while its join is in flight (a client that publishes
+  // before its welcome): a broker that stores the member only once the join lands (Redis) ignored
+  // that update and then stored the info of before it. Store what the member shows now.
+  #caughtUp(ctx: ConnectionContext, joined: Member): void {
+    if (!ctx.handlers.showsMember) return;
+    const now = ctx.member();
+    if (JSON.stringify(now.info) === JSON.stringify(joined.info)) return;
+    void Promise.resolve(this.#broker.update(ctx.ref as RoomRef, now, ctx.handlers.announcesMember)).catch(
+      (error: unknown) => ctx.engine.report(`presence update of ${now.id} after its join failed`, error),
+    );
   }
 
   #resync(ref: RoomRef, snapshot: JoinSnapshot, after: number, reason: ResyncFrame["reason"]): ResyncFrame {

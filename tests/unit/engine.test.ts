@@ -1,8 +1,10 @@
 /** The engine with fake peers: routing from records, ordering, errors, fan-out paths, restore. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as v from "valibot";
 import { utf8Length } from "../../src/bytes.ts";
 import type { Frame } from "../../src/core/contract.ts";
+import { defineRoom } from "../../src/index.ts";
 import type { Broker, JoinSnapshot } from "../../src/pubsub/broker.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
@@ -198,6 +200,39 @@ describe("engine", () => {
       peer.ofType<{ data: string; seq: number }>("message").map((m) => [m.seq, m.data]),
       [[2, "later"]],
     );
+  });
+
+  it("a state change made while the join is in flight is what the room shows once the join lands", async () => {
+    // As on Redis: the broker stores the member only when its join lands, and ignores an update before.
+    const named = defineRoom({
+      path: "/named/:room",
+      state: v.object({ name: v.string() }),
+      initialState: () => ({ name: "before" }),
+      member: (state) => ({ name: state.name }),
+      message(ctx, data) {
+        ctx.connection.setState({ name: String(data) });
+      },
+    });
+    const inner = new MemoryBroker();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const broker: Broker = Object.create(inner);
+    broker.join = async (room, member): Promise<JoinSnapshot> => {
+      await gate;
+      return inner.join(room, member);
+    };
+    broker.subscribe = inner.subscribe.bind(inner);
+    broker.update = inner.update.bind(inner);
+    const engine = engineWith({ broker, routes: [named] });
+    const peer = new FakePeer(record("named", "r", { name: "before" }));
+    engine.open(peer);
+    await settle();
+    engine.message(peer, JSON.stringify({ type: "publish", data: "after" }));
+    await settle();
+    release();
+    await settle();
+    const { members } = await inner.snapshot(engine.ref("named", "r"));
+    assert.deepEqual(members[0]?.info, { name: "after" });
   });
 
   it("restores members of a woken object without telling anyone", async () => {
