@@ -10,11 +10,12 @@
  *   the rest    a map, exactly the JSON frame (welcome, resync, presence, ack, pong, error)
  *
  * Client frames are one value per binary frame: the JSON frame's map (publish,
- * ping), or a bin to relay; text frames stay JSON, so `{"type":"ping"}` still
- * reaches a Durable Object's auto-response. Data keeps JSON's data model (no
- * bin, no extension types, string keys, finite numbers) because history, Redis
- * and JSON members of the same room carry it as JSON. Runtime-free: the server
- * and the client SDK (`edgewire/client/msgpack`) share it.
+ * ping), or a bin to relay; a client may still send JSON text, so
+ * `{"type":"ping"}` reaches a Durable Object's auto-response (answered in text).
+ * Data keeps JSON's data model (no bin, no extension types, string keys, finite
+ * numbers) because history, Redis and JSON members of the same room carry it as
+ * JSON. Runtime-free: the server and the client SDK (`edgewire/client/msgpack`)
+ * share it.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { MAX_DATA_DEPTH } from "./json-data.ts";
