@@ -166,6 +166,15 @@ export function encodeRelay(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * A frame the broker encoded for JSON members, for a MessagePack member: made from the very text
+ * JSON members get (so both see the same data: a handler's Date is its ISO string, NaN is null),
+ * or relayed bytes as a bin.
+ */
+export function transcode(frame: string | Uint8Array): Uint8Array {
+  return typeof frame === "string" ? encodeFrame(JSON.parse(frame) as { type: string }) : encodeRelay(frame);
+}
+
+/**
  * A decoded server frame back in its JSON shape: `room` fills in what the
  * positional frames leave out. Bytes stand for relayed bytes; anything else
  * that is not a frame comes back as it is (the caller reports it).

@@ -7,7 +7,7 @@
  */
 
 import type { RouteStats } from "../metrics.ts";
-import { asJson, encodeFrame, encodeRelay, encodeValue } from "../msgpack.ts";
+import { asJson, encodeFrame, encodeValue, transcode } from "../msgpack.ts";
 import { type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, Frame, Peer } from "./contract.ts";
@@ -87,8 +87,7 @@ export class ConnectionContext implements RoomContext, Connection {
    * speaks MessagePack (only while joining: live deliveries are transcoded once per room)
    */
   delivered(frame: Frame): void {
-    if (!this.msgpack) this.out(frame);
-    else this.out(typeof frame === "string" ? encodeFrame(JSON.parse(frame) as { type: string }) : encodeRelay(frame));
+    this.out(this.msgpack ? transcode(frame) : frame);
   }
 
   /** send one frame to this connection and count it (`/metrics`' frames and bytes sent) */

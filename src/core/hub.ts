@@ -9,7 +9,7 @@
  */
 
 import type { RouteStats } from "../metrics.ts";
-import { encodeFrame, encodeRelay } from "../msgpack.ts";
+import { transcode } from "../msgpack.ts";
 import type { Member, MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { ConnectionContext } from "./context.ts";
@@ -240,7 +240,8 @@ export class Hub {
     local.deliveries++;
     const sender = except === undefined ? undefined : local.live.get(except);
     const packedMembers = local.packed.size;
-    const packed = packedMembers > 0 ? transcode(delivery) : undefined;
+    // Once per delivery, not per member.
+    const packed = packedMembers > 0 ? transcode(frame) : undefined;
     if (local.stats) {
       // Every member but the excluded one receives it: counted without a loop, as native publish has none.
       const packedTo = packedMembers - (sender !== undefined && local.packed.has(sender) ? 1 : 0);
@@ -267,12 +268,4 @@ export class Hub {
       if (peer.record.id !== except) peer.send(packed && local.packed.has(peer) ? packed : frame);
     }
   }
-}
-
-// A delivery for MessagePack members, from the very text JSON members get (so both see the same
-// data: a handler's Date is its ISO string, NaN is null, on both encodings), or relayed bytes as a
-// bin. Once per delivery, not per member.
-function transcode(delivery: Delivery): Uint8Array {
-  const { frame } = delivery;
-  return typeof frame === "string" ? encodeFrame(JSON.parse(frame) as { type: string }) : encodeRelay(frame);
 }
