@@ -178,7 +178,12 @@ export class ConnectionContext implements RoomContext, Connection {
     } catch (error) {
       return this.#misfit(error);
     }
-    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, checked));
+    return this.publishChecked(checked);
+  }
+
+  /** sequence, keep and deliver data already checked as the route publishes it (the default handler's: a client's checked data) */
+  publishChecked(data: unknown): Promise<MessageFrame> {
+    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, data));
   }
 
   /** an unsequenced frame to the others (or to all with `self`) */

@@ -244,7 +244,9 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
   async function publish(ctx: ConnectionContext, data: unknown, id: string | undefined): Promise<void> {
     let result: unknown;
     try {
-      result = message ? await message(ctx, data) : await ctx.publish(data);
+      // Without a handler the client's data is published as it is: already checked (schema and dataIssue),
+      // and a route without `message` has no `publishes` — so not walked a second time.
+      result = message ? await message(ctx, data) : await ctx.publishChecked(data);
     } catch (error) {
       // Not stored, so not acked: the client publishes again once the broker is back.
       if (error instanceof BrokerUnavailableError) return ctx.error(ErrorCode.tryAgainLater, error.message, id);
