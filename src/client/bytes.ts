@@ -15,10 +15,15 @@ export type Bytes = Uint8Array<ArrayBuffer>;
  * the caller reuses its buffer.
  */
 export function copyBytes(data: ArrayBufferLike | ArrayBufferView): Bytes {
-  const view = ArrayBuffer.isView(data)
-    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    : new Uint8Array(data);
+  const view = viewOf(data);
   const copy = new Uint8Array(view.byteLength);
   copy.set(view);
   return copy;
+}
+
+/** The bytes of a buffer or view, as a Uint8Array over the same memory (no copy). */
+export function viewOf(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
 }

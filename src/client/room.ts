@@ -20,6 +20,7 @@ import {
   SUBPROTOCOL,
   type WelcomeFrame,
 } from "../protocol.ts";
+import { viewOf } from "./bytes.ts";
 import type { CloseInfo, ReconnectingEvent, TransportEvent, TransportKind } from "./events.ts";
 import { EdgewireSocket, type EdgewireSocketOptions } from "./socket.ts";
 
@@ -397,11 +398,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     if (!this.#codec) return void this.socket.send(data);
     if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data))
       throw new TypeError("relay() with a codec takes an ArrayBuffer or a view, not a Blob");
-    const bytes =
-      data instanceof ArrayBuffer
-        ? new Uint8Array(data)
-        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    this.socket.send(this.#codec.relay(bytes));
+    this.socket.send(this.#codec.relay(viewOf(data)));
   }
 
   /** leave the room for good (no reconnect) */
