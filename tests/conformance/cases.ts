@@ -69,6 +69,22 @@ export function push(server: RunningServer, room: string, body: string, headers:
   });
 }
 
+/**
+ * Let workerd evict the room's Durable Object (it does ~10 s after the object's last event once only
+ * hibernatable sockets remain), push `body` to wake it, check it was rebuilt, and return the room's
+ * presence afterwards.
+ */
+export async function pushAcrossEviction(server: RunningServer, room: string, body: string) {
+  const presence = async () =>
+    (await (await fetch(`${server.http}/rooms/${room}`)).json()) as { instance: string; seq: number };
+  const before = await presence();
+  await new Promise((r) => setTimeout(r, 13_000));
+  await push(server, room, body);
+  const after = await presence();
+  assert.notEqual(after.instance, before.instance, "the object was evicted and rebuilt");
+  return after;
+}
+
 /** A member: its socket and its welcome frame. */
 type Joined = { socket: TestSocket; welcome: Json };
 
