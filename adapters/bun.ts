@@ -7,7 +7,17 @@
 import type { Server, ServerWebSocket } from "bun";
 import type { Edgewire } from "../src/assemble.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
-import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
+import { CloseCode, CloseReason } from "../src/protocol.ts";
+import { type EdgewireServer, type ServeOptions, serveWith, upgradeHeaders } from "../src/serving.ts";
+
+/** The reason uWS gives a frame over maxPayloadLength (fixed in its source; no option changes it). */
+const BUN_TOO_BIG = "Received too big message";
+
+/** The env of one request: the server (for hono/bun), and the record of an upgrade the app admitted. */
+interface BunEnv {
+  server: Server<BunPeer>;
+  edgewire: ConnRecord | undefined;
+}
 
 /** A Bun socket seen as an engine Peer; it is also the socket's `data`. */
 class BunPeer implements Peer {
@@ -40,12 +50,9 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
   const runtime: Runtime = {
     name: "bun",
     upgrade(c, record) {
-      // Always set: left unset, Bun answers the first offered protocol itself — a token-only offer
-      // (`edgewire.bearer.<jwt>`) came back as the protocol. An empty value makes it send none.
-      const headers = { "Sec-WebSocket-Protocol": record.protocol };
-      // Bun answers the upgrade itself; the response returned here is ignored.
-      if (server?.upgrade(c.req.raw, { data: new BunPeer(record), headers })) return new Response(null);
-      return c.json({ error: { code: "upgrade_failed", message: "not a valid WebSocket handshake" } }, 400);
+      // Admitted: the upgrade happens once the app (and the user's middleware after next()) answered.
+      (c.env as BunEnv).edgewire = record;
+      return new Response(null);
     },
     publish(topic, frame) {
       server?.publish(topic, frame);
@@ -66,8 +73,24 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
         port,
         hostname,
         ...(tls ? { tls } : {}),
-        // `{ server }`, as hono/bun's getBunServer expects to find it in c.env.
-        fetch: (request, srv) => instance.fetch(request, { server: srv }, undefined, app),
+        async fetch(request, srv) {
+          // `{ server }`, as hono/bun's getBunServer expects to find it in c.env.
+          const env: BunEnv = { server: srv, edgewire: undefined };
+          const response = await instance.fetch(request, env, undefined, app);
+          const record = env.edgewire;
+          if (!record) return response;
+          // Bun writes the 101 itself: what the app's middleware set goes on it. The protocol is always
+          // set: left unset, Bun answers the first offer itself — a token-only offer (`edgewire.bearer.<jwt>`)
+          // came back as the protocol. An empty value makes it send none.
+          const headers = new Headers(upgradeHeaders(response));
+          headers.set("Sec-WebSocket-Protocol", record.protocol);
+          if (srv.upgrade(request, { data: new BunPeer(record), headers })) return undefined;
+          instance.admission.release(record);
+          return Response.json(
+            { error: { code: "bad_handshake", message: "not a valid WebSocket handshake" } },
+            { status: 400 },
+          );
+        },
         // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.
         idleTimeout: Math.min(255, Math.ceil(config.pollTimeoutMs / 1000) + 10),
         websocket: {
@@ -90,7 +113,11 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
             engine.message(ws.data, message);
           },
           close(ws, code, reason) {
-            engine.close(ws.data, code, reason);
+            // Bun (uWS) refuses a frame over maxPayloadLength itself, closing with 1009 and its own fixed
+            // text; its handler hears 1006. The room is told what the client was: 1009, edgewire's reason.
+            if (reason === BUN_TOO_BIG)
+              engine.close(ws.data, CloseCode.tooBig, CloseReason.tooBig(engine.maxMessageBytes));
+            else engine.close(ws.data, code, reason);
           },
         },
       });

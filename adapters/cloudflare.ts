@@ -85,7 +85,12 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     const ns = (env as Env)[binding] as DurableObjectNamespace | undefined;
     if (!ns) throw new Error(`edgewire: no Durable Object binding "${binding}" in wrangler.toml`);
     const name = target.kind === "room" ? `${target.route}:${target.room}` : `poll/${target.route}:${target.shard}`;
-    return ns.get(ns.idFromName(name)).fetch(request);
+    // A response fetched from an object has immutable headers, so a user's middleware that sets one
+    // after next() (secureHeaders(), timing()) threw. A copy is mutable, and keeps a 101's webSocket.
+    return ns
+      .get(ns.idFromName(name))
+      .fetch(request)
+      .then((response) => new Response(response.body, response));
   };
 
   // The Worker serves plain routes' sockets itself (accepted, not hibernatable) and forwards the rest.

@@ -12,21 +12,21 @@ import { WebSocket, WebSocketServer } from "ws";
 import type { Edgewire } from "../src/assemble.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
 import type { Engine } from "../src/core/engine.ts";
-import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
+import { CloseCode, CloseReason } from "../src/protocol.ts";
+import type { EdgewireServer, ServeOptions } from "../src/serving.ts";
+import { refusalHead, serveWith, upgradeHeaders, upgradeRequest } from "../src/serving.ts";
 
 // A broadcast sends one frame to every member in a row: one Buffer for all (ws would encode a
 // string, or wrap a Uint8Array that is not a Buffer, per member: MessagePack fan-out read 0.90× JSON).
 let lastFrame: Frame = "";
 let lastBytes: Buffer = Buffer.alloc(0);
 
-// A socket written to stays corked until the tick ends (one shared nextTick), so
-// the frames of a batched read or a burst leave in one writev, not one each.
+// A socket written to stays corked until the tick ends (one shared nextTick): a burst leaves in one writev.
 let corked: Duplex[] = [];
 let generation = 0;
 function uncorkAll(): void {
   const sockets = corked;
-  corked = [];
-  generation++;
+  [corked, generation] = [[], generation + 1];
   for (const socket of sockets) socket.uncork();
 }
 
@@ -54,9 +54,15 @@ class NodePeer extends WebSocket implements Peer {
     // A member that stopped reading must not grow this process without bound.
     if (this.bufferedAmount > this.engine.maxBufferedBytes) this.engine.slow(this);
   }
+  // ws refuses a frame over maxPayload itself, with close(1009) and no reason (and then reports 1006):
+  // close it as the engine does elsewhere. ws makes no other reasonless close (an echo passes its own).
+  override close(code?: number, reason?: string | Buffer): void {
+    if (code !== CloseCode.tooBig || reason !== undefined) super.close(code, reason);
+    else this.engine.end(this, code, CloseReason.tooBig(this.engine.maxMessageBytes));
+  }
 }
 
-type Upgrading = IncomingMessage & { edgewire?: ConnRecord };
+type Upgrading = IncomingMessage & { edgewire?: ConnRecord; headers101?: [string, string][] };
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   const peer = this as NodePeer;
@@ -76,20 +82,11 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function toRequest(req: IncomingMessage, scheme: string): Request {
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(req.headers))
-    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
-  return new Request(`${scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
-}
-
 async function reject(socket: Duplex, response: Response): Promise<void> {
   const body = Buffer.from(await response.arrayBuffer());
-  let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
-  response.headers.forEach((value, key) => {
-    if (key !== "content-length" && key !== "connection") head += `${key}: ${value}\r\n`;
-  });
-  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]));
+  socket.end(
+    Buffer.concat([Buffer.from(refusalHead(response, STATUS_CODES[response.status] ?? "", body.length)), body]),
+  );
 }
 
 /** Serve `edgewire` on Node; resolves once listening. */
@@ -97,8 +94,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
   const runtime: Runtime = {
     name: "node",
     upgrade(c, record) {
-      // Admitted: leave the record on the request for `ws`.
-      (c.env as { incoming: Upgrading }).incoming.edgewire = record;
+      (c.env as { incoming: Upgrading }).incoming.edgewire = record; // admitted: for `ws`, on its request
       return new Response(null);
     },
     address: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
@@ -118,14 +114,19 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
         maxPayload: config.maxMessageBytes,
         handleProtocols: (_offered, request: Upgrading) => request.edgewire?.protocol || false,
       });
+      // ws writes the 101 itself: what the app's middleware set on its answer goes on it too.
+      wss.on("headers", (lines: string[], req: Upgrading) => {
+        for (const [name, value] of req.headers101 ?? []) lines.push(`${name}: ${value}`);
+      });
       const fetch = (request: Request, env: unknown) => instance.fetch(request, env, undefined, app);
       const server = createAdaptorServer({ fetch, ...(tls && { createServer: createTlsServer, serverOptions: tls }) });
       server.on("upgrade", async (req: Upgrading, socket: Duplex, head: Buffer) => {
         socket.on("error", destroyOnError);
         try {
-          const response = await fetch(toRequest(req, tls ? "https" : "http"), { incoming: req });
+          const response = await fetch(upgradeRequest(req, tls ? "https" : "http"), { incoming: req });
           const record = req.edgewire;
           if (!record) return await reject(socket, response);
+          req.headers101 = upgradeHeaders(response);
           wss.handleUpgrade(req, socket, head, (ws) => {
             socket.off("error", destroyOnError); // ws handles the socket's errors from here on
             req.edgewire = undefined;
@@ -141,8 +142,8 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
       await new Promise<void>((ready) => server.listen(port, hostname, ready));
       const address = server.address();
       // Since Node 19, close() also ends idle keep-alive connections.
-      const close = () => new Promise<void>((done) => server.close(() => done()));
-      return { port: typeof address === "object" && address ? address.port : port, close };
+      const bound = typeof address === "object" && address ? address.port : port;
+      return { port: bound, close: () => new Promise<void>((done) => server.close(() => done())) };
     },
   });
 }

@@ -26,7 +26,7 @@ import { PollTransport } from "./http/long-poll.ts";
 import { Sampler } from "./inspector/sampler.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { CloseCode } from "./protocol.ts";
+import { CloseCode, CloseReason } from "./protocol.ts";
 import type { Broker } from "./pubsub/broker.ts";
 import { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
 import { MemoryBroker } from "./pubsub/memory.ts";
@@ -213,7 +213,7 @@ export class Instance implements Serving {
             setTimeout(() => {
               const hint = 500 + Math.floor(Math.random() * 1500);
               try {
-                peer.close(CloseCode.serviceRestart, `service restart: reconnect in ${hint} ms`);
+                peer.close(CloseCode.serviceRestart, CloseReason.restart(hint));
               } catch {}
               done();
             }, Math.random() * windowMs);
@@ -251,7 +251,7 @@ export class Instance implements Serving {
   }
 
   /** close every connection (1001 going away), end polling sessions, release the broker */
-  async close(code = 1001, reason = "server shutting down"): Promise<void> {
+  async close(code: number = CloseCode.goingAway, reason: string = CloseReason.goingAway): Promise<void> {
     this.engine.stopHeartbeat();
     this.sampler?.stop();
     this.engine.closeAll(code, reason);

@@ -176,6 +176,7 @@ const ROOM_SCHEMAS: Record<string, JsonSchemaObject> = {
       heartbeatMs: int('how often to send {"type":"ping"} when idle'),
       epoch: str("the epoch of the room's history: a seq means something only within its epoch"),
       resumed: { type: "boolean", description: "the resume was exact: every message after `seq` follows, once" },
+      maxMessageBytes: int("the largest frame the server takes, in bytes; a larger one closes with 1009"),
     },
     ["type", "id", "room", "protocol", "seq", "members", "count"],
   ),

@@ -163,7 +163,7 @@ export const SETTINGS = {
     env: "EDGEWIRE_RATE_BURST",
     schema: int(1, 10_000_000),
     default: "200",
-    doc: "frames a room member may send at once; this many refused in a row closes the connection with 1008",
+    doc: "frames a room member may send at once; more than this many refused within a second close the connection with 1008 (`rate_limited: flooding`), unanswered",
   }),
   maxConnectionsPerAddress: setting({
     env: "EDGEWIRE_MAX_CONNECTIONS_PER_ADDRESS",

@@ -26,6 +26,27 @@ export const CloseCode = {
   tryAgainLater: 1013,
 } as const;
 
+/**
+ * The reason of every close the server initiates, the same on every runtime: what the close
+ * code means, then (after ": ") what a client may need to act on. docs/protocol.md lists them.
+ */
+export const CloseReason = {
+  /** 1009: a frame over the limit */
+  tooBig: (limit: number) => `message_too_large: limit is ${limit} bytes`,
+  /** 1008: a client that kept sending past its rate limit */
+  flooding: "rate_limited: flooding",
+  /** 1011: a handler's fault */
+  fault: "internal_error",
+  /** 1013: a connection whose outbound buffer passed its limit */
+  slowConsumer: "slow_consumer",
+  /** 1013: the broker is unreachable */
+  tryAgainLater: "try_again_later",
+  /** 1012: a draining instance; the SDK waits `ms` before coming back */
+  restart: (ms: number) => `service restart: reconnect in ${ms} ms`,
+  /** 1001: the server stopped (serve().stop()) */
+  goingAway: "server shutting down",
+} as const;
+
 /** Stable error codes carried by error frames and HTTP error bodies. */
 export const ErrorCode = {
   invalidJson: "invalid_json",
@@ -51,6 +72,7 @@ export const ErrorCode = {
   draining: "draining",
   heartbeatTimeout: "heartbeat_timeout",
   badHandshake: "bad_handshake",
+  invalidState: "invalid_state",
 } as const;
 
 /** One of the stable error codes. */
@@ -117,7 +139,8 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
   rate_limited: {
     frame: true,
     close: 1008,
-    meaning: "more frames than the rate limit; `retryAfterMs` says when; a burst of refusals in a row closes with 1008",
+    meaning:
+      "more frames than the rate limit; `retryAfterMs` says when; more than a burst of refusals within a second closes with 1008 (those are not answered)",
   },
   room_full: { http: [503], meaning: "the room has its most members" },
   too_many_rooms: { http: [503], meaning: "a new room on an instance holding its most rooms" },
@@ -128,6 +151,11 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
   },
   draining: { http: [503], meaning: "the instance is shutting down: connect again (elsewhere)" },
   heartbeat_timeout: { close: 1006, meaning: "no pong and no frame for two heartbeats: the connection was dropped" },
+  invalid_state: {
+    http: [400],
+    meaning:
+      "the connection's first state, made from the request (its query, claims), fails the route's state schema or size limit; `message` names the field",
+  },
   bad_handshake: {
     http: [426, 400],
     meaning: "`Sec-WebSocket-Version` is not 13 (426), or the key is not 16 bytes of base64 (400)",
@@ -218,6 +246,8 @@ export interface WelcomeFrame {
   epoch?: string;
   /** the client resumed: `seq` is the one it asked to resume after, and every message after it follows, in order, once */
   resumed?: boolean;
+  /** the largest frame the server takes, in bytes: a larger one closes the connection with 1009 (the SDK refuses it first) */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -343,7 +373,8 @@ export interface PushResult {
 
 /** HTTP error body shape used by every route. */
 export interface HttpError {
-  error: { code: ErrorCode; message: string };
+  /** one of ErrorCode, or a route's own code (a ClientError thrown by its `initialState`) */
+  error: { code: ErrorCode | (string & {}); message: string };
 }
 
 /** valibot issues as one readable line: "path: message; path: message". */
@@ -378,3 +409,11 @@ export const POLL_PROTOCOL_HEADER = "x-edgewire-protocol";
 
 /** Who a backend push is `from`. */
 export const SERVER_SENDER = "server";
+
+/**
+ * `GET {route}/poll` with this header answered (`admitted` or `refused`): would a connection with
+ * this request's query, credentials and subprotocols be admitted now? A browser cannot read the
+ * status of a refused WebSocket handshake, so the SDK asks this after one fails, and a refusal
+ * (4xx: the route's own code, `invalid_state`, `unauthorized`, …) ends its retries.
+ */
+export const PROBE_HEADER = "x-edgewire-probe";

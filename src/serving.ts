@@ -27,6 +27,52 @@ export interface ServeOptions {
   tls?: Tls;
 }
 
+// Headers the 101 itself decides (the handshake's own, and those of a body it does not have).
+const HANDSHAKE_HEADERS = new Set([
+  "connection",
+  "upgrade",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "sec-websocket-version",
+]);
+
+/**
+ * The headers a user's middleware set on the app's answer to an upgrade (secureHeaders(),
+ * timing(), a request id), to put on the 101 where the runtime writes the 101 itself (`ws` on
+ * Node, Bun): every runtime then sends what the middleware set.
+ */
+export function upgradeHeaders(response: Response): [string, string][] {
+  const out: [string, string][] = [];
+  response.headers.forEach((value, name) => {
+    if (!HANDSHAKE_HEADERS.has(name)) out.push([name, value]);
+  });
+  return out;
+}
+
+/** The Fetch Request of an upgrade a runtime hands over as raw HTTP/1.1 parts (Node's IncomingMessage). */
+export function upgradeRequest(
+  req: { readonly headers: Readonly<Record<string, string | string[] | undefined>>; readonly url?: string | undefined },
+  scheme: string,
+): Request {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(req.headers))
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+  return new Request(`${scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers });
+}
+
+/** The head of an HTTP/1.1 answer refusing an upgrade, for a runtime that writes it to the socket itself (Node). */
+export function refusalHead(response: Response, statusText: string, bodyLength: number): string {
+  let head = `HTTP/1.1 ${response.status} ${statusText}\r\n`;
+  response.headers.forEach((value, key) => {
+    if (key !== "content-length" && key !== "connection") head += `${key}: ${value}\r\n`;
+  });
+  return `${head}content-length: ${bodyLength}\r\nconnection: close\r\n\r\n`;
+}
+
 /** A PEM certificate (chain) and its private key. */
 export interface Tls {
   cert: string;

@@ -1,6 +1,6 @@
 /**
- * A user's existing Hono app — its own logger, CORS, API-key middleware and
- * REST routes — that serves edgewire's routes (the chat and cursor examples)
+ * A user's existing Hono app — its own logger, secure headers, server timing,
+ * CORS, API-key middleware and REST routes — that serves edgewire's routes (the chat and cursor examples)
  * under `/realtime`. The middleware runs before every upgrade exactly as
  * before any other request: a socket without the key is refused with 401 and
  * never upgraded. Run it on any runtime: the harness (edgewire/testing) and
@@ -10,6 +10,8 @@ import { createEdgewire } from "edgewire";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { logger } from "hono/logger";
+import { secureHeaders } from "hono/secure-headers";
+import { timing } from "hono/timing";
 import { chat } from "../chat/chat.ts";
 import { cursors } from "../cursors/cursors.ts";
 
@@ -22,6 +24,9 @@ export const API_KEY = "demo-key";
 /** The user's own app. */
 export const app = new Hono();
 app.use(logger());
+// Stock middleware that sets headers after next(): on every route, the realtime ones (and their 101s) too.
+app.use(secureHeaders());
+app.use(timing());
 app.use("/api/*", cors({ origin: "https://app.example" }));
 app.get("/api/status", (c) => c.json({ ok: true, service: "my-app" }));
 // The app's own auth, in front of the realtime routes (the health check stays open for load balancers).

@@ -5,7 +5,7 @@
  * safe to repeat (same cursor, same `n`), so a lost response is retried
  * without losing or duplicating a frame.
  */
-import { POLL_PROTOCOL_HEADER, type PollFrame, type PollOpenReply, type PollReply } from "../protocol.ts";
+import { POLL_PROTOCOL_HEADER, type PollFrame, type PollOpenReply, type PollReply, PROBE_HEADER } from "../protocol.ts";
 import { type Bytes, fromBase64, toBase64, utf8Length } from "./bytes.ts";
 import { HTTP_REFUSAL_CLOSE_BASE } from "./reconnect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
@@ -23,6 +23,8 @@ export interface PollingSettings {
   retryDelay: (attempt: number) => number;
   /** give the session up once its requests have failed for this long; the server forgets a session after 60 s without a GET */
   sessionExpiryMs: number;
+  /** a credential for the session's open (`Authorization: Bearer`); the sid is the session's from then on */
+  token?: string | undefined;
 }
 
 // The server returns at most 256 KiB per GET; batching POSTs to the same size
@@ -55,11 +57,89 @@ export function pollUrl(wsUrl: string): URL {
   return url;
 }
 
-/** `{code, reason}` for an HTTP refusal that retrying cannot fix (4xx but 408/429); undefined when worth retrying. */
+/**
+ * `{code, reason}` for an HTTP refusal that retrying cannot fix (4xx but 408/429); undefined when
+ * worth retrying. The close code is 4000 + the status; the reason is the body's error code, then
+ * its message (`invalid_state: state: name: Invalid length…`), cut to a close reason's 123 bytes.
+ */
 export function httpRefusal(status: number, body: unknown): { code: number; reason: string } | undefined {
   if (status < 400 || status >= 500 || status === 408 || status === 429) return undefined;
-  const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
-  return { code: HTTP_REFUSAL_CLOSE_BASE + status, reason: typeof code === "string" ? code : `HTTP ${status}` };
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === "string" ? error.code : `HTTP ${status}`;
+  const reason = typeof error?.message === "string" && error.message !== "" ? `${code}: ${error.message}` : code;
+  return { code: HTTP_REFUSAL_CLOSE_BASE + status, reason: clip(reason, 123) };
+}
+
+// At most `max` UTF-8 bytes, cut at a character.
+function clip(text: string, max: number): string {
+  if (utf8Length(text) <= max) return text;
+  let out = text.slice(0, max);
+  while (utf8Length(out) > max) out = out.slice(0, -1);
+  return out;
+}
+
+/** `Retry-After` in ms (seconds or an HTTP date), if a response carries one; at most a minute. */
+export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - now;
+  return Number.isFinite(ms) ? Math.min(60_000, Math.max(0, Math.round(ms))) : undefined;
+}
+
+/** What a server says of a connection it would (not) admit now; undefined when it did not answer as edgewire. */
+export interface ProbeAnswer {
+  /** the close a refusal means (4000 + its 4xx status, its code): final */
+  refusal?: { code: number; reason: string };
+  /** when to try again, from `Retry-After` (503 draining, 429, room_full) */
+  retryAfterMs?: number;
+}
+
+/** The request headers that carry subprotocols and a token to the long-polling endpoints. */
+export function pollHeaders(protocols: string[], token: string | undefined): Record<string, string> {
+  return {
+    ...(protocols.length > 0 ? { [POLL_PROTOCOL_HEADER]: protocols.join(", ") } : {}),
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  };
+}
+
+/**
+ * Ask the server whether it would admit a connection to the route of `wsUrl` now (`GET {route}/poll`
+ * with PROBE_HEADER: the same checks as a real one, nothing opened). A browser cannot see why a
+ * WebSocket handshake failed; this tells a refusal (a 4xx: final) from an outage. Never throws.
+ */
+export async function probe(
+  fetch: FetchLike,
+  wsUrl: string,
+  protocols: string[],
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<ProbeAnswer | undefined> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const response = await fetch(pollUrl(wsUrl).href, {
+      method: "GET",
+      headers: { ...pollHeaders(protocols, token), [PROBE_HEADER]: "1" },
+      signal: controller.signal,
+    });
+    const text = await response.text();
+    // Without the header it is not edgewire's answer. A 401 or 403 is still the user's own middleware in
+    // front of edgewire (an API key, a session check), refusing the probe as it refused the handshake;
+    // anything else (a 404 from another server, an older edgewire) says nothing about this connection.
+    if (response.headers.get(PROBE_HEADER) === null && response.status !== 401 && response.status !== 403)
+      return undefined;
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {}
+    const refusal = httpRefusal(response.status, body);
+    const after = retryAfterMs(response.headers.get("retry-after"));
+    return { ...(refusal ? { refusal } : {}), ...(after === undefined ? {} : { retryAfterMs: after }) };
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function isFrame(value: unknown): value is PollFrame {
@@ -155,8 +235,7 @@ export class PollingTransport implements Transport {
   async #handshake(protocols: string[]): Promise<void> {
     let reply: Reply;
     try {
-      const headers: Record<string, string> =
-        protocols.length > 0 ? { [POLL_PROTOCOL_HEADER]: protocols.join(", ") } : {};
+      const headers = pollHeaders(protocols, this.#settings.token);
       reply = await this.#call("POST", this.#base.href, { headers, timeoutMs: REQUEST_TIMEOUT_MS });
     } catch {
       this.#finish(1006, "polling handshake failed", false);
@@ -288,7 +367,9 @@ export class PollingTransport implements Transport {
         return false;
       }
       if (reply?.status === 413) {
-        this.#fail(1009, "message_too_large");
+        // The server's message names its limit ("limit is 65536 bytes per frame"), as its 1009 close does.
+        const message = (reply.body as { error?: { message?: unknown } } | undefined)?.error?.message;
+        this.#fail(1009, typeof message === "string" ? `message_too_large: ${message}` : "message_too_large");
         return false;
       }
       if (reply && httpRefusal(reply.status, reply.body)) {

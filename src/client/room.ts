@@ -170,6 +170,32 @@ type Listener<T> = (value: T) => void;
 interface Pending {
   resolve: (result: PublishResult) => void;
   reject: (error: RoomError) => void;
+  /** the publish frame's size on the wire */
+  bytes: number;
+}
+
+/** A frame's size on the wire in bytes (what the server's limit counts). */
+const frameBytes = (frame: string | Uint8Array): number =>
+  typeof frame === "string" ? new TextEncoder().encode(frame).byteLength : frame.byteLength;
+
+/** The limit a 1009 close names ("message_too_large: limit is 65536 bytes"), if it names one. */
+function limitOf(reason: string): number | undefined {
+  const m = /limit is (\d+) bytes/.exec(reason);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The code and message of a refused connection (close 4400–4499: the server answered a 4xx before the
+ * upgrade — the route's own code, `invalid_state`, `unauthorized`…), if that is how the socket closed.
+ */
+function refusalOf(code: number, reason: string): RoomError | undefined {
+  if (code < 4400 || code > 4499) return undefined;
+  const colon = reason.indexOf(": ");
+  const what = colon > 0 ? reason.slice(0, colon) : reason || `http_${code - 4000}`;
+  return new RoomError(
+    what,
+    colon > 0 ? reason.slice(colon + 2) : `the server refused the connection (HTTP ${code - 4000})`,
+  );
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
@@ -209,6 +235,8 @@ export class RoomClient<Data = unknown, Input = Data> {
   #epoch = "";
   #welcomed = false;
   #nextId = 0;
+  /** the server's frame limit (from the welcome, or a 1009 close): larger publishes are refused here */
+  #maxMessageBytes = Number.POSITIVE_INFINITY;
   readonly #fetch: (url: string) => Promise<Response>;
   /** the heartbeat follows the server's (the caller did not set one) */
   readonly #followHeartbeat: boolean;
@@ -247,6 +275,9 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.socket.binaryType = "arraybuffer";
     this.socket.addEventListener("message", (event) => this.#received(event.data));
     this.socket.addEventListener("reconnecting", (event) => {
+      // 1009: the server refused a frame for its size, so that publish was not published (the
+      // server closes before handling a frame it refuses); learn the limit, and say so.
+      if (event.code === 1009) this.#tooLarge(limitOf(event.reason));
       // What the dropped connection carried may or may not have reached the
       // server; the caller decides whether to publish again.
       if (event.dropped) {
@@ -259,8 +290,11 @@ export class RoomClient<Data = unknown, Input = Data> {
     });
     this.socket.addEventListener("transport", (event: TransportEvent) => this.#emit("transport", event.transport));
     this.socket.addEventListener("close", (event) => {
-      this.#rejectAll("closed", `the room client closed (${event.code} ${event.reason})`);
-      this.#settle?.reject(new RoomError("closed", `closed before joining (${event.code} ${event.reason})`));
+      // A refused join (a 4xx before the upgrade) is final: `ready` rejects with the server's code.
+      const refused = refusalOf(event.code, event.reason);
+      if (refused) this.#rejectAll(refused.code, refused.message);
+      else this.#rejectAll("closed", `the room client closed (${event.code} ${event.reason})`);
+      this.#settle?.reject(refused ?? new RoomError("closed", `closed before joining (${event.code} ${event.reason})`));
       this.#settle = undefined;
       this.#emit("close", { code: event.code, reason: event.reason, wasClean: event.wasClean });
     });
@@ -325,7 +359,9 @@ export class RoomClient<Data = unknown, Input = Data> {
   /**
    * Publish `data` to the room; resolves with its `seq` when the server acks.
    * Rejects with RoomError: the schema refused the data (`invalid_message`),
-   * the server refused it (its error code), the connection dropped first
+   * the frame is larger than the server takes (`message_too_large`: not sent,
+   * or refused by the server's 1009 — either way not published; the connection
+   * resumes), the server refused it (its error code), the connection dropped first
    * (`connection_lost`: it may or may not have been published), or the client
    * closed (`closed`). While reconnecting the publish waits in the send queue.
    */
@@ -345,8 +381,10 @@ export class RoomClient<Data = unknown, Input = Data> {
     } catch (error) {
       return Promise.reject(new RoomError("invalid_message", error instanceof Error ? error.message : String(error)));
     }
+    const bytes = frameBytes(frame);
+    if (bytes > this.#maxMessageBytes) return Promise.reject(this.#tooLargeError(bytes));
     return new Promise<PublishResult>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, bytes });
       try {
         this.socket.send(frame);
       } catch (error) {
@@ -504,6 +542,8 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.#count = typeof welcome.count === "number" ? welcome.count : this.#members.size;
     this.#seq = welcome.seq;
     if (typeof welcome.epoch === "string") this.#epoch = welcome.epoch;
+    if (typeof welcome.maxMessageBytes === "number" && welcome.maxMessageBytes > 0)
+      this.#maxMessageBytes = welcome.maxMessageBytes;
     if (typeof welcome.heartbeatMs === "number" && welcome.heartbeatMs > 0 && this.#followHeartbeat) {
       this.socket.setHeartbeat(welcome.heartbeatMs);
     }
@@ -567,6 +607,23 @@ export class RoomClient<Data = unknown, Input = Data> {
     }
     this.#count = frame.count;
     this.#emit("presence", frame);
+  }
+
+  #tooLargeError(bytes: number): RoomError {
+    return new RoomError(
+      "message_too_large",
+      `the publish is ${bytes} bytes on the wire; the server takes at most ${this.#maxMessageBytes}: not published`,
+    );
+  }
+
+  // The server closed with 1009: the publishes over its limit were refused, not lost (the others are).
+  #tooLarge(limit: number | undefined): void {
+    if (limit !== undefined) this.#maxMessageBytes = limit;
+    for (const [id, pending] of this.#pending) {
+      if (pending.bytes <= this.#maxMessageBytes) continue;
+      this.#pending.delete(id);
+      pending.reject(this.#tooLargeError(pending.bytes));
+    }
   }
 
   #rejectAll(code: string, message: string): void {

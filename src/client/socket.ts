@@ -25,7 +25,7 @@ import {
   TransportEvent,
   type TransportKind,
 } from "./events.ts";
-import { type FetchLike, PollingTransport } from "./polling.ts";
+import { type FetchLike, PollingTransport, probe } from "./polling.ts";
 import { backoffDelay, type ReconnectOptions, type ReconnectPolicy, reconnectPolicy } from "./reconnect.ts";
 import { type Transport, type TransportEvents, type WebSocketConstructor, WebSocketTransport } from "./transport.ts";
 
@@ -57,7 +57,18 @@ export interface EdgewireSocketOptions {
   heartbeat?: { intervalMs: number; message?: string };
   /** the URL of each connection attempt, from the socket's `url` (a room client adds where to resume) */
   attemptUrl?: (url: string) => string;
+  /**
+   * A credential (a JWT), or a function returning one, called before every connect and reconnect
+   * so an expired token is replaced. WebSocket offers it as the subprotocol entry
+   * `edgewire.bearer.<token>` (browsers cannot set headers on a handshake; the server never echoes
+   * it), long-polling sends `Authorization: Bearer <token>`. A function that throws or rejects
+   * fails that attempt, which is retried like any other.
+   */
+  token?: string | (() => string | Promise<string>);
 }
+
+/** The subprotocol prefix that carries a token (the server's BEARER_PROTOCOL). */
+export const BEARER_PROTOCOL = "edgewire.bearer.";
 
 /** Parse the reconnect hint of a server that is restarting ("reconnect in 1200 ms"), if any. */
 export function reconnectHint(code: number, reason: string): number | undefined {
@@ -134,6 +145,13 @@ function parseProtocols(protocols: string | string[] | undefined): string[] {
   return list;
 }
 
+// A token travels as a subprotocol entry: only RFC 7230 token characters (a JWT's base64url and dots are).
+function checkToken(token: string): string {
+  if (!TOKEN.test(token))
+    throw domException("a token may hold only RFC 7230 token characters (a JWT does)", "SyntaxError");
+  return token;
+}
+
 function toQueued(data: SendData): Queued {
   if (typeof data === "string") return { data, bytes: utf8Length(data) };
   if (isBlob(data)) return { data, bytes: data.size };
@@ -186,6 +204,9 @@ export class EdgewireSocket extends EventTarget {
   readonly #fallbackAfter: number;
   readonly #connectTimeoutMs: number;
   readonly #pollingTimeoutMs: number;
+  readonly #tokenSource: EdgewireSocketOptions["token"];
+  /** the credential of the attempt in flight (the token given, or the one its function returned) */
+  #credential: string | undefined;
 
   #state: number = CONNECTING;
   #binaryType: BinaryType = hasBlob ? "blob" : "arraybuffer";
@@ -233,6 +254,8 @@ export class EdgewireSocket extends EventTarget {
     this.#pollingTimeoutMs = Math.max(0, options.pollingTimeoutMs ?? 60_000);
     if (options.heartbeat) this.setHeartbeat(options.heartbeat.intervalMs, options.heartbeat.message);
     this.#attemptUrl = options.attemptUrl;
+    this.#tokenSource = options.token;
+    if (typeof options.token === "string") checkToken(options.token);
 
     if (this.#mode === "websocket" && !this.#Ctor) {
       throw domException(
@@ -421,6 +444,50 @@ export class EdgewireSocket extends EventTarget {
     this.#token = token;
     this.#transportOpen = false;
     const live = () => this.#token === token;
+    // From here, so a token function that never answers times out like a handshake.
+    this.#connectTimer = setTimeout(() => {
+      if (!live() || this.#transportOpen) return;
+      this.#transport?.abort();
+      this.#ended(1006, "connect timeout", false);
+    }, this.#connectTimeoutMs);
+    const source = this.#tokenSource;
+    if (typeof source !== "function") {
+      this.#attempt(token, source);
+      return;
+    }
+    // Asked before every attempt, so a refreshed token is used; a failure fails only this attempt.
+    let credential: string | Promise<string>;
+    try {
+      credential = source();
+    } catch (error) {
+      this.#failLater(token, `token: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    Promise.resolve(credential).then(
+      (value) => {
+        if (!live()) return;
+        try {
+          this.#attempt(token, checkToken(String(value)));
+        } catch (error) {
+          this.#failLater(token, `token: ${(error as Error).message}`);
+        }
+      },
+      (error: unknown) => {
+        if (live()) this.#failLater(token, `token: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    );
+  }
+
+  // An attempt that could not start, reported from a task so listeners added after `new` still hear it.
+  #failLater(token: object, reason: string): void {
+    setTimeout(() => {
+      if (this.#token === token) this.#ended(1006, reason, false);
+    }, 0);
+  }
+
+  #attempt(token: object, credential: string | undefined): void {
+    this.#credential = credential;
+    const live = () => this.#token === token;
     const events: TransportEvents = {
       open: (protocol, extensions) => {
         if (live()) this.#opened(protocol, extensions);
@@ -436,7 +503,12 @@ export class EdgewireSocket extends EventTarget {
       const url = this.#attemptUrl ? this.#attemptUrl(this.url) : this.url;
       this.#transport =
         this.#kind === "websocket" && this.#Ctor
-          ? new WebSocketTransport(this.#Ctor, url, this.#protocols, events)
+          ? new WebSocketTransport(
+              this.#Ctor,
+              url,
+              credential ? [...this.#protocols, BEARER_PROTOCOL + credential] : this.#protocols,
+              events,
+            )
           : new PollingTransport(
               url,
               this.#protocols,
@@ -444,24 +516,16 @@ export class EdgewireSocket extends EventTarget {
                 fetch: this.#fetch ?? (() => Promise.reject(new TypeError("no fetch"))),
                 retryDelay: (attempt) => backoffDelay(this.#policy, attempt),
                 sessionExpiryMs: this.#pollingTimeoutMs,
+                token: credential,
               },
               events,
             );
     } catch (error) {
-      // The constructor refused (a blocked port, a CSP rule): a failed attempt,
-      // reported from a task so listeners added after `new` still hear it.
+      // The constructor refused (a blocked port, a CSP rule): a failed attempt.
       this.#transport = undefined;
-      const reason = error instanceof Error ? error.message : String(error);
-      setTimeout(() => {
-        if (live()) this.#ended(1006, reason, false);
-      }, 0);
+      this.#failLater(token, error instanceof Error ? error.message : String(error));
       return;
     }
-    this.#connectTimer = setTimeout(() => {
-      if (!live() || this.#transportOpen) return;
-      this.#transport?.abort();
-      this.#ended(1006, "connect timeout", false);
-    }, this.#connectTimeoutMs);
   }
 
   /**
@@ -569,8 +633,38 @@ export class EdgewireSocket extends EventTarget {
     // What was handed to a connection that dropped is lost with it, as with a
     // WebSocket; only frames sent from now on (while CONNECTING) are queued.
     if (wasOpen) this.#clearQueue();
-    else if (this.#kind === "websocket") this.#wsFailures += 1;
+    else if (this.#kind === "websocket") {
+      this.#wsFailures += 1;
+      if (this.#fetch) {
+        this.#probe(code, reason, wasClean);
+        return;
+      }
+    }
+    this.#next(code, reason, wasClean, wasOpen);
+  }
 
+  // A WebSocket handshake failed, and a browser does not say why: ask the server whether it refuses
+  // this connection (a 4xx: final, no retry, no fallback) or would take it (an outage: go on), and
+  // when it wants us back (Retry-After). Meanwhile the attempt's slot is held, so nothing else starts.
+  #probe(code: number, reason: string, wasClean: boolean): void {
+    const token = {};
+    this.#token = token;
+    const url = this.#attemptUrl ? this.#attemptUrl(this.url) : this.url;
+    void probe(this.#fetch as FetchLike, url, this.#protocols, this.#credential, this.#connectTimeoutMs).then(
+      (answer) => {
+        if (this.#token !== token) return; // closed meanwhile
+        this.#token = undefined;
+        if (answer?.refusal) {
+          this.#finish(answer.refusal.code, answer.refusal.reason, false, true);
+          return;
+        }
+        this.#next(code, reason, wasClean, false, answer?.retryAfterMs);
+      },
+    );
+  }
+
+  // After an attempt ended: fall back to long-polling, retry after a delay, or give up.
+  #next(code: number, reason: string, wasClean: boolean, wasOpen: boolean, retryAfter?: number): void {
     if (this.#shouldFallBack()) {
       const previous = this.#kind;
       this.#kind = "polling";
@@ -589,9 +683,12 @@ export class EdgewireSocket extends EventTarget {
       return;
     }
     this.#attempts += 1;
-    // A restarting server says when to come back (1012 "reconnect in N ms"), spread per client.
+    // A restarting server says when to come back (1012 "reconnect in N ms"), spread per client; a
+    // refusal says it with Retry-After. Either comes before our own backoff.
     const delayMs =
-      (this.#attempts === 1 ? reconnectHint(code, reason) : undefined) ?? backoffDelay(policy, this.#attempts);
+      retryAfter ??
+      (this.#attempts === 1 ? reconnectHint(code, reason) : undefined) ??
+      backoffDelay(policy, this.#attempts);
     this.#state = CONNECTING;
     this.dispatchEvent(
       new ReconnectingEvent({

@@ -44,10 +44,13 @@ export class ConnectionContext implements RoomContext, Connection {
   /** rate limit: tokens left, and when they were last refilled */
   tokens: number;
   refilledAt: number;
-  /** rate limit: frames refused since the last one accepted */
-  refusedInARow = 0;
+  /** rate limit: frames refused in the current second, and when it began */
+  refused = 0;
+  refusedSince = 0;
   /** found flooding: its frames are ignored until the close */
   flooding = false;
+  /** when a frame of the flood last arrived */
+  floodSeenAt = 0;
   /** the connection speaks `edgewire.v1+msgpack`: binary frames are MessagePack, and so is what it is sent */
   readonly msgpack: boolean;
 

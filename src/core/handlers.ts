@@ -42,7 +42,7 @@ export interface Handlers {
   open(ctx: ConnectionContext): Awaitable<void>;
   message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
   close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
-  /** the first state of a connection (validated); throws RouteError */
+  /** the first state of a connection (validated); throws ClientError (`invalid_state`, or the route's own) */
   initialState(init: StateInit): unknown;
   /** validate `next` and store it in `record`, refusing records over the attachment limit; throws RouteError */
   setState(record: ConnRecord, next: unknown): void;
@@ -53,6 +53,9 @@ export interface Handlers {
   /** data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws RouteError); as it is without one */
   published(data: unknown): unknown;
 }
+
+/** setState refused a state for its size: at admission the client's doing (its query made it), later the handler's. */
+export class StateTooLargeError extends RouteError {}
 
 /** An error frame. */
 export const errorFrame = (
@@ -115,7 +118,14 @@ function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setSta
     return parsed.output;
   };
   return {
-    initialState: (init) => (state ? check(initialState ? initialState(init) : {}) : undefined),
+    // Made from the request (query, claims): a state that fails the schema is the client's doing — a
+    // 33-character ?name= — refused before the upgrade with the field named, not a server fault.
+    initialState(init) {
+      if (!state) return undefined;
+      const parsed = v.safeParse(state, initialState ? initialState(init) : {});
+      if (!parsed.success) throw new ClientError(ErrorCode.invalidState, `state: ${describeIssues(parsed.issues)}`);
+      return parsed.output;
+    },
     setState(record, next) {
       const previous = record.state;
       record.state = check(next);
@@ -132,7 +142,7 @@ function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setSta
         new TextEncoder().encode(JSON.stringify(record)).byteLength > MAX_RECORD_BYTES
       ) {
         record.state = previous;
-        throw new RouteError(
+        throw new StateTooLargeError(
           route.name,
           `state makes the connection record larger than ${MAX_RECORD_BYTES} bytes (a Durable Object attachment's limit)`,
         );

@@ -59,12 +59,18 @@ export class Hub {
   readonly #rooms = new Map<string, LocalRoom>();
 
   readonly #heartbeatMs: number | undefined;
+  readonly #maxMessageBytes: number | undefined;
 
-  /** a hub over `broker`, with the runtime's native topic publish if it has one; welcomes tell clients `heartbeatMs` */
-  constructor(broker: Broker, publish?: Runtime["publish"], heartbeatMs?: number) {
+  /** a hub over `broker`, with the runtime's native topic publish if it has one; welcomes tell clients the heartbeat and the frame limit */
+  constructor(
+    broker: Broker,
+    publish?: Runtime["publish"],
+    welcome: { heartbeatMs?: number | undefined; maxMessageBytes?: number | undefined } = {},
+  ) {
     this.#broker = broker;
     this.#publish = publish;
-    this.#heartbeatMs = heartbeatMs;
+    this.#heartbeatMs = welcome.heartbeatMs;
+    this.#maxMessageBytes = welcome.maxMessageBytes;
   }
 
   /**
@@ -117,6 +123,7 @@ export class Hub {
         epoch: snapshot.epoch,
         ...(resumed ? { resumed: true } : {}),
         ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
+        ...(this.#maxMessageBytes ? { maxMessageBytes: this.#maxMessageBytes } : {}),
       };
       ctx.frame(welcome);
       if (resync) ctx.frame(resync);

@@ -111,18 +111,29 @@ export interface StateInit {
 }
 
 /**
- * Throw this from a `message` handler to refuse one message: the client gets
- * an error frame with `code` (and its publish's `id`), the connection stays
- * open, and nothing is logged as a fault.
+ * Throw this to refuse what a client asked for, with your own stable code. From a
+ * `message` handler it refuses one message: the client gets an error frame with
+ * `code` (and its publish's `id`) and the connection stays open. From
+ * `initialState` it refuses the connection before the upgrade: an HTTP `status`
+ * (default 400) with `{error:{code,message}}`, which the SDK treats as final.
+ * Neither is logged as a fault: it is the client's doing, not the server's.
  */
 export class ClientError extends Error {
   /** the stable code the client sees (e.g. "invalid_reply") */
   readonly code: string;
+  /** the HTTP status of a refused connection (400–499 but 408 and 429, which clients retry; default 400) */
+  readonly status: number;
   /** a refusal with a stable code and a readable message */
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, options: { status?: number } = {}) {
     super(message);
     this.name = "ClientError";
     this.code = code;
+    const status = options.status ?? 400;
+    // A 5xx, 408 or 429 would tell the SDK to try again: a refusal says "not like this".
+    if (!Number.isInteger(status) || status < 400 || status > 499 || status === 408 || status === 429) {
+      throw new RangeError(`edgewire: a ClientError's status is 400–499 but 408 and 429, not ${status}`);
+    }
+    this.status = status;
   }
 }
 

@@ -15,19 +15,24 @@ import type { Config } from "../config.ts";
 import type { Admitted, ConnRecord, Runtime } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
-import { RouteError } from "../core/route.ts";
+import { ClientError } from "../core/route.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { describeIssues, ErrorCode, type HttpError, roomNameSchema, SUBPROTOCOLS } from "../protocol.ts";
+import { describeIssues, ErrorCode, type HttpError, PROBE_HEADER, roomNameSchema, SUBPROTOCOLS } from "../protocol.ts";
 import { AddressCounter, TrustedProxies } from "./address.ts";
 import { Authenticator, BEARER_PROTOCOL, claimAllows } from "./auth.ts";
 import { OriginPolicy } from "./origin.ts";
 
-/** Status codes admission and the app answer with. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 426 | 429 | 500 | 503;
+/** Status codes admission and the app answer with (a route's ClientError may choose another 4xx). */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 426 | 429 | 500 | 503;
 
-/** A JSON error body with a stable code. */
-export function httpError(c: Context, status: ErrorStatus, code: ErrorCode, message: string): Response {
+/** A JSON error body with a stable code (one of ErrorCode, or a route's own). */
+export function httpError(
+  c: Context,
+  status: ErrorStatus,
+  code: HttpError["error"]["code"],
+  message: string,
+): Response {
   return c.json({ error: { code, message } } satisfies HttpError, status);
 }
 
@@ -122,8 +127,9 @@ export class Admission {
     return this.#auth.configured;
   }
 
-  #refuse(c: Context, status: ErrorStatus, code: ErrorCode, message: string): Response {
-    this.#metrics.refused.inc(code);
+  #refuse(c: Context, status: ErrorStatus, code: HttpError["error"]["code"], message: string): Response {
+    // The SDK's probe repeats a refused handshake's checks: one refusal, counted once.
+    if (c.req.header(PROBE_HEADER) === undefined) this.#metrics.refused.inc(code);
     this.#log.debug("refused", { code, status, path: c.req.path, address: this.address(c) });
     return httpError(c, status, code, message);
   }
@@ -205,10 +211,13 @@ export class Admission {
       }
       return record;
     } catch (error) {
-      this.addresses.release(address);
-      // A route whose initial state fails its own schema is the app's bug, not the client's.
-      if (!(error instanceof RouteError)) throw error;
-      this.#log.error(error.message);
+      if (this.#countAddresses) this.addresses.release(address);
+      // Refused by the route (its initialState's ClientError, or a state its schema refuses): the
+      // client's doing, answered before the upgrade with that code and never logged as a fault.
+      if (error instanceof ClientError) return this.#refuse(c, error.status as ErrorStatus, error.code, error.message);
+      // Anything else initialState threw is the app's bug.
+      this.#metrics.faults++;
+      this.#log.error(`route "${handlers.name}": initialState failed`, { error });
       return httpError(c, 500, ErrorCode.internal, "the route could not make the connection's state");
     }
   }

@@ -16,7 +16,7 @@ import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { dataIssue } from "../json-data.ts";
-import { ErrorCode, POLL_PROTOCOL_HEADER, type PushResult } from "../protocol.ts";
+import { ErrorCode, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
@@ -244,6 +244,8 @@ function cors(c: Context, s: Serving): void {
     c.res.headers.set("Access-Control-Allow-Origin", origin);
   }
   c.res.headers.append("Vary", "Origin");
+  // What the SDK reads of a probe's answer (a page's script sees only safelisted headers otherwise).
+  c.res.headers.set("Access-Control-Expose-Headers", `${PROBE_HEADER}, retry-after`);
 }
 
 /** Build the app serving `routes`; `instanceOf` finds the instance serving a request. */
@@ -486,7 +488,7 @@ function preflight(c: Context, s: Serving): Response {
     c.header("Vary", "Origin");
   }
   c.header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
-  c.header("Access-Control-Allow-Headers", `content-type, authorization, ${POLL_PROTOCOL_HEADER}`);
+  c.header("Access-Control-Allow-Headers", `content-type, authorization, ${POLL_PROTOCOL_HEADER}, ${PROBE_HEADER}`);
   c.header("Access-Control-Max-Age", "600");
   return c.body(null, 204);
 }
@@ -519,6 +521,22 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
   app.use(`${base}/poll/*`, async (c, next) => {
     await next();
     cors(c, instanceOf(c));
+  });
+
+  // The probe (PROBE_HEADER): the same admission as opening a session, nothing kept — the SDK asks
+  // it after a WebSocket handshake failed, to tell a refusal (final) from an outage (retry).
+  app.get(`${base}/poll`, async (c) => {
+    const s = instanceOf(c);
+    const record = await h.admit(c, s, c.req.header(POLL_PROTOCOL_HEADER));
+    if (record instanceof Response) {
+      c.res = record;
+      c.header(PROBE_HEADER, "refused");
+      return c.res;
+    }
+    s.admission.release(record);
+    c.header(PROBE_HEADER, "admitted");
+    c.header("Cache-Control", "no-store");
+    return c.body(null, 204);
   });
 
   app.post(`${base}/poll`, async (c) => {

@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { fromBase64, toBase64 } from "../bytes.ts";
 import type { ConnRecord, Frame, Peer } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
-import { CloseCode, type PollFrame, type PollReply } from "../protocol.ts";
+import { CloseCode, CloseReason, type PollFrame, type PollReply } from "../protocol.ts";
 
 /** Body of `POST {route}/poll/:sid`. */
 export const PollSendSchema = v.object({
@@ -72,7 +72,7 @@ export class PollSession implements Peer {
     if (this.queued > this.owner.options.maxQueuedBytes) {
       // A consumer too slow to keep up: end it rather than grow without bound.
       this.owner.engine.metrics.slowConsumerCloses++;
-      this.close(CloseCode.tryAgainLater, "slow_consumer");
+      this.close(CloseCode.tryAgainLater, CloseReason.slowConsumer);
       return;
     }
     this.wake();
@@ -213,7 +213,7 @@ export class PollTransport {
   }
 
   /** end every session (the server is stopping) and the sweeper */
-  closeAll(code = 1001, reason = "server shutting down"): void {
+  closeAll(code: number = CloseCode.goingAway, reason: string = CloseReason.goingAway): void {
     for (const session of this.#sessions.values()) session.close(code, reason);
     if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
     this.#sweeper = undefined;

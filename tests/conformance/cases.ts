@@ -349,12 +349,27 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "server-initiated close: oversized frame closes with 1009",
+    name: "server-initiated close: oversized frame closes with 1009, reason message_too_large: limit is N bytes; the room hears 1009",
+    note: (r) =>
+      r === "bun"
+        ? 'over WebSocket the client reads "Received too big message": uWS closes a frame over maxPayloadLength itself, with its own fixed text'
+        : undefined,
     async run(s, k) {
-      const { socket } = await join(s, freshRoom("big"), k);
+      const room = freshRoom("big");
+      const other = await join(s, room);
+      const { socket } = await join(s, room, k);
+      await other.socket.until("presence");
       socket.send("y".repeat(1024 * 1024 + 1));
       const ended = await withTimeout(socket.ended, 10_000, "close after oversized frame");
       assert.equal(ended.code, 1009);
+      const uws = s.runtime === "bun" && k !== "sdk-polling";
+      assert.equal(ended.reason, uws ? "Received too big message" : "message_too_large: limit is 1048576 bytes");
+      const left = await other.socket.until<{ event: string; code: number; reason: string }>("presence");
+      assert.deepEqual(
+        [left.event, left.code, left.reason],
+        ["leave", 1009, "message_too_large: limit is 1048576 bytes"],
+      );
+      await other.socket.close();
     },
   },
   {

@@ -11,11 +11,13 @@ import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { badInputCases } from "./bad-input-cases.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases, SERVICE_ENV } from "./cases.ts";
+import { clientCases } from "./client-cases.ts";
 import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
 import { msgpackCases, msgpackExampleCases } from "./msgpack-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
+import { chatRefusalCases, refusalCases } from "./refusal-cases.ts";
 import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
@@ -33,6 +35,9 @@ const allCases = [
   ...msgpackCases,
   ...msgpackExampleCases,
   ...hardeningCases,
+  ...refusalCases,
+  ...chatRefusalCases,
+  ...clientCases,
   ...badInputCases,
 ].filter((c) => !only || c.name.includes(only));
 const results = new Map<string, Map<RuntimeName, string>>();

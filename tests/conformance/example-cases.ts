@@ -4,6 +4,7 @@
  * serving the chat and cursor routes under /realtime) on every runtime.
  */
 import assert from "node:assert/strict";
+import { RawSocket } from "../support/raw-socket.ts";
 import type { RunningServer } from "../support/servers.ts";
 import type { ClientKind } from "../support/test-socket.ts";
 import { TestSocket } from "../support/test-socket.ts";
@@ -54,6 +55,33 @@ export const exampleCases: Case[] = (
         // hono/logger logs every request it sees, the upgrade included.
         await new Promise((r) => setTimeout(r, 300));
         assert.match(s.output(), new RegExp(`GET /realtime/chat/${room}`), "the app's logger saw the upgrade");
+      },
+    },
+    {
+      name: "a user's stock middleware that sets headers after next() (secureHeaders, timing) works on room routes: the 101, the presence GET, history and polling carry its headers",
+      clients: ["ws"],
+      async run(s) {
+        const room = freshRoom("headers");
+        const raw = await RawSocket.upgrade(s.port, `${BASE}/chat/${room}?key=${KEY}`, {
+          "Sec-WebSocket-Protocol": "edgewire.v1",
+        });
+        raw.socket.destroy();
+        const head = raw.response.toLowerCase();
+        assert.match(head, /^http\/1.1 101/);
+        assert.match(head, /\r\nx-content-type-options: nosniff\r\n/, "secureHeaders() reached the 101");
+        assert.match(head, /\r\nserver-timing: /, "timing() reached the 101");
+        assert.match(head, /\r\nsec-websocket-protocol: edgewire.v1\r\n/, "the handshake's own headers stay");
+        for (const path of [`/chat/${room}`, `/chat/${room}/history`]) {
+          const res = await fetch(`${s.http}${BASE}${path}`, { headers: { "x-api-key": KEY } });
+          assert.equal(res.status, 200, `${path} answers (no immutable-headers 500)`);
+          assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+          assert.ok(res.headers.get("server-timing") !== null, "timing() on the GET");
+        }
+        const poll = await fetch(`${s.http}${BASE}/chat/${room}/poll?key=${KEY}`, { method: "POST" });
+        assert.equal(poll.status, 200);
+        assert.equal(poll.headers.get("x-content-type-options"), "nosniff");
+        const { sid } = (await poll.json()) as { sid: string };
+        await fetch(`${s.http}${BASE}/chat/${room}/poll/${sid}?key=${KEY}`, { method: "DELETE" });
       },
     },
     {
