@@ -7,7 +7,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import type { Edgewire } from "../src/assemble.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
-import { CloseCode, CloseReason } from "../src/protocol.ts";
+import { CloseCode } from "../src/protocol.ts";
 import { type EdgewireServer, type ServeOptions, serveWith, upgradeHeaders } from "../src/serving.ts";
 
 /** The reason uWS gives a frame over maxPayloadLength (fixed in its source; no option changes it). */
@@ -23,12 +23,19 @@ interface BunEnv {
 class BunPeer implements Peer {
   ws!: ServerWebSocket<BunPeer>;
   context: unknown;
-  constructor(readonly record: ConnRecord) {}
+  constructor(
+    readonly record: ConnRecord,
+    readonly closeTimeoutMs: number,
+  ) {}
   send(frame: Frame): void {
     this.ws.send(frame);
   }
+  /** the socket's close handler ran */
+  closed = false;
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
+    // A peer that never answers the Close is dropped after the close timeout, as on every runtime.
+    setTimeout(() => this.closed || this.ws.terminate(), this.closeTimeoutMs);
   }
   ping(): void {
     this.ws.ping();
@@ -84,7 +91,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
           // came back as the protocol. An empty value makes it send none.
           const headers = new Headers(upgradeHeaders(response));
           headers.set("Sec-WebSocket-Protocol", record.protocol);
-          if (srv.upgrade(request, { data: new BunPeer(record), headers })) return undefined;
+          if (srv.upgrade(request, { data: new BunPeer(record, engine.closeTimeoutMs), headers })) return undefined;
           instance.admission.release(record);
           return Response.json(
             { error: { code: "bad_handshake", message: "not a valid WebSocket handshake" } },
@@ -113,10 +120,10 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
             engine.message(ws.data, message);
           },
           close(ws, code, reason) {
+            ws.data.closed = true;
             // Bun (uWS) refuses a frame over maxPayloadLength itself, closing with 1009 and its own fixed
             // text; its handler hears 1006. The room is told what the client was: 1009, edgewire's reason.
-            if (reason === BUN_TOO_BIG)
-              engine.close(ws.data, CloseCode.tooBig, CloseReason.tooBig(engine.maxMessageBytes));
+            if (reason === BUN_TOO_BIG) engine.close(ws.data, CloseCode.tooBig, engine.tooBigReason);
             else engine.close(ws.data, code, reason);
           },
         },

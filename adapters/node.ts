@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import type { Edgewire } from "../src/assemble.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
 import type { Engine } from "../src/core/engine.ts";
-import { CloseCode, CloseReason } from "../src/protocol.ts";
+import { CloseCode } from "../src/protocol.ts";
 import type { EdgewireServer, ServeOptions } from "../src/serving.ts";
 import { refusalHead, serveWith, upgradeHeaders, upgradeRequest } from "../src/serving.ts";
 
@@ -54,11 +54,12 @@ class NodePeer extends WebSocket implements Peer {
     // A member that stopped reading must not grow this process without bound.
     if (this.bufferedAmount > this.engine.maxBufferedBytes) this.engine.slow(this);
   }
-  // ws refuses a frame over maxPayload itself, with close(1009) and no reason (and then reports 1006):
-  // close it as the engine does elsewhere. ws makes no other reasonless close (an echo passes its own).
+  // ws closes a frame over maxPayload itself, 1009 without a reason (then reports 1006): end it as the engine
+  // does (no other ws close lacks a reason). ws waits 30 s, a constant, for the peer's Close: we drop sooner.
   override close(code?: number, reason?: string | Buffer): void {
-    if (code !== CloseCode.tooBig || reason !== undefined) super.close(code, reason);
-    else this.engine.end(this, code, CloseReason.tooBig(this.engine.maxMessageBytes));
+    if (code === CloseCode.tooBig && reason === undefined) this.engine.end(this, code, this.engine.tooBigReason);
+    else super.close(code, reason);
+    setTimeout(() => this.readyState !== WebSocket.CLOSED && this.terminate(), this.engine.closeTimeoutMs).unref();
   }
 }
 
@@ -75,8 +76,7 @@ function onPong(this: WebSocket): void {
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   (this as NodePeer).engine.close(this as NodePeer, code, reason.toString("utf8"));
 }
-// `ws` already closed with the right code (1009, 1002…); without a listener EventEmitter would throw.
-function onError(): void {}
+function onError(): void {} // ws already closed with the right code; without a listener EventEmitter throws
 // Top-level: a closure would keep the request and `head` alive with the socket (measured +1.6 KB/connection).
 function destroyOnError(this: Duplex): void {
   this.destroy();

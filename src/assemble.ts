@@ -120,6 +120,7 @@ export class Instance implements Serving {
       rate: { perSecond: config.rateLimit, burst: config.rateBurst },
       maxBufferedBytes: config.maxBufferedBytes,
       heartbeatMs: config.heartbeatMs,
+      closeTimeoutMs: config.closeTimeoutMs,
       metrics: this.metrics,
       // Only an instance that admitted a connection counts it against its address (a Worker's objects do not).
       closed: (record) => this.admission.release(record),
@@ -165,9 +166,8 @@ export class Instance implements Serving {
 
   /** whether `route` is one of this edgewire's room routes and `room` a valid name */
   isRoom(route: string, room: string): boolean {
-    return (
-      this.edgewire.routes.some((r) => r.name === route && r.kind === "room") && this.admission.validRoomName(room)
-    );
+    const handlers = this.engine.handlers(route);
+    return handlers?.kind === "room" && this.admission.validRoomName(room, handlers.params);
   }
 
   /** the bearer token /metrics requires */

@@ -8,6 +8,7 @@
  */
 import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { pathParams } from "./core/room-path.ts";
 import type { AnyRoute } from "./core/route.ts";
 import {
   type AckFrame,
@@ -157,7 +158,7 @@ const MEMBER = frame<Member>(
   ["id", "joinedAt"],
 );
 const MEMBERS: JsonSchemaObject = { type: "array", items: { $ref: "#/components/schemas/member" } };
-const ROOM = str("the room's name");
+const ROOM = str("the room's name: its path parameter's value, or the values of several joined by \"/\" in path order");
 const SEQ = int("the room's sequence number: it only grows within an epoch");
 
 /** The frames every room route sends, whatever its schema. */
@@ -365,7 +366,7 @@ function binding(isRoom: boolean): JsonSchemaObject {
 function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
   const isRoom = route.kind === "room";
   const { schema, binary, rateLimit, publishes } = route.options;
-  const address = route.path.replace(":room", "{room}");
+  const address = route.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
   const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
   const messages: Record<string, JsonSchemaObject> = {};
   const receive: string[] = [];
@@ -463,9 +464,16 @@ function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
     "x-edgewire-http": http,
   };
   if (isRoom) {
-    channel.parameters = {
-      room: { description: "the room: 1–64 characters (EDGEWIRE_MAX_ROOM_NAME) of A–Z a–z 0–9 _ - ." },
-    };
+    // The room is the tuple of these values; frames name it by the values joined with "/".
+    const params = pathParams(route.path);
+    channel.parameters = Object.fromEntries(
+      params.map((p) => [
+        p,
+        {
+          description: `${params.length > 1 ? "part of the room" : "the room"}: 1–64 characters (EDGEWIRE_MAX_ROOM_NAME) of A–Z a–z 0–9 _ - .`,
+        },
+      ]),
+    );
   }
   return { channel, receive, send };
 }

@@ -183,6 +183,12 @@ export const SETTINGS = {
     default: "25000",
     doc: "ping interval, below every proxy's idle timeout (nginx 60 s, ALB 60 s, Heroku 55 s, GCP 30 s); two missed: closed",
   }),
+  closeTimeoutMs: setting({
+    env: "EDGEWIRE_CLOSE_TIMEOUT_MS",
+    schema: int(100, 600_000),
+    default: "5000",
+    doc: "after the server's Close, how long a peer has to answer before its TCP connection is dropped (ws's own is 30 s; Deno kept it forever)",
+  }),
   drainMs: setting({
     env: "EDGEWIRE_DRAIN_MS",
     schema: int(0, 600_000),

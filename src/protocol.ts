@@ -230,14 +230,14 @@ export interface Member<Info = unknown> {
 }
 
 /** Server → client: first frame on a room connection. `seq` is the room's last sequence number. */
-export interface WelcomeFrame {
+export interface WelcomeFrame<Info = unknown> {
   type: "welcome";
   id: string;
   room: string;
   protocol: string;
   seq: number;
   /** the members, oldest first, at most the room's presence limit of them (all of them when `count` is not larger) */
-  members: Member[];
+  members: Member<Info>[];
   /** how many members the room has, this one included */
   count: number;
   /** how often the client should ping (`{"type":"ping"}`) when it has nothing to send; the server's heartbeat */
@@ -282,11 +282,11 @@ export interface MessageFrame<Data = unknown> {
  * Server → client: a member joined, left, or its info changed (`update`: what `member` shows of
  * its state, after the route's handler changed that state) — rooms within the presence limit.
  */
-export interface PresenceChangeFrame {
+export interface PresenceChangeFrame<Info = unknown> {
   type: "presence";
   room: string;
   event: "join" | "leave" | "update";
-  member: Member;
+  member: Member<Info>;
   count: number;
   /** on `leave`: the close code the member's connection ended with (1006: dropped) */
   code?: number;
@@ -295,11 +295,11 @@ export interface PresenceChangeFrame {
 }
 
 /** Server → client: a room above the presence limit shrank back to it; `members` is the whole list again. */
-export interface PresenceSyncFrame {
+export interface PresenceSyncFrame<Info = unknown> {
   type: "presence";
   room: string;
   event: "sync";
-  members: Member[];
+  members: Member<Info>[];
   count: number;
 }
 
@@ -315,8 +315,8 @@ export interface PresenceCountFrame {
   count: number;
 }
 
-/** Server → client: every kind of presence frame. */
-export type PresenceFrame = PresenceChangeFrame | PresenceSyncFrame | PresenceCountFrame;
+/** Server → client: every kind of presence frame (`Info`: what the route's `member` shows). */
+export type PresenceFrame<Info = unknown> = PresenceChangeFrame<Info> | PresenceSyncFrame<Info> | PresenceCountFrame;
 
 /**
  * Server → client: the publish with this `id` was handled; `seq` is the

@@ -4,6 +4,8 @@
  * runs in browsers, Node (pass `ws` as `WebSocket` on Node 20), Deno and Bun.
  */
 
+/** A room's path parameters, typed from its route's path. */
+export type { ParamNames, RoomParams } from "../core/room-path.ts";
 /** Protocol types a client works with, re-exported from the server's own definitions. */
 export {
   type BroadcastFrame,
@@ -40,11 +42,14 @@ export {
 /** The typed room client. */
 export {
   type DataOf,
+  type InfoOf,
   type InputOf,
   type InvalidFrame,
   joinRoom,
   type NotARoomRoute,
   type PublishResult,
+  type RoomArg,
+  type RoomArgFor,
   RoomClient,
   type RoomCodec,
   RoomError,
@@ -55,6 +60,7 @@ export {
   type RoomOptions,
   type RoomOptionsFor,
   resumeUrl,
+  roomNameOf,
   roomUrl,
 } from "./room.ts";
 /** The WebSocket-compatible socket. */

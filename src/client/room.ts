@@ -6,6 +6,7 @@
  * data is checked with it, and what fails the check surfaces as `invalid`.
  */
 import * as v from "valibot";
+import { pathParams, type RoomParams, roomName, roomParams, roomPath } from "../core/room-path.ts";
 import type { RouteDefinition } from "../core/route.ts";
 import {
   type AckFrame,
@@ -74,15 +75,15 @@ export interface RoomGap {
 }
 
 /** Events of a RoomClient and what their listeners receive. */
-export interface RoomEventMap<Data> {
+export interface RoomEventMap<Data, Info = unknown> {
   /** joined (also after every reconnect); id and members are already updated */
-  welcome: WelcomeFrame;
+  welcome: WelcomeFrame<Info>;
   /** a published message (own ones included), data validated when a schema is set */
   message: RoomMessage<Data>;
   /** an unsequenced message another member's handler broadcast (typing indicators, cursor moves) */
   broadcast: BroadcastFrame<Data>;
   /** a member joined, left or changed its info (`update`), the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
-  presence: PresenceFrame;
+  presence: PresenceFrame<Info>;
   /** a frame the client could not use (not JSON, or data failing the schema) */
   invalid: InvalidFrame;
   /** an error frame not tied to a publish (those reject the publish instead) */
@@ -93,8 +94,8 @@ export interface RoomEventMap<Data> {
   gap: RoomGap;
   /** the connection dropped or an attempt failed; another follows */
   reconnecting: ReconnectingEvent;
-  /** the socket switched transport */
-  transport: TransportKind;
+  /** the socket switched transport: the same event EdgewireSocket dispatches (`transport`, `previous`, `reason`) */
+  transport: TransportEvent;
   /** closed for good */
   close: CloseInfo;
 }
@@ -121,7 +122,7 @@ export interface RoomOptions extends EdgewireSocketOptions {
   protocols?: string | string[];
   /** frames in another encoding than JSON text, e.g. `msgpack` from `edgewire/client/msgpack` */
   codec?: RoomCodec;
-  /** the room route's path on the server, with `:room` (default "/rooms/:room"; e.g. "/chat/:room") */
+  /** the room route's path on the server, with its parameters (default "/rooms/:room"; e.g. "/chat/:room", "/org/:org/board/:board") */
   path?: string;
   /** valibot schema of message data: incoming data is validated with it, publish() input too */
   schema?: v.GenericSchema;
@@ -139,21 +140,43 @@ export class RoomError extends Error {
   }
 }
 
+/** A room as joinRoom takes it: its name (`lobby`; `acme/b1` for several parameters), or its path parameters. */
+export type RoomArg = string | Readonly<Record<string, string>>;
+
+/**
+ * The name of room `room` on the route at `path`: the value of its one parameter, or the values of
+ * its parameters joined by "/" in path order. Throws RoomError for a bad path or value.
+ */
+export function roomNameOf(room: RoomArg, path = "/rooms/:room"): string {
+  const names = pathParams(path);
+  if (!path.startsWith("/") || names.length === 0) {
+    throw new RoomError("invalid_path", `a room route's path starts with "/" and has a parameter (/:room): ${path}`);
+  }
+  const params = typeof room === "string" ? roomParams(names, room) : room;
+  if (params === undefined) {
+    throw new RoomError("invalid_room", `${path} names a room by ${names.length} values: ${names.join(", ")}`);
+  }
+  for (const name of names) {
+    // The server decides the length (EDGEWIRE_MAX_ROOM_NAME, at most 256); the client checks only the characters.
+    const parsed = v.safeParse(ROOM_NAME_256, params[name]);
+    if (!parsed.success) {
+      const which = names.length > 1 ? `${name}: ` : "";
+      throw new RoomError("invalid_room", which + describeIssues(parsed.issues));
+    }
+  }
+  return roomName(names, params);
+}
+
 /**
  * The URL of `room` under `baseUrl` on the route at `path` (`ws://host/prefix` →
  * `ws://host/prefix/rooms/room`); throws RoomError for a bad room name or path.
  */
-export function roomUrl(baseUrl: string | URL, room: string, path = "/rooms/:room"): string {
-  // The server decides the length (EDGEWIRE_MAX_ROOM_NAME, at most 256); the client checks only the characters.
-  const parsed = v.safeParse(ROOM_NAME_256, room);
-  if (!parsed.success) throw new RoomError("invalid_room", describeIssues(parsed.issues));
-  if (!path.startsWith("/") || !path.includes("/:room")) {
-    throw new RoomError("invalid_path", `a room route's path starts with "/" and has /:room: ${path}`);
-  }
+export function roomUrl(baseUrl: string | URL, room: RoomArg, path = "/rooms/:room"): string {
+  const name = roomNameOf(room, path);
   const base = (globalThis as { location?: { href?: string } }).location?.href;
   const url = new URL(String(baseUrl), base);
   // Room names are letters, digits and `_ - .`: nothing to escape.
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}${path.replace(":room", parsed.output)}`;
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}${roomPath(path, name)}`;
   return url.href;
 }
 
@@ -199,7 +222,7 @@ function refusalOf(code: number, reason: string): RoomError | undefined {
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
-const isMember = (value: unknown): value is Member => isObject(value) && typeof value.id === "string";
+const isMember = <Info>(value: unknown): value is Member<Info> => isObject(value) && typeof value.id === "string";
 
 // A listener that throws must not stop the others, nor vanish: it is reported
 // the way the platform reports an EventTarget listener's exception.
@@ -216,19 +239,21 @@ function report(error: unknown): void {
  * One membership of one room. `Data` is the type of message data (inferred
  * from `schema` by joinRoom); `Input` what publish() takes (the schema's input).
  */
-export class RoomClient<Data = unknown, Input = Data> {
-  /** the room's name */
+export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
+  /** the room's name (its parameters' values joined by "/" where its path has several) */
   readonly room: string;
+  /** the room's path parameters (`{ room: "lobby" }`, `{ org: "acme", board: "b1" }`) */
+  readonly params: Readonly<Record<string, string>>;
   /** the socket underneath (WebSocket API; its events are also re-emitted here) */
   readonly socket: EdgewireSocket;
   /** resolves with the first welcome; rejects if the client closes before it */
-  readonly ready: Promise<WelcomeFrame>;
+  readonly ready: Promise<WelcomeFrame<Info>>;
 
   readonly #schema: v.GenericSchema<Input, Data> | undefined;
   readonly #codec: RoomCodec | undefined;
-  readonly #listeners = new Map<keyof RoomEventMap<Data>, Set<Listener<never>>>();
+  readonly #listeners = new Map<keyof RoomEventMap<Data, Info>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
-  readonly #members = new Map<string, Member>();
+  readonly #members = new Map<string, Member<Info>>();
   #count = 0;
   #id: string | undefined;
   #seq = 0;
@@ -240,12 +265,12 @@ export class RoomClient<Data = unknown, Input = Data> {
   readonly #fetch: (url: string) => Promise<Response>;
   /** the heartbeat follows the server's (the caller did not set one) */
   readonly #followHeartbeat: boolean;
-  #settle: { resolve: (welcome: WelcomeFrame) => void; reject: (error: RoomError) => void } | undefined;
+  #settle: { resolve: (welcome: WelcomeFrame<Info>) => void; reject: (error: RoomError) => void } | undefined;
 
   /** join `room` on the server at `baseUrl` (ws(s) or http(s)); prefer joinRoom() for type inference */
   constructor(
     baseUrl: string | URL,
-    room: string,
+    room: RoomArg,
     options: RoomOptions & { schema?: v.GenericSchema<Input, Data> } = {},
   ) {
     const { codec, schema, path, protocols: offered, ...socketOptions } = options;
@@ -257,16 +282,17 @@ export class RoomClient<Data = unknown, Input = Data> {
     const givenFetch = socketOptions.fetch;
     this.#fetch = (url) => (givenFetch ? givenFetch(url, {}) : globalThis.fetch(url));
     this.#followHeartbeat = socketOptions.heartbeat === undefined;
-    this.room = room;
+    this.room = roomNameOf(room, path);
+    this.params = Object.freeze(roomParams(pathParams(path ?? "/rooms/:room"), this.room) ?? {});
     this.#schema = schema;
-    this.ready = new Promise<WelcomeFrame>((resolve, reject) => {
+    this.ready = new Promise<WelcomeFrame<Info>>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
     // Nobody has to await `ready`; an unobserved rejection must not crash Node.
     this.ready.catch(() => {});
     // Rooms answer {"type":"ping"}: the socket detects a dead connection by itself, at the server's
     // heartbeat once a welcome says it (25 s until then, the server's default).
-    this.socket = new EdgewireSocket(roomUrl(baseUrl, room, path), protocols, {
+    this.socket = new EdgewireSocket(roomUrl(baseUrl, this.room, path), protocols, {
       heartbeat: { intervalMs: 25_000 },
       ...socketOptions,
       // Every re-join resumes after the last seq seen, in its epoch: the server replays what was missed.
@@ -288,7 +314,7 @@ export class RoomClient<Data = unknown, Input = Data> {
       }
       this.#emit("reconnecting", event);
     });
-    this.socket.addEventListener("transport", (event: TransportEvent) => this.#emit("transport", event.transport));
+    this.socket.addEventListener("transport", (event: TransportEvent) => this.#emit("transport", event));
     this.socket.addEventListener("close", (event) => {
       // A refused join (a 4xx before the upgrade) is final: `ready` rejects with the server's code.
       const refused = refusalOf(event.code, event.reason);
@@ -311,7 +337,7 @@ export class RoomClient<Data = unknown, Input = Data> {
    * limit (default 100); above it, the oldest members up to the limit as of the
    * welcome or the last `sync`.
    */
-  get members(): Member[] {
+  get members(): Member<Info>[] {
     return [...this.#members.values()];
   }
 
@@ -341,7 +367,7 @@ export class RoomClient<Data = unknown, Input = Data> {
   }
 
   /** listen to an event; returns a function that stops listening */
-  on<K extends keyof RoomEventMap<Data>>(type: K, listener: Listener<RoomEventMap<Data>[K]>): () => void {
+  on<K extends keyof RoomEventMap<Data, Info>>(type: K, listener: Listener<RoomEventMap<Data, Info>[K]>): () => void {
     let set = this.#listeners.get(type);
     if (!set) {
       set = new Set();
@@ -352,7 +378,7 @@ export class RoomClient<Data = unknown, Input = Data> {
   }
 
   /** stop listening */
-  off<K extends keyof RoomEventMap<Data>>(type: K, listener: Listener<RoomEventMap<Data>[K]>): void {
+  off<K extends keyof RoomEventMap<Data, Info>>(type: K, listener: Listener<RoomEventMap<Data, Info>[K]>): void {
     this.#listeners.get(type)?.delete(listener as Listener<never>);
   }
 
@@ -475,13 +501,13 @@ export class RoomClient<Data = unknown, Input = Data> {
     }
     switch (frame.type) {
       case "welcome":
-        this.#welcome(frame as unknown as WelcomeFrame);
+        this.#welcome(frame as unknown as WelcomeFrame<Info>);
         return;
       case "message":
         this.#message(frame as unknown as MessageFrame);
         return;
       case "presence":
-        this.#presence(frame as unknown as PresenceFrame);
+        this.#presence(frame as unknown as PresenceFrame<Info>);
         return;
       case "broadcast":
         this.#broadcast(frame as unknown as BroadcastFrame);
@@ -517,7 +543,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     }
   }
 
-  #welcome(welcome: WelcomeFrame): void {
+  #welcome(welcome: WelcomeFrame<Info>): void {
     if (typeof welcome.id !== "string" || typeof welcome.seq !== "number" || !Array.isArray(welcome.members)) {
       this.#emit("invalid", { raw: welcome, message: "malformed welcome" });
       return;
@@ -583,7 +609,7 @@ export class RoomClient<Data = unknown, Input = Data> {
     this.#emit("broadcast", { ...frame, data: checked.output });
   }
 
-  #presence(frame: PresenceFrame): void {
+  #presence(frame: PresenceFrame<Info>): void {
     if (typeof frame.count !== "number") {
       this.#emit("invalid", { raw: frame, message: "presence without a count" });
       return;
@@ -632,12 +658,12 @@ export class RoomClient<Data = unknown, Input = Data> {
     for (const p of pending) p.reject(new RoomError(code, message));
   }
 
-  #emit<K extends keyof RoomEventMap<Data>>(type: K, value: RoomEventMap<Data>[K]): void {
+  #emit<K extends keyof RoomEventMap<Data, Info>>(type: K, value: RoomEventMap<Data, Info>[K]): void {
     const set = this.#listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) {
       try {
-        (listener as Listener<RoomEventMap<Data>[K]>)(value);
+        (listener as Listener<RoomEventMap<Data, Info>[K]>)(value);
       } catch (error) {
         report(error);
       }
@@ -649,6 +675,9 @@ export class RoomClient<Data = unknown, Input = Data> {
 export type DataOf<T> = T extends RouteDefinition<"room", infer _I, infer O, infer _S> ? O : T;
 /** What publish() takes when typed by `T`: a route definition's input, or `T` itself. */
 export type InputOf<T> = T extends RouteDefinition<"room", infer I, infer _O, infer _S> ? I : T;
+/** What members see of each other when typed by a route: its `member` option's result; `unknown` otherwise. */
+export type InfoOf<T> =
+  T extends RouteDefinition<"room", infer _I, infer _O, infer _S, infer _P, infer Info> ? Info : unknown;
 
 /**
  * The options joinRoom takes for `T`: none that type-check when `T` is a plain route (it has no room,
@@ -665,6 +694,21 @@ export type RoomOptionsFor<T> = T extends { readonly kind: "plain" }
         ? [options?: RoomOptions & { path?: P }]
         : [options: RoomOptions & { path: P }]
     : [options?: RoomOptions];
+/** Whether a union has exactly one member. */
+type Single<U, All = U> = [U] extends [never] ? false : U extends unknown ? ([All] extends [U] ? true : false) : never;
+
+/**
+ * The room joinRoom takes for `T`: typed by a room route, its parameters (`{ org, board }`), all of
+ * them required — or, where the path has one, its value as a string too; else a name or parameters.
+ */
+export type RoomArgFor<T> = T extends { readonly kind: "room"; readonly path: infer P extends string }
+  ? string extends P
+    ? RoomArg
+    : true extends Single<import("../core/room-path.ts").ParamNames<P>>
+      ? string | RoomParams<P>
+      : RoomParams<P>
+  : RoomArg;
+
 /** What joinRoom wants in place of options for a plain route: nothing can be one (its one property is `never`). */
 export interface NotARoomRoute {
   "joinRoom<typeof route> needs a room route (defineRoom); this one is plain": never;
@@ -673,22 +717,23 @@ export interface NotARoomRoute {
 /** Join `room` with message data typed by a valibot schema: `Data` is the schema's output, invalid data surfaces as `invalid`. */
 export function joinRoom<TSchema extends v.GenericSchema>(
   baseUrl: string | URL,
-  room: string,
+  room: RoomArg,
   options: RoomOptions & { schema: TSchema },
 ): RoomClient<v.InferOutput<TSchema>, v.InferInput<TSchema>>;
 /**
- * Join `room`, typed by the server's route (`joinRoom<typeof chat>(url, "lobby", { path: "/chat/:room" })`):
+ * Join `room`, typed by the server's route (`joinRoom<typeof chat>(url, "lobby", { path: "/chat/:room" })`;
+ * `joinRoom<typeof board>(url, { org: "acme", board: "b1" }, { path: "/org/:org/board/:board" })`):
  * publish() takes the route's input, message events carry its output. Or give `Data` directly (unchecked).
  */
 export function joinRoom<T = unknown>(
   baseUrl: string | URL,
-  room: string,
+  room: RoomArgFor<T>,
   ...options: RoomOptionsFor<T>
-): RoomClient<DataOf<T>, InputOf<T>>;
+): RoomClient<DataOf<T>, InputOf<T>, InfoOf<T>>;
 /** Join a room: a RoomClient. */
 export function joinRoom(
   baseUrl: string | URL,
-  room: string,
+  room: RoomArg,
   options: RoomOptions | NotARoomRoute = {},
 ): RoomClient<unknown> {
   // No value is a NotARoomRoute (its property is `never`), so what arrives here is RoomOptions.

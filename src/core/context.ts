@@ -13,6 +13,7 @@ import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, Frame, Peer } from "./contract.ts";
 import type { Engine } from "./engine.ts";
 import { errorFrame, type Handlers } from "./handlers.ts";
+import { roomParams } from "./room-path.ts";
 import type { Connection, RoomContext } from "./route.ts";
 
 const NO_AUTH: Readonly<Admitted> = Object.freeze({});
@@ -171,6 +172,14 @@ export class ConnectionContext implements RoomContext, Connection {
   /** the room's name */
   get name(): string {
     return (this.ref as RoomRef).name;
+  }
+
+  #params: Readonly<Record<string, string>> | undefined;
+
+  /** the room's path parameters (made from its name at the first read) */
+  get params(): Readonly<Record<string, string>> {
+    this.#params ??= Object.freeze(roomParams(this.handlers.params, this.ref?.name ?? "") ?? {});
+    return this.#params;
   }
 
   /** sequence, keep and deliver to every member */

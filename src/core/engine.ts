@@ -15,6 +15,7 @@ import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
 import { compile, type Handlers, type RateLimit, StateTooLargeError } from "./handlers.ts";
 import { Hub } from "./hub.ts";
+import { roomParams } from "./room-path.ts";
 import { type AnyRoute, ClientError } from "./route.ts";
 
 /** A client found flooding is closed (1008) once it has sent nothing for this long; meanwhile its frames are ignored. */
@@ -40,6 +41,8 @@ export interface EngineOptions {
   maxBufferedBytes?: number;
   /** the heartbeat interval clients are told in welcomes (they ping when idle) */
   heartbeatMs?: number;
+  /** after the server's Close, how long a peer has to answer before adapters drop the connection */
+  closeTimeoutMs?: number;
   /** counters for /metrics (default: a fresh set) */
   metrics?: Metrics;
   /** called once when an open connection ends, after its handlers (admission releases its address) */
@@ -81,6 +84,10 @@ export class Engine {
   readonly metrics: Metrics;
   /** bytes queued to one connection past which an adapter closes it as a slow consumer (`slow`) */
   readonly maxBufferedBytes: number;
+  /** after the server's Close, how long a peer has to answer before the adapter drops the connection */
+  readonly closeTimeoutMs: number;
+  /** the reason of a 1009 close: `message_too_large: limit is N bytes` */
+  readonly tooBigReason: string;
   readonly #routes = new Map<string, Handlers>();
   /** every open connection, so a stopping server can close them all and metrics can count them */
   readonly #open = new Set<Peer>();
@@ -107,6 +114,8 @@ export class Engine {
       maxMessageBytes: this.maxMessageBytes,
     });
     this.maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.tooBigReason = CloseReason.tooBig(this.maxMessageBytes);
     this.#closed = options.closed;
     this.#now = options.now ?? Date.now;
     this.#newId = options.newId ?? randomId;
@@ -130,7 +139,8 @@ export class Engine {
     if (!handlers) throw new Error(`edgewire: no route named "${route}"`);
     const record: ConnRecord = { v: 1, id: this.#newId(), route, room, protocol, seq: 0, at: this.#now() };
     if (auth && (auth.claims !== undefined || auth.address !== undefined)) record.auth = auth;
-    const state = handlers.initialState({ auth: auth ?? {}, room, query });
+    const params = room === null ? {} : (roomParams(handlers.params, room) ?? {});
+    const state = handlers.initialState({ auth: auth ?? {}, room, params, query });
     try {
       if (state !== undefined) handlers.setState(record, state);
     } catch (error) {
@@ -208,7 +218,7 @@ export class Engine {
   /** a frame arrived: text as a string (or as UTF-8 bytes with `text` true, where `readsText` allows), binary as bytes */
   message(peer: Peer, data: Frame, text = typeof data === "string"): void {
     if (tooBig(data, this.maxMessageBytes)) {
-      this.end(peer, CloseCode.tooBig, CloseReason.tooBig(this.maxMessageBytes));
+      this.end(peer, CloseCode.tooBig, this.tooBigReason);
       return;
     }
     // The hot path: no closure, no allocation beyond what the handler does.

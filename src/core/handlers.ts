@@ -21,6 +21,7 @@ import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { claimAllows } from "./claims.ts";
 import type { ConnectionContext } from "./context.ts";
 import type { ConnRecord, Frame } from "./contract.ts";
+import { pathParams } from "./room-path.ts";
 import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError, type StateInit } from "./route.ts";
 
 type Awaitable<T> = T | Promise<T>;
@@ -39,6 +40,8 @@ export interface Handlers {
   readonly announcesMember: boolean;
   /** the per-connection rate limit, if the route has one */
   readonly rate: RateLimit | undefined;
+  /** a room route's path parameter names, in path order (none for plain routes) */
+  readonly params: readonly string[];
   open(ctx: ConnectionContext): Awaitable<void>;
   message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
   close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
@@ -220,6 +223,7 @@ function plain(route: AnyRoute): Handlers {
     definition: route,
     name: route.name,
     kind: "plain",
+    params: [],
     readsText: route.options.text !== "bytes",
     showsMember: false,
     announcesMember: false,
@@ -271,6 +275,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
     definition: route,
     name: route.name,
     kind: "room",
+    params: pathParams(route.path),
     readsText: true,
     showsMember: route.options.member !== undefined,
     announcesMember: route.options.member !== undefined && route.options.memberUpdates === true,

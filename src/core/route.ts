@@ -11,6 +11,7 @@ import * as v from "valibot";
 import type { MessageFrame } from "../protocol.ts";
 import { describeIssues } from "../protocol.ts";
 import type { Admitted } from "./contract.ts";
+import type { RoomParams } from "./room-path.ts";
 
 /** A connection as a handler sees it. */
 export interface Connection<State = unknown> {
@@ -33,7 +34,7 @@ export interface Connection<State = unknown> {
 
 /** The room a connection of a room route is in; `Data` is what members receive, `In` what a handler hands over. */
 export interface Room<Data = unknown, In = Data> {
-  /** the room's name (the `:room` of the path) */
+  /** the room's name: its path parameter's value (`lobby`), or its parameters' values joined by "/" (`acme/b1`) */
   readonly name: string;
   /** sequence, keep in history and deliver to every member (the sender too); resolves to the frame with its `seq` */
   publish(data: In): Promise<MessageFrame<Data>>;
@@ -52,9 +53,12 @@ export interface RouteContext<State = unknown> {
   readonly auth: Readonly<Admitted>;
 }
 
-/** What a room route's handlers receive: the connection, admission, and the room. */
-export interface RoomContext<State = unknown, Data = unknown, In = Data> extends RouteContext<State> {
+/** What a room route's handlers receive: the connection, admission, the room and its path parameters. */
+export interface RoomContext<State = unknown, Data = unknown, In = Data, Params = RoomParams>
+  extends RouteContext<State> {
   readonly room: Room<Data, In>;
+  /** the room's path parameters, typed from the route's path (`/org/:org/board/:board` → `{ org, board }`) */
+  readonly params: Params;
 }
 
 /** What may be awaited or not. */
@@ -72,10 +76,11 @@ export type PublishedOf<TSchema, TPublish> = OutputOr<TPublish, OutputOr<TSchema
 /** What its handlers hand to publish and broadcast: its `publishes` schema's input, else its message schema's output. */
 type PublishInOf<TSchema, TPublish> = InputOr<TPublish, OutputOr<TSchema, unknown>>;
 /** The context of a room route's handlers. */
-type RoomCtx<TSchema, TState, TPublish> = RoomContext<
+type RoomCtx<TSchema, TState, TPublish, TPath extends string> = RoomContext<
   StateOf<TState>,
   PublishedOf<TSchema, TPublish>,
-  PublishInOf<TSchema, TPublish>
+  PublishInOf<TSchema, TPublish>,
+  RoomParams<TPath>
 >;
 
 /** Options shared by both kinds of route. */
@@ -106,6 +111,8 @@ export interface StateInit {
   auth: Readonly<Admitted>;
   /** the room being joined (room routes), else null */
   room: string | null;
+  /** the room's path parameters (room routes), else `{}` */
+  params: Readonly<Record<string, string>>;
   /** the upgrade's (or polling open's) query parameters, e.g. `?name=ada` */
   query: Readonly<Record<string, string>>;
 }
@@ -161,9 +168,14 @@ export interface RouteOptions<TSchema, TState> extends CommonOptions<TState> {
 }
 
 /** Options of a room route: presence, sequence numbers, history and the join seam come with it. */
-export interface RoomOptions<TSchema, TState, TPublish = undefined> extends CommonOptions<TState> {
-  /** the path, with a `:room` parameter, e.g. `/chat/:room` */
-  path: string;
+export interface RoomOptions<TSchema, TState, TPublish = undefined, TPath extends string = string, TInfo = unknown>
+  extends CommonOptions<TState> {
+  /**
+   * The path, with one or more named parameters: `/chat/:room`, `/auction/:item`,
+   * `/org/:org/board/:board`. The room is the tuple of their values (its name: the values joined
+   * by "/", `acme/b1`); handlers read them as `ctx.params`.
+   */
+  path: TPath;
   /**
    * valibot schema of the `data` of a client's `{"type":"publish","data":…}` frames; data that fails
    * it is answered with an `invalid_message` error frame and never reaches `message`.
@@ -178,7 +190,7 @@ export interface RoomOptions<TSchema, TState, TPublish = undefined> extends Comm
    */
   publishes?: TPublish;
   /** what other members see of a member (in presence frames and `members()`), derived from its state */
-  member?: (state: StateOf<TState>) => unknown;
+  member?: (state: StateOf<TState>) => TInfo;
   /**
    * Announce a change of that info: after a `setState` that changes what `member` shows, every member
    * (that one too) gets a presence `update` frame (rooms within the presence limit). Default false:
@@ -187,26 +199,27 @@ export interface RoomOptions<TSchema, TState, TPublish = undefined> extends Comm
    */
   memberUpdates?: boolean;
   /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
-  binary?: "relay" | ((ctx: RoomCtx<TSchema, TState, TPublish>, bytes: Uint8Array) => Awaitable<void>);
+  binary?: "relay" | ((ctx: RoomCtx<TSchema, TState, TPublish, TPath>, bytes: Uint8Array) => Awaitable<void>);
   /** joined: the welcome went out and the live stream flows */
-  open?(ctx: RoomCtx<TSchema, TState, TPublish>): Awaitable<void>;
+  open?(ctx: RoomCtx<TSchema, TState, TPublish, TPath>): Awaitable<void>;
   /**
    * A publish arrived with valid data. Without this handler the data is published as it is. Return
    * the result of `ctx.room.publish` to acknowledge the client's publish with that `seq`.
    */
   message?(
-    ctx: RoomCtx<TSchema, TState, TPublish>,
+    ctx: RoomCtx<TSchema, TState, TPublish, TPath>,
     data: OutputOr<TSchema, unknown>,
     // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing must type-check too
   ): Awaitable<void | MessageFrame<PublishedOf<TSchema, TPublish>>>;
   /** left: the others have been told; 1006 when it dropped without a Close frame */
-  close?(ctx: RoomCtx<TSchema, TState, TPublish>, code: number, reason: string): Awaitable<void>;
+  close?(ctx: RoomCtx<TSchema, TState, TPublish, TPath>, code: number, reason: string): Awaitable<void>;
 }
 
 /**
  * A route, ready for `createEdgewire({ routes })`. The type parameters carry
  * what a typed client infers: `Input` what it may send (publish), `Output`
- * what it receives as message data, `Path` the path it joins (a room route's, as written).
+ * what it receives as message data, `Path` the path it joins (a room route's, as written),
+ * `Info` what members see of each other (a room route's `member`).
  */
 export interface RouteDefinition<
   Kind extends "plain" | "room" = "plain" | "room",
@@ -214,15 +227,16 @@ export interface RouteDefinition<
   Output = unknown,
   State = unknown,
   Path extends string = string,
+  Info = unknown,
 > {
   readonly kind: Kind;
   readonly name: string;
   readonly path: Path;
   /** internal: the options as given */
   readonly options: RouteOptions<v.GenericSchema | undefined, v.GenericSchema | undefined> &
-    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined, v.GenericSchema | undefined>;
+    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined, v.GenericSchema | undefined, string>;
   /** type-level only: what a typed client sends, receives, and what the state is */
-  readonly "~types"?: { input: Input; output: Output; state: State };
+  readonly "~types"?: { input: Input; output: Output; state: State; info: Info };
 }
 
 /** Any route definition (its type parameters only type the client, so every route fits). */
@@ -245,7 +259,8 @@ export class RouteError extends Error {
 /** The most bytes a connection record (with its state) may take: a Durable Object attachment's limit. */
 export const MAX_RECORD_BYTES = 16 * 1024;
 
-const ROOM_PARAM = ":room";
+// A parameter is a whole segment: ":" and a name.
+const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
 
 // "/chat/:room" → "chat", "/a/:room/b" → "a/b", "/echo" → "echo".
 function defaultName(path: string): string {
@@ -257,12 +272,18 @@ function defaultName(path: string): string {
 
 function checkPath(name: string, path: string, kind: "plain" | "room"): void {
   if (!path.startsWith("/")) throw new RouteError(name, `path must start with "/": ${path}`);
-  const params = path.split("/").filter((s) => s.startsWith(":"));
-  if (kind === "room" && (params.length !== 1 || params[0] !== ROOM_PARAM)) {
-    throw new RouteError(name, `a room route's path has exactly one parameter, ${ROOM_PARAM}: ${path}`);
+  const segments = path.split("/");
+  const params = segments.filter((s) => s.startsWith(":"));
+  if (kind === "room") {
+    const bad = segments.find((s) => s.includes(":") && !PARAM.test(s));
+    if (bad !== undefined)
+      throw new RouteError(name, `a parameter is a whole segment, ":" and a name (letters, digits, _): ${bad}`);
+    if (params.length === 0)
+      throw new RouteError(name, `a room route's path has a parameter, like /chat/:room: ${path}`);
+    if (new Set(params).size !== params.length) throw new RouteError(name, `a parameter is named twice: ${path}`);
   }
   if (kind === "plain" && params.length > 0) {
-    throw new RouteError(name, `a plain route's path has no parameters (use defineRoom for :room): ${path}`);
+    throw new RouteError(name, `a plain route's path has no parameters (use defineRoom for a room): ${path}`);
   }
   if (/\/(poll|messages|history)(\/|$)/.test(path)) {
     throw new RouteError(name, `"/poll", "/messages" and "/history" are the kit's own sub-paths of a route: ${path}`);
@@ -285,6 +306,9 @@ function define<Kind extends "plain" | "room">(kind: Kind, options: RouteDefinit
   const name = options.name ?? defaultName(options.path);
   if (name === "") throw new RouteError(options.path, "give the route a name (its path has no fixed segment)");
   checkPath(name, options.path, kind);
+  // A room's key everywhere (Redis, Durable Object names, claims) is "<route>:<room>".
+  if (name.includes(":"))
+    throw new RouteError(name, 'a route\'s name cannot hold ":" (rooms are keyed "<route>:<room>")');
   checkState(name, options);
   if (kind === "room" && options.publishes && !options.message) {
     throw new RouteError(
@@ -313,14 +337,22 @@ export function defineRoute<
   return define("plain", options as RouteDefinition["options"]) as RouteDefinition<"plain", never, never, never>;
 }
 
-/** Define a room route: members of `:room` share presence, one message order (`seq`), history and resume. */
+/** Define a room route: members of a room (its path parameters' values) share presence, one message order (`seq`), history and resume. */
 export function defineRoom<
   TSchema extends v.GenericSchema | undefined = undefined,
   TState extends v.GenericSchema | undefined = undefined,
   TPublish extends v.GenericSchema | undefined = undefined,
   const TPath extends string = string,
+  TInfo = never,
 >(
-  options: RoomOptions<TSchema, TState, TPublish> & { path: TPath },
-): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>, TPath> {
-  return define("room", options as RouteDefinition["options"]) as RouteDefinition<"room", never, never, never, TPath>;
+  options: RoomOptions<TSchema, TState, TPublish, TPath, TInfo>,
+): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>, TPath, TInfo> {
+  return define("room", options as RouteDefinition["options"]) as RouteDefinition<
+    "room",
+    never,
+    never,
+    never,
+    TPath,
+    TInfo
+  >;
 }

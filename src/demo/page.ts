@@ -131,7 +131,7 @@ export const DEMO_HTML = /* html */ `<!doctype html>
       }
       renderMembers();
     });
-    client.on("transport", (t) => ($("transport").textContent = t));
+    client.on("transport", (t) => ($("transport").textContent = t.transport));
     client.on("reconnecting", () => setState("reconnecting"));
     client.on("close", (c) => {
       setState("closed", "closed (" + c.code + ")");

@@ -15,6 +15,7 @@ import type { Config } from "../config.ts";
 import type { Admitted, ConnRecord, Runtime } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
+import { roomName, roomParams } from "../core/room-path.ts";
 import { ClientError } from "../core/route.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -139,16 +140,22 @@ export class Admission {
     return this.#proxies.client(this.#runtime.address?.(c), c.req.header("x-forwarded-for"));
   }
 
-  /** whether `name` is a valid room name here (decoded) */
-  validRoomName(name: string): boolean {
-    return v.safeParse(this.#roomName, name).success;
+  /** whether `name` names a room of a route with these path parameters here: each value valid */
+  validRoomName(name: string, params: readonly string[] = ["room"]): boolean {
+    const values = roomParams(params, name);
+    return values !== undefined && Object.values(values).every((value) => v.safeParse(this.#roomName, value).success);
   }
 
-  /** the room name of a room route's request, or the 400 that refuses it */
-  room(c: Context, raw: string | undefined): string | Response {
-    const parsed = v.safeParse(this.#roomName, raw);
-    if (!parsed.success) return this.#refuse(c, 400, ErrorCode.invalidRoom, describeIssues(parsed.issues));
-    return parsed.output;
+  /** the room a room route's request names (its path parameters' values, joined by "/"), or the 400 that refuses it */
+  room(c: Context, handlers: Handlers): string | Response {
+    for (const param of handlers.params) {
+      const parsed = v.safeParse(this.#roomName, c.req.param(param));
+      if (!parsed.success) {
+        const which = handlers.params.length > 1 ? `${param}: ` : "";
+        return this.#refuse(c, 400, ErrorCode.invalidRoom, which + describeIssues(parsed.issues));
+      }
+    }
+    return roomName(handlers.params, c.req.param());
   }
 
   /** whether the request's Origin may connect (and, for polling, read responses) */

@@ -12,6 +12,7 @@ import { type AsyncApiDocument, type AsyncApiOptions, asyncApiDocument, mountedA
 import type { ConnRecord } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
 import type { Handlers } from "../core/handlers.ts";
+import { pathParams, roomName, roomPath } from "../core/room-path.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
@@ -321,13 +322,13 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
   const isRoom = route.kind === "room";
   const base = route.path;
   // The route's own path for a request, without any mount prefix: sessions are keyed by it.
-  const canonical = (room: string | null, rest = "") => (room === null ? base : base.replace(":room", room)) + rest;
+  const canonical = (room: string | null, rest = "") => (room === null ? base : roomPath(base, room)) + rest;
 
   /** The handlers and room of a request, or the refusal. */
   const target = (c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response => {
     const handlers = s.engine.handlers(route.name) as Handlers;
     if (!isRoom) return { handlers, room: null };
-    const room = s.admission.room(c, c.req.param("room"));
+    const room = s.admission.room(c, handlers);
     return typeof room === "string" ? { handlers, room } : room;
   };
 
@@ -498,7 +499,8 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
   const isRoom = route.kind === "room";
   const base = route.path;
   // Sessions are keyed by their route's canonical path too, so a sid only works on the route that opened it.
-  const key = (c: Context, sid: string) => `${h.canonical(isRoom ? (c.req.param("room") ?? "") : null)} ${sid}`;
+  const params = pathParams(base);
+  const key = (c: Context, sid: string) => `${h.canonical(isRoom ? roomName(params, c.req.param()) : null)} ${sid}`;
   const missing = (c: Context) =>
     httpError(c, 404, ErrorCode.sessionNotFound, "no such polling session (closed or expired)");
 

@@ -12,6 +12,7 @@ import { badInputCases } from "./bad-input-cases.ts";
 import { unsupported } from "./capabilities.ts";
 import { cases, SERVICE_ENV } from "./cases.ts";
 import { clientCases } from "./client-cases.ts";
+import { closeTimeoutCases } from "./close-timeout-cases.ts";
 import { exampleCases } from "./example-cases.ts";
 import { fallbackCases } from "./fallback-cases.ts";
 import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
@@ -19,6 +20,7 @@ import { msgpackCases, msgpackExampleCases } from "./msgpack-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
 import { chatRefusalCases, refusalCases } from "./refusal-cases.ts";
 import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
+import { roomPathCases } from "./room-path-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
@@ -38,6 +40,8 @@ const allCases = [
   ...refusalCases,
   ...chatRefusalCases,
   ...clientCases,
+  ...roomPathCases,
+  ...closeTimeoutCases,
   ...badInputCases,
 ].filter((c) => !only || c.name.includes(only));
 const results = new Map<string, Map<RuntimeName, string>>();

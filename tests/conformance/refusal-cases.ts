@@ -37,7 +37,7 @@ function sdkJoin(s: RunningServer, kind: ClientKind, r: string, name: string) {
   });
   const events: string[] = [];
   client.on("reconnecting", () => events.push("reconnecting"));
-  client.on("transport", (t) => events.push(`transport ${t}`));
+  client.on("transport", (t) => events.push(`transport ${t.transport}`));
   return { client, events };
 }
 

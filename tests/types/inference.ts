@@ -138,3 +138,47 @@ export const raw = defineRoute({
     void ctx.room;
   },
 });
+
+// A room path with several parameters: ctx.params is typed from the path, and the client must name every one.
+const board = defineRoom({
+  path: "/org/:org/board/:board",
+  open(ctx) {
+    const org: string = ctx.params.org;
+    const name: string = ctx.params.board;
+    // @ts-expect-error: no such parameter in the path
+    void ctx.params.team;
+    void [org, name];
+  },
+});
+export function boards(): void {
+  const path = "/org/:org/board/:board" as const;
+  const room = joinRoom<typeof board>("ws://localhost:8787", { org: "acme", board: "b1" }, { path });
+  void room.params;
+  // @ts-expect-error: every parameter is required
+  joinRoom<typeof board>("ws://localhost:8787", { org: "acme" }, { path });
+  // @ts-expect-error: a room of several parameters is named by them, not by one string
+  joinRoom<typeof board>("ws://localhost:8787", "acme", { path });
+  // One parameter: its value, or the record.
+  joinRoom<typeof chat>("ws://localhost:8787", { room: "lobby" }, { path: "/chat/:room" });
+  // @ts-expect-error: the chat route's parameter is `room`
+  joinRoom<typeof chat>("ws://localhost:8787", { item: "lobby" }, { path: "/chat/:room" });
+}
+
+// Members' info has the type of what the route's `member` returns.
+export function memberInfo(): void {
+  const room = joinRoom<typeof chat>("ws://localhost:8787", "lobby", { path: "/chat/:room" });
+  const name: string | undefined = room.members[0]?.info?.name;
+  // @ts-expect-error: the chat route shows a name, nothing else
+  void room.members[0]?.info?.colour;
+  room.on("presence", (p) => {
+    if (p.event === "join") {
+      const joined: string | undefined = p.member.info?.name;
+      void joined;
+    }
+  });
+  room.on("transport", (t) => {
+    const now: "websocket" | "polling" = t.transport;
+    void [now, t.previous, t.reason];
+  });
+  void name;
+}

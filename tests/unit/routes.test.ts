@@ -52,7 +52,14 @@ describe("route definitions", () => {
     assert.equal(calc.name, "calc");
     assert.equal(board.name, "board");
     assert.equal(defineRoom({ path: "/a/:room/b" }).name, "a/b");
-    assert.throws(() => defineRoom({ path: "/rooms" }), /exactly one parameter, :room/);
+    assert.throws(() => defineRoom({ path: "/rooms" }), /has a parameter/);
+    // Any named parameters: the room is their tuple.
+    assert.equal(defineRoom({ path: "/auction/:item" }).name, "auction");
+    assert.equal(defineRoom({ path: "/org/:org/board/:board" }).name, "org/board");
+    assert.throws(() => defineRoom({ path: "/a/:x/b/:x" }), /named twice/);
+    assert.throws(() => defineRoom({ path: "/a/x:y" }), /whole segment/);
+    assert.throws(() => defineRoom({ path: "/a/:x-y" }), /whole segment/);
+    assert.throws(() => defineRoom({ name: "a:b", path: "/x/:room" }), /cannot hold ":"/);
     assert.throws(() => defineRoute({ path: "/x/:id" }), /no parameters/);
     assert.throws(() => defineRoute({ path: "/x/poll" }), /sub-paths/);
     assert.throws(() => defineRoute({ path: "/:room" }), RouteError);
