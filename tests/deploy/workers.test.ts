@@ -10,8 +10,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { describe, it } from "node:test";
+import { gzipSync } from "node:zlib";
 import { WRANGLER_ENV } from "../../testing/index.ts";
 import { ROOT } from "../support/servers.ts";
 
