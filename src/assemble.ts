@@ -32,6 +32,13 @@ import { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
 import { MemoryBroker } from "./pubsub/memory.ts";
 import { PresencePolicy } from "./pubsub/presence.ts";
 
+/** After a draining instance's last close, until it is gone: the closing handshakes (ms), polling replies' 250 ms, the listener. */
+const DRAIN_TAIL_MS = 400;
+/** How long after a single instance is gone its clients are told to come back: its successor listening (the SDK retries every ≤ 0.5 s after a restart hint, so a late one costs little). */
+const RESTART_MARGIN_MS = 250;
+/** Reconnect hints are spread over this much, so the clients of one instance do not arrive at once. */
+const RESTART_SPREAD_MS = 500;
+
 /** What a fleet broker offers beyond rooms: requests between its instances. */
 interface Fleet {
   readonly instanceId: string;
@@ -196,27 +203,51 @@ export class Instance implements Serving {
     );
   }
 
+  /** when a draining instance will be gone (ms since the epoch), once drain() has begun */
+  #goneAt: number | undefined;
+
   /**
-   * Drain for shutdown: refuse new connections (readiness turns 503), then
-   * close every connection with 1012 (service restart) and a reconnect hint,
-   * each at a random moment within `windowMs` so clients do not all reconnect
-   * at once; resolves when all are closed (or the window and a second passed).
+   * How long a client refused by this draining instance should wait before trying again (the
+   * `Retry-After` of its 503s): in a fleet, a second (the load balancer, seeing readiness fail,
+   * sends it elsewhere; sooner it would only find this one again); alone, until this one is gone
+   * and its successor can be there. Undefined while not draining.
+   */
+  retryAfterMs(): number | undefined {
+    if (this.#goneAt === undefined) return undefined;
+    return this.fleetId ? 1000 : Math.round(Math.max(0, this.#goneAt - Date.now()) + RESTART_MARGIN_MS);
+  }
+
+  /**
+   * Drain for shutdown: refuse new connections (readiness turns 503, with `Retry-After`), stop
+   * acknowledging publishes a non-durable broker would lose with the process, then close every
+   * connection with 1012 (service restart), each at a random moment within `windowMs` so clients do
+   * not all reconnect at once, and a hint that covers the drain: alone, when this instance will be
+   * gone (plus a spread), so clients do not come back to it; in a fleet, "now" — elsewhere. Resolves
+   * when all are closed (or the window and a second passed).
    */
   async drain(windowMs = this.config.drainMs): Promise<void> {
-    this.admission.drain();
+    this.admission.drain(() => this.retryAfterMs());
+    this.broker.drain?.();
     const peers = this.engine.openPeers();
+    const start = Date.now();
+    const moments = peers.map(() => Math.random() * windowMs);
+    const last = Math.max(0, ...moments);
+    // Gone once the last close is sent, the handshakes done and the listener closed (below): ~1.3 s.
+    this.#goneAt = start + last + DRAIN_TAIL_MS;
     this.log.info("draining", { connections: peers.length, windowMs });
+    const spread = () => Math.floor(Math.random() * RESTART_SPREAD_MS);
     await Promise.all(
       peers.map(
-        (peer) =>
+        (peer, i) =>
           new Promise<void>((done) => {
             setTimeout(() => {
-              const hint = 500 + Math.floor(Math.random() * 1500);
+              // A fleet member: "now, elsewhere" (readiness already sends new connections to the others).
+              const hint = this.fleetId ? spread() : (this.retryAfterMs() ?? 0) + spread();
               try {
                 peer.close(CloseCode.serviceRestart, CloseReason.restart(hint));
               } catch {}
               done();
-            }, Math.random() * windowMs);
+            }, moments[i]);
           }),
       ),
     );

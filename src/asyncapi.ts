@@ -182,17 +182,17 @@ const ROOM_SCHEMAS: Record<string, JsonSchemaObject> = {
     ["type", "id", "room", "protocol", "seq", "members", "count"],
   ),
   resync: frame<ResyncFrame>(
-    "right after a welcome, when a resume could not be exact: messages `from`..`to` may never arrive",
+    "right after a welcome, when a resume could not be exact: messages `from`..`to` may never arrive; the stream continues after `seq`",
     {
       type: constant("resync"),
       room: ROOM,
       epoch: str("the room's current epoch"),
       seq: SEQ,
       reason: { type: "string", enum: ["epoch_changed", "history_truncated"] },
-      from: int("the first message that may be lost"),
-      to: int("the last message that may be lost"),
+      from: int("the first message that may be lost (epoch_changed: in the client's old epoch)"),
+      to: int("the last message that may be lost; absent on epoch_changed (the old epoch's end is unknown)"),
     },
-    ["type", "room", "epoch", "seq", "reason", "from", "to"],
+    ["type", "room", "epoch", "seq", "reason", "from"],
   ),
   presence: frame<PresenceChangeFrame>(
     "a member joined, left, or changed what the route shows of it (update: to every member, itself too) — rooms within the presence limit",

@@ -73,3 +73,6 @@ export type { Broker, RoomRef } from "./pubsub/broker.ts";
 export { type HistoryStore, MemoryHistory } from "./pubsub/history.ts";
 /** History in SQLite through a structural interface (a Durable Object's `ctx.storage.sql`). */
 export { SqlHistory, type SqlLike } from "./pubsub/sql-history.ts";
+/** Ready-made routes: `/echo` (every frame back) and `/rooms/:room` (the general-purpose room), as the service runs them. */
+export { echo } from "./routes/echo.ts";
+export { rooms } from "./routes/room.ts";

@@ -149,7 +149,11 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
     close: 1013,
     meaning: "the connection's outbound buffer (or polling queue) passed its limit",
   },
-  draining: { http: [503], meaning: "the instance is shutting down: connect again (elsewhere)" },
+  draining: {
+    http: [503],
+    meaning:
+      "the instance is shutting down: connect again (elsewhere), or, on the memory broker, push again — after `Retry-After`",
+  },
   heartbeat_timeout: { close: 1006, meaning: "no pong and no frame for two heartbeats: the connection was dropped" },
   invalid_state: {
     http: [400],
@@ -251,21 +255,24 @@ export interface WelcomeFrame<Info = unknown> {
 }
 
 /**
- * Server → client, right after a welcome, when a resume could not be exact:
- * the room's history was lost (`epoch_changed`: a new epoch) or no longer
- * reaches back (`history_truncated`). Messages `from`..`to` may never arrive;
- * the stream continues after `seq`. Never a silent gap.
+ * Server → client, right after a welcome, when a resume could not be exact: the room's history
+ * was lost (`epoch_changed`: a new epoch began) or no longer reaches back (`history_truncated`).
+ * Messages `from`..`to` may never arrive; the stream continues with the messages after `seq`.
+ * Never a silent gap. On `epoch_changed`, `from` is in the client's old epoch (the first it had
+ * not seen) and `to` is absent (the old epoch's end was lost with it); the new epoch follows from
+ * its start, as far as history keeps it (a `history_truncated` frame says where it does not).
  */
 export interface ResyncFrame {
   type: "resync";
   room: string;
   epoch: string;
+  /** the stream continues after this seq (of `epoch`) */
   seq: number;
   reason: "epoch_changed" | "history_truncated";
   /** the first message that may be lost (in the client's old epoch for `epoch_changed`) */
   from: number;
-  /** the last message that may be lost (the room's current seq) */
-  to: number;
+  /** the last message that may be lost; absent for `epoch_changed` (the old epoch's end is unknown) */
+  to?: number;
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */

@@ -34,6 +34,8 @@ export interface StartOptions {
   root?: string;
   /** the path that answers 200 once the server is up (default "/healthz") */
   health?: string;
+  /** the port to listen on (default: a free one) — e.g. a successor started where a stopped server's clients come back */
+  port?: number;
   /** how long to wait for it (default 60 s) */
   timeoutMs?: number;
   /** workerd: the compatibility date of the generated wrangler config (default 2026-04-26) */
@@ -204,8 +206,10 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
     try {
       return await startOnce(runtime, options);
     } catch (error) {
-      // Again on other ports; a server that fails for any other reason fails at once.
+      // Again on other ports (a given port: again a moment later, as its last holder lets go); a
+      // server that fails for any other reason fails at once.
       if (!(error instanceof PortTaken) || attempt >= 3) throw error;
+      if (options.port !== undefined) await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
@@ -213,7 +217,7 @@ export async function startServer(runtime: RuntimeName, options: StartOptions): 
 async function startOnce(runtime: RuntimeName, options: StartOptions): Promise<RunningServer> {
   const root = options.root ?? process.cwd();
   const env = options.env ?? {};
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const inspector = await freePort();
   const launcher = writeLauncher(root, runtime, options);
   const [cmd, args] = command(root, runtime, launcher, options.entry, port, inspector, env);

@@ -66,8 +66,8 @@ export interface InvalidFrame {
 export interface RoomGap {
   /** first missed seq (of the old epoch, for `epoch_changed`) */
   from: number;
-  /** last missed seq */
-  to: number;
+  /** last missed seq; undefined for `epoch_changed` (the old epoch's end was lost with its history) */
+  to: number | undefined;
   /** why the resume was not exact */
   reason: ResyncFrame["reason"];
   /** the room's epoch from now on */
@@ -516,7 +516,12 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
         const r = frame as unknown as ResyncFrame;
         this.#seq = r.seq;
         this.#epoch = r.epoch;
-        this.#emit("gap", { from: r.from, to: r.to, reason: r.reason, epoch: r.epoch });
+        this.#emit("gap", {
+          from: r.from,
+          to: typeof r.to === "number" ? r.to : undefined,
+          reason: r.reason,
+          epoch: r.epoch,
+        });
         return;
       }
       case "ack": {

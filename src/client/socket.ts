@@ -90,6 +90,11 @@ export interface EdgewireSocketEventMap {
   transport: TransportEvent;
 }
 
+/** After a restart hint, failed attempts are retried at most this far apart… */
+const RESTART_DELAY_MS = 500;
+/** …for this long after the hinted moment; then the backoff takes over again. */
+const RESTART_RETRY_MS = 15_000;
+
 /** Default bound of the SDK's send queue: 4 MiB, the server's own bound on unacknowledged long-polling frames. */
 export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 
@@ -207,6 +212,8 @@ export class EdgewireSocket extends EventTarget {
   readonly #tokenSource: EdgewireSocketOptions["token"];
   /** the credential of the attempt in flight (the token given, or the one its function returned) */
   #credential: string | undefined;
+  /** a restarting server's clients retry quickly until then (ms since the epoch) */
+  #restartUntil = 0;
 
   #state: number = CONNECTING;
   #binaryType: BinaryType = hasBlob ? "blob" : "arraybuffer";
@@ -684,11 +691,20 @@ export class EdgewireSocket extends EventTarget {
     }
     this.#attempts += 1;
     // A restarting server says when to come back (1012 "reconnect in N ms"), spread per client; a
-    // refusal says it with Retry-After. Either comes before our own backoff.
+    // refusal says it with Retry-After. Either comes before our own backoff. A server that said it
+    // is restarting will be back shortly: until RESTART_RETRY_MS after its hint, a failed attempt is
+    // retried within RESTART_DELAY_MS, not after a growing backoff (its clients came back seconds
+    // after it did).
+    const hint = this.#attempts === 1 ? reconnectHint(code, reason) : undefined;
+    if (hint !== undefined) this.#restartUntil = Date.now() + hint + RESTART_RETRY_MS;
+    const restarting = Date.now() < this.#restartUntil;
+    // Retry-After 0 (or a refusal from the same instance again) must not become a loop without pause.
     const delayMs =
-      retryAfter ??
-      (this.#attempts === 1 ? reconnectHint(code, reason) : undefined) ??
-      backoffDelay(policy, this.#attempts);
+      (retryAfter === undefined ? undefined : Math.max(retryAfter, 100 + Math.random() * 150)) ??
+      hint ??
+      (restarting
+        ? Math.min(backoffDelay(policy, this.#attempts), RESTART_DELAY_MS * (0.5 + Math.random() / 2))
+        : backoffDelay(policy, this.#attempts));
     this.#state = CONNECTING;
     this.dispatchEvent(
       new ReconnectingEvent({

@@ -94,30 +94,39 @@ export class Hub {
       this.#caughtUp(ctx, joined);
       const resume = record.resume;
       let replay: MessageFrame[] = [];
-      let resync: ResyncFrame | undefined;
+      const resyncs: ResyncFrame[] = [];
+      // Where the stream starts for this member: its welcome's seq, then every message after it.
+      let from = snapshot.seq;
       if (resume) {
         const behind = snapshot.seq - resume.seq;
-        if (resume.epoch !== snapshot.epoch || behind < 0)
-          resync = this.#resync(ref, snapshot, resume.seq, "epoch_changed");
-        else if (behind > 0) {
+        if (resume.epoch !== snapshot.epoch || behind < 0) {
+          // The history it resumed from is gone (a restart, a forgotten room): what it missed of the
+          // old epoch is lost, but it has seen nothing of the new one — that follows from its start,
+          // as far as history keeps it (pushes the new instance took before the member came back).
+          replay = snapshot.seq > 0 ? await this.#broker.history(ref, 0, snapshot.seq) : [];
+          if (!local.pending.has(peer)) return;
+          from = (replay[0]?.seq ?? snapshot.seq + 1) - 1;
+          resyncs.push(this.#resync(ref, snapshot, from, "epoch_changed", resume.seq + 1, undefined));
+          if (from > 0) resyncs.push(this.#resync(ref, snapshot, from, "history_truncated", 1, from));
+        } else if (behind > 0) {
           replay = await this.#broker.history(ref, resume.seq, behind);
           if (!local.pending.has(peer)) return;
           if (replay[0]?.seq !== resume.seq + 1 || replay.length < behind) {
-            resync = this.#resync(ref, snapshot, resume.seq, "history_truncated");
+            resyncs.push(this.#resync(ref, snapshot, snapshot.seq, "history_truncated", resume.seq + 1, snapshot.seq));
             replay = [];
-          }
-        }
+          } else from = resume.seq;
+        } else from = resume.seq;
       }
       record.seq = snapshot.seq;
       record.resume = undefined;
       peer.save?.();
-      const resumed = resume !== undefined && resync === undefined;
+      const resumed = resume !== undefined && resyncs.length === 0;
       const welcome: WelcomeFrame = {
         type: "welcome",
         id: record.id,
         room: ref.name,
         protocol: record.protocol,
-        seq: resumed ? resume.seq : snapshot.seq,
+        seq: from,
         members: snapshot.members,
         count: snapshot.count,
         epoch: snapshot.epoch,
@@ -126,7 +135,7 @@ export class Hub {
         ...(this.#maxMessageBytes ? { maxMessageBytes: this.#maxMessageBytes } : {}),
       };
       ctx.frame(welcome);
-      if (resync) ctx.frame(resync);
+      for (const resync of resyncs) ctx.frame(resync);
       for (const frame of replay) if (frame.seq <= snapshot.seq) ctx.frame(frame);
       const held = local.pending.get(peer) ?? [];
       for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) ctx.delivered(frame);
@@ -150,15 +159,24 @@ export class Hub {
     );
   }
 
-  #resync(ref: RoomRef, snapshot: JoinSnapshot, after: number, reason: ResyncFrame["reason"]): ResyncFrame {
+  // `seq`: where the stream goes on (messages after it follow); `from`..`to`: what may never arrive,
+  // in the old epoch for epoch_changed (whose end is unknown: `to` absent).
+  #resync(
+    ref: RoomRef,
+    snapshot: JoinSnapshot,
+    seq: number,
+    reason: ResyncFrame["reason"],
+    from: number,
+    to: number | undefined,
+  ): ResyncFrame {
     return {
       type: "resync",
       room: ref.name,
       epoch: snapshot.epoch,
-      seq: snapshot.seq,
+      seq,
       reason,
-      from: after + 1,
-      to: snapshot.seq,
+      from,
+      ...(to === undefined ? {} : { to }),
     };
   }
 

@@ -113,9 +113,18 @@ export class Admission {
     this.addresses = new AddressCounter(config.maxConnectionsPerAddress);
   }
 
-  /** refuse new connections from now on (the instance is shutting down) */
-  drain(): void {
+  #retryAfterMs: () => number | undefined = () => undefined;
+
+  /** refuse new connections from now on (the instance is shutting down), telling clients when to come back */
+  drain(retryAfterMs: () => number | undefined = () => undefined): void {
     this.#draining = true;
+    this.#retryAfterMs = retryAfterMs;
+  }
+
+  /** set `Retry-After` (whole seconds, rounded up) on a draining instance's refusal */
+  retryAfter(c: Context): void {
+    const ms = this.#retryAfterMs();
+    if (ms !== undefined) c.header("Retry-After", String(Math.ceil(ms / 1000)));
   }
 
   /** whether the instance refuses new connections */
@@ -174,8 +183,10 @@ export class Admission {
     room: string | null,
     offer: string | undefined,
   ): Promise<ConnRecord | Response> {
-    if (this.#draining)
+    if (this.#draining) {
+      this.retryAfter(c);
       return this.#refuse(c, 503, ErrorCode.draining, "this instance is shutting down: connect again");
+    }
     if (!this.originAllowed(c)) {
       return this.#refuse(
         c,

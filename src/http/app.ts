@@ -17,7 +17,8 @@ import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import { dataIssue } from "../json-data.ts";
-import { ErrorCode, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
+import { ErrorCode, type MessageFrame, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
+import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
@@ -463,7 +464,16 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       const checked = t.handlers.checkData(data);
       if (typeof checked === "string") return httpError(c, 400, ErrorCode.invalidBody, checked);
       const room = t.room as string;
-      const frame = await s.engine.push(route.name, room, checked.data);
+      let frame: MessageFrame;
+      try {
+        frame = await s.engine.push(route.name, room, checked.data);
+      } catch (error) {
+        // Not stored, so not acknowledged: the backend pushes again after Retry-After.
+        if (!(error instanceof BrokerUnavailableError)) throw error;
+        if (error.code === "draining") s.admission.retryAfter(c);
+        else c.header("Retry-After", "1");
+        return httpError(c, 503, error.code, error.message);
+      }
       return c.json({ room, seq: frame.seq } satisfies PushResult);
     });
   }

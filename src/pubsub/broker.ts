@@ -12,10 +12,13 @@ import type { Member, MessageFrame } from "../protocol.ts";
  * closed with 1013 so the client comes back — none is a handler's fault.
  */
 export class BrokerUnavailableError extends Error {
+  /** what the client is told: `try_again_later` (an outage) or `draining` (this instance is shutting down) */
+  readonly code: "try_again_later" | "draining";
   /** an outage, with what failed */
-  constructor(message: string) {
+  constructor(message: string, code: "try_again_later" | "draining" = "try_again_later") {
     super(message);
     this.name = "BrokerUnavailableError";
+    this.code = code;
   }
 }
 
@@ -88,4 +91,11 @@ export interface Broker {
   close(): MaybePromise<void>;
   /** false while the broker cannot reach its backend (readiness fails, /metrics says so); memory: always up */
   readonly up?: boolean;
+  /**
+   * The instance is shutting down. A broker whose history dies with it (memory) refuses to sequence
+   * from now on (BrokerUnavailableError `draining`): an acknowledgement must mean the message is kept
+   * where a member can still get it, and nobody could after the exit. One whose history outlives the
+   * instance (Redis; a Durable Object's SQLite) goes on: the others deliver what it acknowledges.
+   */
+  drain?(): void;
 }

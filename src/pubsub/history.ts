@@ -30,6 +30,8 @@ export interface HistoryStore {
   occupied?(room: string): void;
   /** the room has no members and no listeners on this instance any more: it may be forgotten once idle */
   vacated?(room: string): void;
+  /** what it keeps outlives the process (a Durable Object's SQLite); memory: false */
+  readonly durable?: boolean;
 }
 
 /** Default bounded history length per room. */

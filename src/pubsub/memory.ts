@@ -3,7 +3,14 @@
  * synchronous, so a room's order is the order in which `publish` was called.
  */
 import type { BroadcastFrame, Member, MessageFrame } from "../protocol.ts";
-import type { Broker, Delivery, DeliveryListener, JoinSnapshot, RoomRef } from "./broker.ts";
+import {
+  type Broker,
+  BrokerUnavailableError,
+  type Delivery,
+  type DeliveryListener,
+  type JoinSnapshot,
+  type RoomRef,
+} from "./broker.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
 
@@ -70,7 +77,21 @@ export class MemoryBroker implements Broker {
     this.#rooms.get(ref.key)?.deliver(delivery);
   }
 
+  /** from drain(): refuse to sequence what would die with this process */
+  #draining = false;
+
+  /** stop sequencing when the history dies with this process (see Broker.drain) */
+  drain(): void {
+    if (!this.#history.durable) this.#draining = true;
+  }
+
   async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    if (this.#draining) {
+      throw new BrokerUnavailableError(
+        "this instance is shutting down, and its history with it: publish again once it is back",
+        "draining",
+      );
+    }
     const ts = this.#now();
     const room = ref.name;
     const { frame, text } = await this.#history.append(ref.key, (seq) => ({

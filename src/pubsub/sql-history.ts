@@ -31,6 +31,8 @@ interface Pending {
 
 /** History, sequence numbers and epochs in SQLite tables `ew_rooms` and `ew_messages`. */
 export class SqlHistory implements HistoryStore {
+  /** SQLite storage outlives the object's isolate */
+  readonly durable = true;
   // Each room's last seq, once read: this object is the only writer of its storage.
   readonly #seq = new Map<string, number>();
   // Seqs given to messages not written yet. head() reports only written ones: a joiner's welcome

@@ -4,7 +4,7 @@
  * undecoded UTF-8 bytes (`text: "bytes"`): nothing reads it, so nothing decodes
  * it (measured: decoding was 7 % of Node's CPU at 64 KiB).
  */
-import { defineRoute } from "../index.ts";
+import { defineRoute } from "../core/route.ts";
 
 /** The echo route. */
 export const echo = defineRoute({

@@ -5,7 +5,7 @@
  * like any user route: presence, `seq`, history and the join seam come from
  * `defineRoom`, and the default `message` handler publishes the data as it is.
  */
-import { defineRoom } from "../index.ts";
+import { defineRoom } from "../core/route.ts";
 
 /** The room route. */
 export const rooms = defineRoom({

@@ -106,14 +106,24 @@ export const resumeCases: Case[] = [
       assert.equal((await resumed.json<{ seq: number }>()).seq, 4, "then the live stream, no duplicate");
       await resumed.close();
       // An epoch the room does not have: its history was lost since (a flushed Redis, a reset object).
+      // The client saw nothing of this epoch: it gets it from its start, after the resync.
       const stale = await connect(`${s.ws}/rooms/${room}?seq=2&epoch=old-epoch`, "edgewire.v1");
       const sw = await stale.json<{ seq: number; resumed?: boolean }>();
-      assert.deepEqual([sw.seq, sw.resumed], [4, undefined], "a plain welcome at the current seq");
-      const epochResync = await stale.json<{ type: string; reason: string; from: number; to: number; epoch: string }>();
+      assert.deepEqual([sw.seq, sw.resumed], [0, undefined], "a welcome before the new epoch's first message");
+      const epochResync = await stale.json<{
+        type: string;
+        reason: string;
+        from: number;
+        to?: number;
+        epoch: string;
+      }>();
       assert.deepEqual(
-        [epochResync.type, epochResync.reason, epochResync.epoch],
-        ["resync", "epoch_changed", welcome.epoch],
+        [epochResync.type, epochResync.reason, epochResync.epoch, epochResync.from, epochResync.to],
+        ["resync", "epoch_changed", welcome.epoch, 3, undefined],
+        "the old epoch's loss: from its next seq, to an end nobody knows",
       );
+      for (const n of [1, 2, 3, 4])
+        assert.equal((await stale.json<{ seq: number }>()).seq, n, "the new epoch, from its start");
       await stale.close();
       // History bounded at 100 (SERVICE_ENV): 300 more and seq 4 is gone.
       for (let i = 0; i < 300; i++) await push(s, room, JSON.stringify(i));

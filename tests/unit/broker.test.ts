@@ -145,6 +145,25 @@ describe("memory broker", () => {
   });
 });
 
+describe("memory broker: draining", () => {
+  it("refuses to sequence once draining when its history dies with the process, and goes on when it does not", async () => {
+    const ref = roomRef("room", "r");
+    const mortal = new MemoryBroker();
+    assert.equal((await mortal.publish(ref, "a", 1)).seq, 1);
+    mortal.drain();
+    await assert.rejects(
+      Promise.resolve(mortal.publish(ref, "a", 2)),
+      (e: Error & { code?: string }) => e.name === "BrokerUnavailableError" && e.code === "draining",
+    );
+    assert.equal((await mortal.snapshot(ref)).seq, 1, "nothing was sequenced");
+    // A history that outlives the process (a Durable Object's SQLite) keeps taking messages.
+    const kept = Object.assign(new MemoryHistory(), { durable: true });
+    const durable = new MemoryBroker({ history: kept });
+    durable.drain();
+    assert.equal((await durable.publish(ref, "a", 1)).seq, 1);
+  });
+});
+
 describe("memory history", () => {
   it("keeps a bounded, ordered log and answers since()", () => {
     const history = new MemoryHistory({ limit: 10 });

@@ -303,11 +303,37 @@ describe("resume", () => {
     const engine = engineWith({ broker: new MemoryBroker({ history }) });
     const first = await joinWith(engine, "r");
     const epoch = first.ofType<{ epoch: string }>("welcome")[0]?.epoch as string;
-    for (let i = 1; i <= 20; i++) await engine.push("room", "r", i);
+    // A new epoch the client has seen nothing of: it gets it from its start — here only 1–2 exist.
+    await engine.push("room", "r", 1);
+    await engine.push("room", "r", 2);
+    const back = await joinWith(engine, "r", { seq: 7, epoch: "old-one" });
+    assert.deepEqual(
+      back
+        .ofType<{ reason: string; seq: number; from: number; to?: number }>("resync")
+        .map((f) => [f.reason, f.seq, f.from, f.to]),
+      [["epoch_changed", 0, 8, undefined]],
+      "what the old epoch lost: from the client's seq on, to an end nobody knows",
+    );
+    assert.equal(back.ofType<{ seq: number }>("welcome")[0]?.seq, 0, "the stream starts before the new epoch's first");
+    assert.deepEqual(
+      back.ofType<{ data: number }>("message").map((m) => m.data),
+      [1, 2],
+    );
+    for (let i = 3; i <= 20; i++) await engine.push("room", "r", i);
+    // Past what the new epoch's history keeps (4 messages): that part is a gap of its own.
     const stale = await joinWith(engine, "r", { seq: 3, epoch: "another" });
     assert.deepEqual(
-      stale.ofType<{ reason: string; seq: number; epoch: string }>("resync").map((f) => [f.reason, f.seq, f.epoch]),
-      [["epoch_changed", 20, epoch]],
+      stale
+        .ofType<{ reason: string; seq: number; epoch: string; from: number; to?: number }>("resync")
+        .map((f) => [f.reason, f.seq, f.epoch, f.from, f.to]),
+      [
+        ["epoch_changed", 16, epoch, 4, undefined],
+        ["history_truncated", 16, epoch, 1, 16],
+      ],
+    );
+    assert.deepEqual(
+      stale.ofType<{ data: number }>("message").map((m) => m.data),
+      [17, 18, 19, 20],
     );
     const far = await joinWith(engine, "r", { seq: 3, epoch });
     assert.deepEqual(
