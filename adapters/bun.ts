@@ -6,7 +6,7 @@
  */
 import type { Server, ServerWebSocket } from "bun";
 import type { Edgewire } from "../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import { CloseCode } from "../src/protocol.ts";
 import { type EdgewireServer, type ServeOptions, serveWith, upgradeHeaders } from "../src/serving.ts";
 
@@ -43,6 +43,9 @@ class BunPeer implements Peer {
   terminate(): void {
     this.ws.terminate();
   }
+  get bufferedAmount(): number {
+    return this.ws.getBufferedAmount();
+  }
   subscribe(topic: string): void {
     this.ws.subscribe(topic);
   }
@@ -75,7 +78,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
     exit: (code) => process.exit(code),
     readText: (path) => Bun.file(path).text(),
     async listen(instance, app, port, hostname, tls) {
-      const { engine, config } = instance;
+      const { events, config } = instance;
       const bun = Bun.serve<BunPeer>({
         port,
         hostname,
@@ -91,7 +94,8 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
           // came back as the protocol. An empty value makes it send none.
           const headers = new Headers(upgradeHeaders(response));
           headers.set("Sec-WebSocket-Protocol", record.protocol);
-          if (srv.upgrade(request, { data: new BunPeer(record, engine.closeTimeoutMs), headers })) return undefined;
+          if (srv.upgrade(request, { data: new BunPeer(record, events.limits.closeTimeoutMs), headers }))
+            return undefined;
           instance.admission.release(record);
           return Response.json(
             { error: { code: "bad_handshake", message: "not a valid WebSocket handshake" } },
@@ -103,28 +107,30 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
         websocket: {
           maxPayloadLength: config.maxMessageBytes,
           perMessageDeflate: false,
-          // Slow consumers: Bun buffers up to the limit per socket (its native publish too), then closes it.
-          backpressureLimit: config.maxBufferedBytes,
+          // Slow consumers: the engine finds them past maxBufferedBytes (bufferedAmount, checked every half
+          // second) and counts them as on every runtime; Bun's own close, which its handler hears as a plain
+          // 1006, is the backstop at twice that.
+          backpressureLimit: 2 * config.maxBufferedBytes,
           closeOnBackpressureLimit: true,
           // The engine pings every heartbeat; Bun's own timeout stays as a backstop past two missed ones.
           idleTimeout: Math.min(960, Math.max(8, Math.ceil((3 * config.heartbeatMs) / 1000))),
           pong(ws) {
-            engine.pong(ws.data);
+            events.pong(ws.data);
           },
           open(ws) {
             ws.data.ws = ws;
-            engine.open(ws.data);
+            events.opened(ws.data);
           },
           message(ws, message) {
             // Binary arrives as a Buffer (a Uint8Array); text as a string.
-            engine.message(ws.data, message);
+            events.message(ws.data, message);
           },
           close(ws, code, reason) {
             ws.data.closed = true;
             // Bun (uWS) refuses a frame over maxPayloadLength itself, closing with 1009 and its own fixed
             // text; its handler hears 1006. The room is told what the client was: 1009, edgewire's reason.
-            if (reason === BUN_TOO_BIG) engine.close(ws.data, CloseCode.tooBig, engine.tooBigReason);
-            else engine.close(ws.data, code, reason);
+            if (reason === BUN_TOO_BIG) events.closed(ws.data, CloseCode.tooBig, events.limits.tooBigReason);
+            else events.closed(ws.data, code, reason);
           },
         },
       });

@@ -11,8 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Hono } from "hono";
 import type { Edgewire, Instance } from "../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
-import type { Engine } from "../src/core/engine.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import type { Forward } from "../src/http/app.ts";
 import { CloseCode } from "../src/protocol.ts";
 import { SqlHistory } from "../src/pubsub/sql-history.ts";
@@ -97,28 +96,25 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
   let worker: Instance | undefined;
   const workerInstance = (env: Env): Instance => {
     if (worker) return worker;
-    let engine: Engine | undefined;
     const runtime: Runtime = {
       name: "workerd",
-      upgrade: (_c, record) => {
+      upgrade: (_c, record, events) => {
         const [client, server] = pair();
         server.accept();
         // Recent compatibility dates deliver binary as Blob; handlers get bytes on every runtime.
         (server as WebSocket & { binaryType: string }).binaryType = "arraybuffer";
         const peer = new CfPeer(server, record);
-        const e = engine as Engine;
-        server.addEventListener("message", (m) => e.message(peer, toFrame(m.data as string | ArrayBuffer)));
+        server.addEventListener("message", (m) => events.message(peer, toFrame(m.data as string | ArrayBuffer)));
         server.addEventListener("close", (m) => {
           peer.close(echoable(m.code), m.reason);
-          e.close(peer, m.code, m.reason);
+          events.closed(peer, m.code, m.reason);
         });
-        e.open(peer);
+        events.opened(peer);
         return upgradeResponse(client, record);
       },
       address: (c) => c.req.header("cf-connecting-ip"),
     };
     worker = edgewire.assemble({ runtime, env, mode: "worker", forward });
-    engine = worker.engine;
     return worker;
   };
   edgewire.setFallback((c) => workerInstance(c.env as Env));
@@ -136,13 +132,13 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
       const runtime: Runtime = {
         name: "workerd",
         instance: this.incarnation,
-        upgrade: (_c, record) => {
+        upgrade: (_c, record, events) => {
           const [client, server] = pair();
           this.ctx.acceptWebSocket(server);
           const peer = new CfPeer(server, record);
           peer.save();
           this.#peers.set(server, peer);
-          this.#instance.engine.open(peer);
+          events.opened(peer);
           void this.#sweepLater();
           return upgradeResponse(client, record);
         },
@@ -157,7 +153,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
       // Pings are answered by the runtime, so they do not wake a hibernated object.
       ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
       // Woken or rebuilt: every socket still open comes back with its record.
-      for (const ws of ctx.getWebSockets()) this.#instance.engine.restore(this.#peer(ws));
+      for (const ws of ctx.getWebSockets()) this.#instance.events.restored(this.#peer(ws));
     }
 
     #peer(ws: WebSocket): CfPeer {
@@ -176,7 +172,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
       const peer = this.#peer(ws);
       peer.seen = Date.now();
-      this.#instance.engine.message(peer, toFrame(message));
+      this.#instance.events.message(peer, toFrame(message));
     }
 
     // Pings are answered without waking the object (setWebSocketAutoResponse), so dead peers are found
@@ -192,9 +188,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         const peer = this.#peer(ws);
         const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
         if (now - Math.max(pinged, peer.seen, peer.record.at) <= 2 * this.#heartbeatMs) continue;
-        this.#instance.metrics.heartbeatTimeouts++;
-        this.#instance.engine.close(peer, 1006, "heartbeat_timeout");
-        peer.close(CloseCode.goingAway, "heartbeat_timeout");
+        this.#instance.events.timedOut(peer);
       }
       if (this.ctx.getWebSockets().length > 0) await this.ctx.storage.setAlarm(now + this.#heartbeatMs);
     }
@@ -204,11 +198,11 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
       try {
         ws.close(echoable(code), reason);
       } catch {}
-      this.#instance.engine.close(this.#peer(ws), code, reason);
+      this.#instance.events.closed(this.#peer(ws), code, reason);
     }
 
     override webSocketError(ws: WebSocket): void {
-      this.#instance.engine.close(this.#peer(ws));
+      this.#instance.events.closed(this.#peer(ws));
     }
   }
 

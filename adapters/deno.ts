@@ -4,8 +4,7 @@
  * (`handleEvent`), so a connection allocates no closures. Nothing happens on import.
  */
 import type { Edgewire } from "../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
-import type { Engine } from "../src/core/engine.ts";
+import type { ConnectionEvents, ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import { type EdgewireServer, type ServeOptions, serveWith } from "../src/serving.ts";
 
 /** Close a Deno WebSocket's resource (its TCP connection); a no-op where Deno's internals differ. */
@@ -25,13 +24,13 @@ class DenoPeer implements Peer {
   constructor(
     readonly socket: WebSocket,
     readonly record: ConnRecord,
-    readonly engine: Engine,
+    readonly events: ConnectionEvents,
   ) {}
   send(frame: Frame): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.send(frame);
     // A member that stopped reading must not grow this process without bound.
-    if (this.socket.bufferedAmount > this.engine.maxBufferedBytes) this.engine.slow(this);
+    if (this.socket.bufferedAmount > this.events.limits.maxBufferedBytes) this.events.slow(this);
   }
   close(code: number, reason: string): void {
     this.socket.close(code, reason);
@@ -40,26 +39,24 @@ class DenoPeer implements Peer {
     // drops a server WebSocket's TCP connection (it cannot while writes are stuck behind a full window).
     setTimeout(
       () => this.socket.readyState === WebSocket.CLOSED || dropConnection(this.socket),
-      this.engine.closeTimeoutMs,
+      this.events.limits.closeTimeoutMs,
     );
   }
   handleEvent(event: Event): void {
     switch (event.type) {
       case "open":
-        this.engine.open(this);
+        this.events.opened(this);
         break;
       case "message": {
         const data = (event as MessageEvent<string | ArrayBuffer>).data;
-        this.engine.message(this, typeof data === "string" ? data : new Uint8Array(data));
+        this.events.message(this, typeof data === "string" ? data : new Uint8Array(data));
         break;
       }
       case "close": {
         const { code, reason } = event as CloseEvent;
-        // A peer that answered no ping: Deno closes it with 1001; for the room it is a dropped connection.
-        if (reason === "No response from ping frame.") {
-          this.engine.metrics.heartbeatTimeouts++;
-          this.engine.close(this, 1006, "heartbeat_timeout");
-        } else this.engine.close(this, code || 1006, reason); // Deno says 0 for a drop; RFC 6455 calls it 1006
+        // A peer that answered no ping: Deno closes it with 1001; for the room it timed out, as anywhere.
+        if (reason === "No response from ping frame.") this.events.timedOut(this);
+        else this.events.closed(this, code || 1006, reason); // Deno says 0 for a drop; RFC 6455 calls it 1006
         break;
       }
       // "error" is always followed by "close", which does the cleanup.
@@ -69,18 +66,18 @@ class DenoPeer implements Peer {
 
 /** Serve `edgewire` on Deno; resolves once listening. */
 export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<EdgewireServer> {
-  let engine: Engine | undefined;
-  let idleTimeout = 50;
   const runtime: Runtime = {
     name: "deno",
-    upgrade(c, record) {
+    upgrade(c, record, events) {
+      // Deno pings at half its idleTimeout and closes after a whole one: a ping per heartbeat, closed after two.
+      const idleTimeout = Math.max(2, Math.round((2 * events.limits.heartbeatMs) / 1000));
       // Not `{ protocol }`: Deno splits the offer on ", " only and refuses "a,edgewire.v1"
       // (as `ws` sends it), so the chosen protocol is set on the response instead.
       // Deno has no server-side ping(): its idleTimeout pings an idle client and closes one that does not answer.
       const { socket, response } = Deno.upgradeWebSocket(c.req.raw, { idleTimeout });
       if (record.protocol) response.headers.set("Sec-WebSocket-Protocol", record.protocol);
       socket.binaryType = "arraybuffer";
-      const peer = new DenoPeer(socket, record, engine as Engine);
+      const peer = new DenoPeer(socket, record, events);
       for (const type of ["open", "message", "close"]) socket.addEventListener(type, peer);
       return response;
     },
@@ -98,9 +95,6 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
     exit: (code) => Deno.exit(code),
     readText: (path) => Deno.readTextFile(path),
     listen(instance, app, port, hostname, tls) {
-      engine = instance.engine;
-      // Deno pings at half its idleTimeout and closes after a whole one: a ping per heartbeat, closed after two.
-      idleTimeout = Math.max(2, Math.round((2 * instance.config.heartbeatMs) / 1000));
       return new Promise((listening) => {
         const server = Deno.serve(
           {

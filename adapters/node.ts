@@ -10,8 +10,7 @@ import type { Duplex } from "node:stream";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocket, WebSocketServer } from "ws";
 import type { Edgewire } from "../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
-import type { Engine } from "../src/core/engine.ts";
+import type { ConnectionEvents, ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import { CloseCode } from "../src/protocol.ts";
 import type { EdgewireServer, ServeOptions } from "../src/serving.ts";
 import { refusalHead, serveWith, upgradeHeaders, upgradeRequest } from "../src/serving.ts";
@@ -33,7 +32,7 @@ function uncorkAll(): void {
 /** A `ws` socket that is also the engine's Peer. */
 class NodePeer extends WebSocket implements Peer {
   record!: ConnRecord;
-  engine!: Engine;
+  events!: ConnectionEvents;
   context: unknown;
   #corkedAt = -1;
   // `unknown`, not boolean: the override must stay assignable to ws's own send(data, cb?).
@@ -52,29 +51,30 @@ class NodePeer extends WebSocket implements Peer {
     }
     super.send(lastBytes, { binary: typeof frame !== "string" && text !== true });
     // A member that stopped reading must not grow this process without bound.
-    if (this.bufferedAmount > this.engine.maxBufferedBytes) this.engine.slow(this);
+    if (this.bufferedAmount > this.events.limits.maxBufferedBytes) this.events.slow(this);
   }
   // ws closes a frame over maxPayload itself, 1009 without a reason (then reports 1006): end it as the engine
   // does (no other ws close lacks a reason). ws waits 30 s, a constant, for the peer's Close: we drop sooner.
   override close(code?: number, reason?: string | Buffer): void {
-    if (code === CloseCode.tooBig && reason === undefined) this.engine.end(this, code, this.engine.tooBigReason);
+    if (code === CloseCode.tooBig && reason === undefined) this.events.end(this, code, this.events.limits.tooBigReason);
     else super.close(code, reason);
-    setTimeout(() => this.readyState !== WebSocket.CLOSED && this.terminate(), this.engine.closeTimeoutMs).unref();
+    setTimeout(dropUnanswered, this.events.limits.closeTimeoutMs, this).unref();
   }
 }
+const dropUnanswered = (peer: NodePeer) => peer.readyState === WebSocket.CLOSED || peer.terminate();
 
 type Upgrading = IncomingMessage & { edgewire?: ConnRecord; headers101?: [string, string][] };
 // Shared listeners (`this` is the socket): no per-connection closures.
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   const peer = this as NodePeer;
-  if (isBinary || !peer.engine.readsText(peer)) peer.engine.message(peer, data, !isBinary);
-  else peer.engine.message(peer, data.toString("utf8"));
+  if (isBinary || !peer.events.readsText(peer)) peer.events.message(peer, data, !isBinary);
+  else peer.events.message(peer, data.toString("utf8"));
 }
 function onPong(this: WebSocket): void {
-  (this as NodePeer).engine.pong(this as NodePeer);
+  (this as NodePeer).events.pong(this as NodePeer);
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  (this as NodePeer).engine.close(this as NodePeer, code, reason.toString("utf8"));
+  (this as NodePeer).events.closed(this as NodePeer, code, reason.toString("utf8"));
 }
 function onError(): void {} // ws already closed with the right code; without a listener EventEmitter throws
 // Top-level: a closure would keep the request and `head` alive with the socket (measured +1.6 KB/connection).
@@ -106,7 +106,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
     exit: (code) => process.exit(code),
     readText: (path) => readFile(path, "utf8"),
     async listen(instance, app, port, hostname, tls) {
-      const { engine, config } = instance;
+      const { engine: events, config } = instance;
       const wss = new WebSocketServer({
         noServer: true,
         clientTracking: false, // the engine tracks open connections; permessage-deflate stays off (ws's default)
@@ -130,9 +130,9 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
           wss.handleUpgrade(req, socket, head, (ws) => {
             socket.off("error", destroyOnError); // ws handles the socket's errors from here on
             req.edgewire = undefined;
-            const peer = Object.assign(ws as NodePeer, { record, engine });
+            const peer = Object.assign(ws as NodePeer, { record, events });
             peer.on("message", onMessage).on("close", onClose).on("error", onError).on("pong", onPong);
-            engine.open(peer);
+            events.opened(peer);
           });
         } catch (error) {
           console.error("edgewire: upgrade failed", error);

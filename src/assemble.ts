@@ -7,8 +7,8 @@
  */
 import type { Context, Hono } from "hono";
 import { type Config, type ConfigInput, loadConfig } from "./config.ts";
-import type { ConnRecord, Runtime } from "./core/contract.ts";
 import { Engine } from "./core/engine.ts";
+import type { ConnectionEvents, ConnRecord, Runtime } from "./core/ports.ts";
 import type { AnyRoute } from "./core/route.ts";
 import { Admission } from "./http/admission.ts";
 import {
@@ -84,8 +84,10 @@ export class Instance implements Serving {
   readonly config: Config;
   /** the pub/sub engine rooms run on */
   readonly broker: Broker;
-  /** the connection engine the adapter reports socket events to */
+  /** the connection engine */
   readonly engine: Engine;
+  /** where the adapter reports its connections' events (the engine, seen through its port) */
+  readonly events: ConnectionEvents;
   /** the checks every new connection passes */
   readonly admission: Admission;
   /** the long-polling sessions */
@@ -134,6 +136,7 @@ export class Instance implements Serving {
       log: (msg, error) => this.log.error(msg, { error }),
       ...(publish ? { publish } : {}),
     });
+    this.events = this.engine;
     // Only the instance that holds a connection counts it against its address: not a Worker, which forwards.
     this.admission = new Admission(this.engine, options.runtime, config, this.metrics, this.log, this.mode === "local");
     this.polling = new PollTransport(this.engine, {
@@ -173,7 +176,7 @@ export class Instance implements Serving {
 
   /** whether `route` is one of this edgewire's room routes and `room` a valid name */
   isRoom(route: string, room: string): boolean {
-    const handlers = this.engine.handlers(route);
+    const handlers = this.engine.route(route);
     return handlers?.kind === "room" && this.admission.validRoomName(room, handlers.params);
   }
 
@@ -273,7 +276,7 @@ export class Instance implements Serving {
 
   /** complete an admitted upgrade with the runtime */
   upgrade(c: Context, record: ConnRecord): Response | Promise<Response> {
-    return this.runtime.upgrade(c, record);
+    return this.runtime.upgrade(c, record, this.engine);
   }
 
   /** serve `request` with `app` (the edgewire's own, or a user's app it is mounted in) through this instance */

@@ -8,11 +8,29 @@
  * README's configuration table is checked against it by a test.
  */
 import * as v from "valibot";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "./core/engine.ts";
-import { DEFAULT_POLL_OPTIONS } from "./http/long-poll.ts";
 import { describeIssues } from "./protocol.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./pubsub/history.ts";
-import { DEFAULT_PRESENCE_LIMIT } from "./pubsub/presence.ts";
+
+// The defaults of the parts below, here (the design's rule: defaults live in config, not below), so
+// every part can read them and config depends on none of the parts.
+
+/** Default largest accepted frame: 1 MiB, the Cloudflare Workers limit, so behaviour is the same everywhere. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Default bounded history length per room. */
+export const DEFAULT_HISTORY_LIMIT = 1000;
+/** Default oldest message kept in history: a day. */
+export const DEFAULT_HISTORY_MAX_AGE_MS = 24 * 3_600_000;
+/** Default time an unoccupied room without messages is remembered: 10 minutes. */
+export const DEFAULT_ROOM_IDLE_MS = 10 * 60_000;
+/** Members above which a room announces counts instead of joins and leaves. */
+export const DEFAULT_PRESENCE_LIMIT = 100;
+/** Long-polling's defaults (docs/protocol.md). */
+export const DEFAULT_POLL_OPTIONS = {
+  timeoutMs: 25_000,
+  idleMs: 60_000,
+  batchBytes: 256 * 1024,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  maxSessions: 10_000,
+} as const;
 
 const int = (min: number, max: number) =>
   v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number"), v.transform(Number), v.minValue(min), v.maxValue(max));

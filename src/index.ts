@@ -25,7 +25,7 @@ export {
 /** Configuration: the validated settings and how they are read. */
 export { type Config, ConfigSchema, loadConfig } from "./config.ts";
 /** What an adapter implements and hands the engine. */
-export type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./core/contract.ts";
+export type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./core/ports.ts";
 /** A room route's path parameters: their names as a type, and a room's values. */
 export { type ParamNames, pathParams, type RoomParams, roomName, roomParams } from "./core/room-path.ts";
 /** Route definitions and what their handlers receive. */

@@ -6,7 +6,7 @@
 import type { Hono } from "hono";
 import { type Edgewire, type Instance, listeningLine } from "./assemble.ts";
 import { loadConfig } from "./config.ts";
-import type { Runtime } from "./core/contract.ts";
+import type { Runtime } from "./core/ports.ts";
 import { jsonLogger } from "./log.ts";
 import type { Broker } from "./pubsub/broker.ts";
 import { PresencePolicy } from "./pubsub/presence.ts";

@@ -1,20 +1,20 @@
 /**
- * The context a route's handlers receive. One object per connection, made on
- * its first event and kept on the peer, so a message costs no allocation for
- * it: it is at once the handler context, the `Connection` and (on room
- * routes) the `Room`. A Durable Object woken from hibernation makes it again
- * from the socket's record.
+ * One connection's context: the engine's record of it (ConnectionContext — what the compiled
+ * routes and the hub work with, plus the engine's own bookkeeping: rate tokens, heartbeats) and the
+ * façade a route's own handlers receive (`api`: `ctx.connection`, `ctx.room`, `ctx.auth`,
+ * `ctx.params`), three small objects that hold nothing but the context. Made on a connection's
+ * first event and kept on its peer, so a message allocates nothing for it; a Durable Object woken
+ * from hibernation makes it again from the socket's record. It reaches the engine only through
+ * ConnectionServices.
  */
 
 import type { RouteStats } from "../metrics.ts";
 import { asJson, encodeFrame, encodeValue, transcode } from "../msgpack.ts";
-import { type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
+import { type ErrorFrame, type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
 import type { RoomRef } from "../pubsub/broker.ts";
-import type { Admitted, Frame, Peer } from "./contract.ts";
-import type { Engine } from "./engine.ts";
-import { errorFrame, type Handlers } from "./handlers.ts";
+import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
-import type { Connection, RoomContext } from "./route.ts";
+import type { Connection, Room, RoomContext } from "./route.ts";
 
 const NO_AUTH: Readonly<Admitted> = Object.freeze({});
 const encoder = new TextEncoder();
@@ -26,18 +26,19 @@ function closable(code: number): boolean {
   );
 }
 
-/** One connection's handler context: `ctx`, `ctx.connection` and `ctx.room` are this object. */
-export class ConnectionContext implements RoomContext, Connection {
+/** One connection as the engine keeps it: what the compiled routes and the hub see (Conn), and the engine's bookkeeping. */
+export class ConnectionContext implements Conn {
   /** the connection's peer */
   readonly peer: Peer;
-  /** the route's compiled handlers */
-  readonly handlers: Handlers;
-  /** the engine driving it */
-  readonly engine: Engine;
+  /** the route's compiled form */
+  readonly route: CompiledRoute;
   /** the room, on room routes */
   readonly ref: RoomRef | undefined;
   /** the route's counters */
   readonly stats: RouteStats;
+  /** the connection speaks `edgewire.v1+msgpack`: binary frames are MessagePack, and so is what it is sent */
+  readonly msgpack: boolean;
+  readonly #services: ConnectionServices;
   /** heard from (a frame or a pong) since the last heartbeat */
   alive = true;
   /** heartbeats in a row without an answer */
@@ -52,32 +53,43 @@ export class ConnectionContext implements RoomContext, Connection {
   flooding = false;
   /** when a frame of the flood last arrived */
   floodSeenAt = 0;
-  /** the connection speaks `edgewire.v1+msgpack`: binary frames are MessagePack, and so is what it is sent */
-  readonly msgpack: boolean;
+  #api: HandlerContext | undefined;
 
-  /** the context of `peer` on `handlers`' route */
+  /** the context of `peer` on `route`'s route */
   constructor(
     peer: Peer,
-    handlers: Handlers,
-    engine: Engine,
+    route: CompiledRoute,
+    services: ConnectionServices,
     ref: RoomRef | undefined,
     stats: RouteStats,
     now: number,
   ) {
     this.peer = peer;
-    this.handlers = handlers;
-    this.engine = engine;
+    this.route = route;
+    this.#services = services;
     this.ref = ref;
     this.stats = stats;
-    this.tokens = handlers.rate?.burst ?? 0;
+    this.tokens = route.rate?.burst ?? 0;
     this.refilledAt = now;
     this.msgpack = peer.record.protocol === MSGPACK_SUBPROTOCOL;
   }
 
+  /** what the route's own handlers receive (made at the first handler call) */
+  get api(): RoomContext {
+    this.#api ??= new HandlerContext(this);
+    return this.#api;
+  }
+
+  /** what admission attached */
+  get auth(): Readonly<Admitted> {
+    return this.peer.record.auth ?? NO_AUTH;
+  }
+
   /** send an error frame (counted by code) */
   error(code: string, message: string, id?: string, extra?: { retryAfterMs: number }): void {
-    this.engine.metrics.errorFrames.inc(code);
-    this.frame(errorFrame(code, message, id, extra));
+    this.#services.countError(code);
+    const frame: ErrorFrame = { type: "error", code, message, ...(id === undefined ? {} : { id }), ...extra };
+    this.frame(frame);
   }
 
   /** send a protocol frame (welcome, ack, error, …) in the connection's encoding, the same values either way */
@@ -101,56 +113,26 @@ export class ConnectionContext implements RoomContext, Connection {
     this.peer.send(frame, text);
   }
 
-  /** the connection (this object) */
-  get connection(): Connection {
-    return this;
-  }
-
-  /** the room (this object); only room routes' handlers see it */
-  get room(): this {
-    return this;
-  }
-
-  /** what admission attached */
-  get auth(): Readonly<Admitted> {
-    return this.peer.record.auth ?? NO_AUTH;
-  }
-
-  /** connection id */
-  get id(): string {
-    return this.peer.record.id;
-  }
-
-  /** negotiated subprotocol */
-  get protocol(): string {
-    return this.peer.record.protocol;
-  }
-
-  /** the route's per-connection state */
-  get state(): unknown {
-    return this.peer.record.state;
+  /** this connection as a room member */
+  member(): Member {
+    return this.route.member(this.peer.record);
   }
 
   /** validated, size-checked, saved; what other members see of it is refreshed (and announced, if the route says so) */
   setState(next: unknown): void {
     // String(): info that is undefined is "undefined", so a change from none to some is news too.
-    const announces = this.ref !== undefined && this.handlers.announcesMember;
+    const announces = this.ref !== undefined && this.route.announcesMember;
     const before = announces ? String(JSON.stringify(this.member().info)) : "";
-    this.handlers.setState(this.peer.record, next);
+    this.route.setState(this.peer.record, next);
     this.peer.save?.();
-    if (!this.ref || !this.handlers.showsMember) return;
+    if (!this.ref || !this.route.showsMember) return;
     const member = this.member();
     // A state change the member's info does not show is no presence news.
     const announce = announces && String(JSON.stringify(member.info)) !== before;
     // Not awaited (setState is synchronous); a broker outage must not become an unhandled rejection.
-    void Promise.resolve(this.engine.broker.update(this.ref, member, announce)).catch((error: unknown) =>
-      this.engine.report(`presence update of ${member.id} on route "${this.handlers.name}" failed`, error),
+    void Promise.resolve(this.#services.broker.update(this.ref, member, announce)).catch((error: unknown) =>
+      this.#services.report(`presence update of ${member.id} on route "${this.route.name}" failed`, error),
     );
-  }
-
-  /** this connection as a room member */
-  member(): Member {
-    return this.handlers.member(this.peer.record);
   }
 
   /** a string as text, bytes as binary (text when `text`), anything else in the connection's encoding (JSON text, or MessagePack) */
@@ -169,53 +151,38 @@ export class ConnectionContext implements RoomContext, Connection {
     this.peer.close(code, reason);
   }
 
-  /** the room's name */
-  get name(): string {
-    return (this.ref as RoomRef).name;
-  }
-
-  #params: Readonly<Record<string, string>> | undefined;
-
-  /** the room's path parameters (made from its name at the first read) */
-  get params(): Readonly<Record<string, string>> {
-    this.#params ??= Object.freeze(roomParams(this.handlers.params, this.ref?.name ?? "") ?? {});
-    return this.#params;
-  }
-
-  /** sequence, keep and deliver to every member */
-  publish(data: unknown): Promise<MessageFrame> {
+  /** sequence, keep and deliver to every member, checked as the route publishes */
+  publish(ref: RoomRef, data: unknown): Promise<MessageFrame> {
     let checked: unknown;
     try {
-      checked = this.handlers.published(data);
+      checked = this.route.published(data);
     } catch (error) {
       return this.#misfit(error);
     }
-    return this.publishChecked(checked);
+    return Promise.resolve(this.#services.broker.publish(ref, this.peer.record.id, checked));
   }
 
   /** sequence, keep and deliver data already checked as the route publishes it (the default handler's: a client's checked data) */
   publishChecked(data: unknown): Promise<MessageFrame> {
-    return Promise.resolve(this.engine.broker.publish(this.ref as RoomRef, this.peer.record.id, data));
+    return Promise.resolve(this.#services.broker.publish(this.ref as RoomRef, this.peer.record.id, data));
   }
 
   /** an unsequenced frame to the others (or to all with `self`) */
-  broadcast(data: unknown, options?: { self?: boolean }): Promise<void> {
+  broadcast(ref: RoomRef, data: unknown, options?: { self?: boolean }): Promise<void> {
     const id = this.peer.record.id;
     let checked: unknown;
     try {
-      checked = this.handlers.published(data);
+      checked = this.route.published(data);
     } catch (error) {
       return this.#misfit(error);
     }
-    return Promise.resolve(
-      this.engine.broker.broadcast(this.ref as RoomRef, id, checked, options?.self ? undefined : id),
-    );
+    return Promise.resolve(this.#services.broker.broadcast(ref, id, checked, options?.self ? undefined : id));
   }
 
   // Data that fails `publishes` is the route's fault, handled here (logged, 1011) whether or not the
   // handler awaits the promise: a fire-and-forget broadcast must not become an unhandled rejection.
   #misfit(error: unknown): Promise<never> {
-    this.engine.fault(this.peer, error);
+    this.#services.fault(this.peer, error);
     const rejected = Promise.reject(error);
     rejected.catch(() => {});
     return rejected;
@@ -223,11 +190,112 @@ export class ConnectionContext implements RoomContext, Connection {
 
   /** bytes to the other members */
   relay(bytes: Uint8Array): Promise<void> {
-    return Promise.resolve(this.engine.broker.relay(this.ref as RoomRef, this.peer.record.id, bytes));
+    return Promise.resolve(this.#services.broker.relay(this.ref as RoomRef, this.peer.record.id, bytes));
   }
 
   /** the room's members, count and last seq */
-  async members(): Promise<{ members: Member[]; count: number; seq: number }> {
-    return this.engine.broker.snapshot(this.ref as RoomRef);
+  async members(ref: RoomRef): Promise<{ members: Member[]; count: number; seq: number }> {
+    return this.#services.broker.snapshot(ref);
+  }
+
+  /** join its room (the hub's) */
+  join(): Promise<void> {
+    return this.#services.join(this);
+  }
+
+  /** leave it */
+  leave(code: number, reason: string): Promise<void> {
+    return this.#services.leave(this, code, reason);
+  }
+}
+
+/** `ctx.connection`: the connection, as a handler sees it. */
+class ConnectionApi implements Connection {
+  readonly #c: ConnectionContext;
+  constructor(c: ConnectionContext) {
+    this.#c = c;
+  }
+  /** connection id, also the member id in a room */
+  get id(): string {
+    return this.#c.peer.record.id;
+  }
+  /** negotiated subprotocol */
+  get protocol(): string {
+    return this.#c.peer.record.protocol;
+  }
+  /** the route's per-connection state */
+  get state(): unknown {
+    return this.#c.peer.record.state;
+  }
+  /** replace the state (validated, size-checked, saved) */
+  setState(next: unknown): void {
+    this.#c.setState(next);
+  }
+  /** send one frame */
+  send(data: unknown, text?: boolean): void {
+    this.#c.send(data, text);
+  }
+  /** close the connection */
+  close(code?: number, reason?: string): void {
+    this.#c.close(code, reason);
+  }
+}
+
+/** `ctx.room`: the room, as a handler sees it (room routes only). */
+class RoomApi implements Room {
+  readonly #c: ConnectionContext;
+  readonly #ref: RoomRef;
+  constructor(c: ConnectionContext, ref: RoomRef) {
+    this.#c = c;
+    this.#ref = ref;
+  }
+  /** the room's name */
+  get name(): string {
+    return this.#ref.name;
+  }
+  /** sequence, keep and deliver to every member */
+  publish(data: unknown): Promise<MessageFrame> {
+    return this.#c.publish(this.#ref, data);
+  }
+  /** an unsequenced frame to the others (or to all with `self`) */
+  broadcast(data: unknown, options?: { self?: boolean }): Promise<void> {
+    return this.#c.broadcast(this.#ref, data, options);
+  }
+  /** bytes to the other members */
+  relay(bytes: Uint8Array): Promise<void> {
+    return this.#c.relay(bytes);
+  }
+  /** the room's members, count and last seq */
+  members(): Promise<{ members: Member[]; count: number; seq: number }> {
+    return this.#c.members(this.#ref);
+  }
+}
+
+/** The `ctx` a route's handlers receive: four names, nothing of the engine. */
+class HandlerContext implements RoomContext {
+  /** the connection */
+  readonly connection: Connection;
+  readonly #c: ConnectionContext;
+  #room: Room | undefined;
+  #params: Readonly<Record<string, string>> | undefined;
+  constructor(c: ConnectionContext) {
+    this.#c = c;
+    this.connection = new ConnectionApi(c);
+  }
+  /** what admission attached */
+  get auth(): Readonly<Admitted> {
+    return this.#c.auth;
+  }
+  /** the room (room routes; a plain route's handlers have none) */
+  get room(): Room {
+    const ref = this.#c.ref;
+    if (!ref) throw new TypeError(`edgewire: route "${this.#c.route.name}" is a plain route: it has no room`);
+    this.#room ??= new RoomApi(this.#c, ref);
+    return this.#room;
+  }
+  /** the room's path parameters (made from its name at the first read) */
+  get params(): Readonly<Record<string, string>> {
+    this.#params ??= Object.freeze(roomParams(this.#c.route.params, this.#c.ref?.name ?? "") ?? {});
+    return this.#params;
   }
 }

@@ -1,30 +1,39 @@
 /**
- * The connection engine: every transport reports open/message/close here with
- * a Peer, and the engine finds the handlers from the peer's record (rule 3 of
- * the design: handlers from data, not closures), so a Durable Object woken
- * from hibernation behaves exactly like a process that never slept. It checks
- * sizes and rates, dispatches, isolates faults, counts, and sends heartbeats;
- * rooms are the hub's.
+ * The connection engine: every transport reports its connections' events here (it implements
+ * ConnectionEvents), and the engine finds the compiled route from the peer's record (rule 3 of the
+ * design: handlers from data, not closures), so a Durable Object woken from hibernation behaves
+ * exactly like a process that never slept. It checks sizes and rates, dispatches, isolates
+ * faults, counts, and sends heartbeats; connections reach it only as ConnectionServices; rooms
+ * are the hub's.
  */
 import { randomId, utf8Length } from "../bytes.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../config.ts";
 import { Metrics } from "../metrics.ts";
 import { decodeValue } from "../msgpack.ts";
 import { CloseCode, CloseReason, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
 import { type Broker, BrokerUnavailableError, type RoomRef, roomRef } from "../pubsub/broker.ts";
+import { compile, StateTooLargeError } from "./compile.ts";
 import { ConnectionContext } from "./context.ts";
-import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
-import { compile, type Handlers, type RateLimit, StateTooLargeError } from "./handlers.ts";
 import { Hub } from "./hub.ts";
+import type {
+  Admitted,
+  CompiledRoute,
+  Conn,
+  ConnectionEvents,
+  ConnectionLimits,
+  ConnectionServices,
+  ConnRecord,
+  Frame,
+  Peer,
+  RateLimit,
+  Runtime,
+} from "./ports.ts";
+import { closeWhenQuiet, retryAfterMs, take } from "./rate-limit.ts";
 import { roomParams } from "./room-path.ts";
 import { type AnyRoute, ClientError } from "./route.ts";
 
-/** A client found flooding is closed (1008) once it has sent nothing for this long; meanwhile its frames are ignored. */
-export const FLOOD_CLOSE_DELAY_MS = 250;
-/** …or this long after it was found flooding, if it never pauses. */
-export const FLOOD_CLOSE_MAX_MS = 5000;
-
-/** Default largest accepted frame: 1 MiB, the Cloudflare Workers limit, so behaviour is the same everywhere. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** How often peers that report bufferedAmount (Bun) are checked for slow consumers. */
+const BUFFER_SCAN_MS = 500;
 
 /** Options of the engine. */
 export interface EngineOptions {
@@ -72,23 +81,17 @@ function idOf(data: Frame, msgpack: boolean): string | undefined {
   }
 }
 
-/** Drives connections of every transport through the route handlers. */
-export class Engine {
+/** Drives connections of every transport through their compiled routes. */
+export class Engine implements ConnectionEvents, ConnectionServices {
   /** the pub/sub engine rooms run on */
   readonly broker: Broker;
   /** this instance's room members and fan-out */
   readonly hub: Hub;
-  /** largest accepted frame in bytes */
-  readonly maxMessageBytes: number;
   /** the counters behind /metrics */
   readonly metrics: Metrics;
-  /** bytes queued to one connection past which an adapter closes it as a slow consumer (`slow`) */
-  readonly maxBufferedBytes: number;
-  /** after the server's Close, how long a peer has to answer before the adapter drops the connection */
-  readonly closeTimeoutMs: number;
-  /** the reason of a 1009 close: `message_too_large: limit is N bytes` */
-  readonly tooBigReason: string;
-  readonly #routes = new Map<string, Handlers>();
+  /** what every adapter applies the same way: frame size, outbound buffer, close timeout */
+  readonly limits: ConnectionLimits;
+  readonly #routes = new Map<string, CompiledRoute>();
   /** every open connection, so a stopping server can close them all and metrics can count them */
   readonly #open = new Set<Peer>();
   readonly #closed: ((record: ConnRecord) => void) | undefined;
@@ -97,33 +100,34 @@ export class Engine {
   readonly #log: (message: string, error?: unknown) => void;
   readonly #faulted = new WeakSet<object>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #bufferScan: ReturnType<typeof setInterval> | undefined;
 
-  /** an engine for `routes` over the given broker */
+  /** an engine for `routes` (names unique: the edgewire checked them) over the given broker */
   constructor(options: EngineOptions) {
-    for (const route of options.routes) {
-      if (this.#routes.has(route.name)) {
-        throw new Error(`edgewire: two routes are named "${route.name}"; give one of them a name`);
-      }
-      this.#routes.set(route.name, compile(route, options.rate));
-    }
+    for (const route of options.routes) this.#routes.set(route.name, compile(route, options.rate));
     this.broker = options.broker;
     this.metrics = options.metrics ?? new Metrics();
-    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.limits = {
+      maxMessageBytes,
+      maxBufferedBytes: options.maxBufferedBytes ?? 4 * 1024 * 1024,
+      closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+      tooBigReason: CloseReason.tooBig(maxMessageBytes),
+      heartbeatMs: options.heartbeatMs ?? 25_000,
+    };
+    this.#log = options.log ?? ((m, e) => console.error(m, e ?? ""));
     this.hub = new Hub(options.broker, options.publish, {
       heartbeatMs: options.heartbeatMs,
-      maxMessageBytes: this.maxMessageBytes,
+      maxMessageBytes,
+      report: (message, error) => this.#log(message, error),
     });
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
-    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
-    this.tooBigReason = CloseReason.tooBig(this.maxMessageBytes);
     this.#closed = options.closed;
     this.#now = options.now ?? Date.now;
     this.#newId = options.newId ?? randomId;
-    this.#log = options.log ?? ((m, e) => console.error(m, e ?? ""));
   }
 
-  /** the compiled handlers of route `name` */
-  handlers(name: string): Handlers | undefined {
+  /** the compiled route named `name` */
+  route(name: string): CompiledRoute | undefined {
     return this.#routes.get(name);
   }
 
@@ -135,14 +139,14 @@ export class Engine {
     auth?: Admitted,
     query: Readonly<Record<string, string>> = {},
   ): ConnRecord {
-    const handlers = this.#routes.get(route);
-    if (!handlers) throw new Error(`edgewire: no route named "${route}"`);
+    const compiled = this.#routes.get(route);
+    if (!compiled) throw new Error(`edgewire: no route named "${route}"`);
     const record: ConnRecord = { v: 1, id: this.#newId(), route, room, protocol, seq: 0, at: this.#now() };
     if (auth && (auth.claims !== undefined || auth.address !== undefined)) record.auth = auth;
-    const params = room === null ? {} : (roomParams(handlers.params, room) ?? {});
-    const state = handlers.initialState({ auth: auth ?? {}, room, params, query });
+    const params = room === null ? {} : (roomParams(compiled.params, room) ?? {});
+    const state = compiled.initialState({ auth: auth ?? {}, room, params, query });
     try {
-      if (state !== undefined) handlers.setState(record, state);
+      if (state !== undefined) compiled.setState(record, state);
     } catch (error) {
       // Too large from the request's own input (a long query value): the client's to fix.
       if (error instanceof StateTooLargeError) throw new ClientError(ErrorCode.invalidState, error.message);
@@ -151,15 +155,15 @@ export class Engine {
     return record;
   }
 
-  /** the handler context of `peer`, made on its first event */
+  /** the context of `peer`, made on its first event */
   context(peer: Peer): ConnectionContext {
     const existing = peer.context as ConnectionContext | undefined;
     if (existing) return existing;
     const { route, room } = peer.record;
-    const handlers = this.#routes.get(route);
-    if (!handlers) throw new Error(`edgewire: connection ${peer.record.id} is on unknown route "${route}"`);
-    const ref = handlers.kind === "room" && room !== null ? roomRef(route, room) : undefined;
-    const ctx = new ConnectionContext(peer, handlers, this, ref, this.metrics.route(route), this.#now());
+    const compiled = this.#routes.get(route);
+    if (!compiled) throw new Error(`edgewire: connection ${peer.record.id} is on unknown route "${route}"`);
+    const ref = compiled.kind === "room" && room !== null ? roomRef(route, room) : undefined;
+    const ctx = new ConnectionContext(peer, compiled, this, ref, this.metrics.route(route), this.#now());
     peer.context = ctx;
     return ctx;
   }
@@ -199,11 +203,11 @@ export class Engine {
   }
 
   /** a connection was accepted */
-  open(peer: Peer): void {
+  opened(peer: Peer): void {
     this.#open.add(peer);
     try {
       const ctx = this.context(peer);
-      this.#settle(peer, ctx.handlers.open(ctx));
+      this.#settle(peer, ctx.route.open(ctx));
     } catch (error) {
       this.#fail(peer, error);
     }
@@ -212,13 +216,13 @@ export class Engine {
   /** whether text frames for this peer must arrive as strings (else undecoded UTF-8 bytes with `text` set will do) */
   readsText(peer: Peer): boolean {
     const ctx = peer.context as ConnectionContext | undefined;
-    return (ctx?.handlers ?? this.#routes.get(peer.record.route))?.readsText ?? true;
+    return (ctx?.route ?? this.#routes.get(peer.record.route))?.readsText ?? true;
   }
 
   /** a frame arrived: text as a string (or as UTF-8 bytes with `text` true, where `readsText` allows), binary as bytes */
   message(peer: Peer, data: Frame, text = typeof data === "string"): void {
-    if (tooBig(data, this.maxMessageBytes)) {
-      this.end(peer, CloseCode.tooBig, this.tooBigReason);
+    if (tooBig(data, this.limits.maxMessageBytes)) {
+      this.end(peer, CloseCode.tooBig, this.limits.tooBigReason);
       return;
     }
     // The hot path: no closure, no allocation beyond what the handler does.
@@ -228,13 +232,13 @@ export class Engine {
       const stats = ctx.stats;
       stats.messagesIn++;
       stats.bytesIn += typeof data === "string" ? data.length : data.byteLength;
-      const rate = ctx.handlers.rate;
       if (ctx.flooding) {
         ctx.floodSeenAt = this.#now();
         return;
       }
+      const rate = ctx.route.rate;
       if (rate !== undefined && !this.#allow(ctx, rate, data)) return;
-      this.#settle(peer, ctx.handlers.message(ctx, data, text));
+      this.#settle(peer, ctx.route.message(ctx, data, text));
     } catch (error) {
       this.#fail(peer, error);
     }
@@ -251,7 +255,7 @@ export class Engine {
     } catch {
       // already closed: the room still hears why
     }
-    this.close(peer, code, reason);
+    this.closed(peer, code, reason);
   }
 
   /** the peer answered a heartbeat (a protocol pong) */
@@ -261,12 +265,12 @@ export class Engine {
   }
 
   /** the connection closed (either side) or failed; 1006 when it dropped without a Close frame */
-  close(peer: Peer, code = 1006, reason = ""): void {
+  closed(peer: Peer, code = 1006, reason = ""): void {
     if (!this.#open.delete(peer) && peer.context !== undefined) return; // reported twice: once is enough
     this.metrics.closes.inc(String(code));
     try {
       const ctx = this.context(peer);
-      this.#settle(peer, ctx.handlers.close(ctx, code, reason));
+      this.#settle(peer, ctx.route.close(ctx, code, reason));
     } catch (error) {
       this.#fail(peer, error);
     }
@@ -274,25 +278,38 @@ export class Engine {
   }
 
   /**
-   * Close a connection that cannot keep up (its outbound buffer passed the
-   * limit): 1013 to the room, and the socket is dropped at once, since a
-   * reader that does not read would never read a Close frame either.
+   * Close a connection that cannot keep up (its outbound buffer passed the limit): 1013 to the
+   * room, and the socket is dropped at once, since a reader that does not read would never read a
+   * Close frame either.
    */
   slow(peer: Peer): void {
     if (!this.#open.has(peer)) return;
     this.metrics.slowConsumerCloses++;
-    this.close(peer, CloseCode.tryAgainLater, CloseReason.slowConsumer);
+    this.#drop(peer, CloseCode.tryAgainLater, CloseReason.slowConsumer);
+  }
+
+  /** it answered nothing for two heartbeats: 1006 to the room, and the connection is dropped */
+  timedOut(peer: Peer): void {
+    if (!this.#open.has(peer)) return;
+    this.metrics.heartbeatTimeouts++;
+    this.#drop(peer, 1006, ErrorCode.heartbeatTimeout);
+  }
+
+  // The room hears `code`; the socket goes without a closing handshake where the runtime can
+  // (its peer is not reading, or not there), else with a Close it may never read.
+  #drop(peer: Peer, code: number, reason: string): void {
+    this.closed(peer, code, reason);
     try {
       if (peer.terminate) peer.terminate();
-      else peer.close(CloseCode.tryAgainLater, CloseReason.slowConsumer);
+      else peer.close(code === 1006 ? CloseCode.goingAway : code, reason);
     } catch {}
   }
 
   /**
-   * Re-attach a connection that survived while its state did not (a Durable
-   * Object woken from hibernation): rooms and presence come back, nobody is told.
+   * Re-attach a connection that survived while its state did not (a Durable Object woken from
+   * hibernation): rooms and presence come back, nobody is told.
    */
-  restore(peer: Peer): void {
+  restored(peer: Peer): void {
     this.#open.add(peer);
     try {
       const ctx = this.context(peer);
@@ -303,19 +320,27 @@ export class Engine {
   }
 
   /**
-   * Ping every `ms` the connections whose runtime can (`Peer.ping`); one that
-   * answered nothing — no pong, no frame — since the previous ping is pinged
-   * again, and after two missed it is closed (1006 to the room) and dropped.
+   * Ping every `ms` the connections whose runtime can (`Peer.ping`); one that answered nothing —
+   * no pong, no frame — since the previous ping is pinged again, and after two missed it times out.
    */
   startHeartbeat(ms: number): void {
     this.stopHeartbeat();
     this.#heartbeat = setInterval(() => this.heartbeat(), ms);
+    this.#bufferScan = setInterval(() => this.scanBuffers(), BUFFER_SCAN_MS);
   }
 
   /** stop sending heartbeats */
   stopHeartbeat(): void {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    if (this.#bufferScan !== undefined) clearInterval(this.#bufferScan);
     this.#heartbeat = undefined;
+    this.#bufferScan = undefined;
+  }
+
+  /** find slow consumers among peers whose frames bypass `send` (Bun's native publish): one round */
+  scanBuffers(): void {
+    const max = this.limits.maxBufferedBytes;
+    for (const peer of this.#open) if (peer.bufferedAmount !== undefined && peer.bufferedAmount > max) this.slow(peer);
   }
 
   /** one heartbeat round (the timer's; tests call it directly) */
@@ -325,12 +350,7 @@ export class Engine {
       const ctx = this.context(peer);
       if (ctx.alive) ctx.missed = 0;
       else if (++ctx.missed >= 2) {
-        this.metrics.heartbeatTimeouts++;
-        this.close(peer, 1006, ErrorCode.heartbeatTimeout);
-        try {
-          if (peer.terminate) peer.terminate();
-          else peer.close(CloseCode.goingAway, ErrorCode.heartbeatTimeout);
-        } catch {}
+        this.timedOut(peer);
         continue;
       }
       ctx.alive = false;
@@ -350,54 +370,42 @@ export class Engine {
     return roomRef(route, room);
   }
 
-  // Token bucket per connection: `burst` frames at once, `perSecond` after. A refused frame is
-  // answered with `rate_limited` and when to retry; more than `burst` refusals within a second (a
-  // client that ignores the answers) close the connection with 1008, and are not answered: an
-  // answer per violation would itself amplify. Counted per second, not "in a row": a server slower
-  // than the flood (workerd handles a frame in tens of µs) refills a token between two refusals, and
-  // "in a row" never came — 30 000 frames drew 29 275 answers and no close.
+  // A refused frame is answered with `rate_limited` and when to retry; a flooder is not answered
+  // any more, its frames are ignored, and it is closed (1008) once it pauses (rate-limit.ts).
   #allow(ctx: ConnectionContext, rate: RateLimit, data: Frame): boolean {
     const now = this.#now();
-    const tokens = Math.min(rate.burst, ctx.tokens + ((now - ctx.refilledAt) * rate.perSecond) / 1000);
-    ctx.refilledAt = now;
-    if (tokens >= 1) {
-      ctx.tokens = tokens - 1;
-      return true;
-    }
-    ctx.tokens = tokens;
+    const verdict = take(ctx, rate, now);
+    if (verdict === "ok") return true;
     this.metrics.rateLimited++;
-    if (now - ctx.refusedSince >= 1000) {
-      ctx.refusedSince = now;
-      ctx.refused = 0;
-    }
-    if (++ctx.refused > rate.burst) {
-      if (!ctx.flooding) this.#flooding(ctx, now);
+    if (verdict === "flooding") {
+      ctx.flooding = true;
+      ctx.floodSeenAt = now;
+      this.metrics.floodCloses++;
+      closeWhenQuiet(
+        () => ctx.floodSeenAt,
+        this.#now,
+        () => this.end(ctx.peer, CloseCode.policy, CloseReason.flooding),
+      );
       return false;
     }
-    const retryAfterMs = Math.ceil(((1 - tokens) * 1000) / rate.perSecond);
-    ctx.error(ErrorCode.rateLimited, `more than ${rate.perSecond} frames per second`, idOf(data, ctx.msgpack), {
-      retryAfterMs,
-    });
+    const message = `more than ${rate.perSecond} frames per second`;
+    ctx.error(ErrorCode.rateLimited, message, idOf(data, ctx.msgpack), { retryAfterMs: retryAfterMs(ctx, rate) });
     return false;
   }
 
-  // Persistent flooding: ignore everything from now on, and close (1008) once the flood has paused for
-  // FLOOD_CLOSE_DELAY_MS, or after FLOOD_CLOSE_MAX_MS at the latest. A Close sent while the client is
-  // still sending is lost on Bun and Deno: they drop the TCP connection with the flood unread, the
-  // kernel resets it, and the client loses every frame not yet read — the refusals and the Close
-  // itself (it saw 1006). Node's ws and workerd read on until the client's Close.
-  #flooding(ctx: ConnectionContext, now: number): void {
-    ctx.flooding = true;
-    ctx.floodSeenAt = now;
-    this.metrics.floodCloses++;
-    const since = now;
-    const check = () => {
-      const at = this.#now();
-      if (at - ctx.floodSeenAt >= FLOOD_CLOSE_DELAY_MS || at - since >= FLOOD_CLOSE_MAX_MS)
-        this.end(ctx.peer, CloseCode.policy, CloseReason.flooding);
-      else setTimeout(check, FLOOD_CLOSE_DELAY_MS);
-    };
-    setTimeout(check, FLOOD_CLOSE_DELAY_MS);
+  /** count an error frame sent, by code */
+  countError(code: string): void {
+    this.metrics.errorFrames.inc(code);
+  }
+
+  /** join the connection's room */
+  join(conn: Conn): Promise<void> {
+    return this.hub.join(conn);
+  }
+
+  /** leave it, telling the others how the connection ended */
+  leave(conn: Conn, code: number, reason: string): Promise<void> {
+    return this.hub.leave(conn, code, reason);
   }
 
   /** a route's fault on `peer`, outside the handler call that will also see it: logged and closed once */

@@ -5,15 +5,14 @@
  * dropped, so there is no gap and no duplicate at the seam. Each delivery is
  * encoded once per encoding the room's members speak (JSON, and MessagePack
  * only where a member speaks it); on Bun it is one native topic publish per
- * encoding. (Slow consumers and resume plug in here.)
+ * encoding. A resuming member gets what it missed from history before the live stream.
  */
 
 import type { RouteStats } from "../metrics.ts";
 import { transcode } from "../msgpack.ts";
 import type { Member, MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
-import type { ConnectionContext } from "./context.ts";
-import type { Frame, Peer, Runtime } from "./contract.ts";
+import type { Conn, Frame, Peer, Runtime } from "./ports.ts";
 
 /** A room's members on this instance. */
 interface LocalRoom {
@@ -60,17 +59,26 @@ export class Hub {
 
   readonly #heartbeatMs: number | undefined;
   readonly #maxMessageBytes: number | undefined;
+  readonly #report: (message: string, error: unknown) => void;
 
-  /** a hub over `broker`, with the runtime's native topic publish if it has one; welcomes tell clients the heartbeat and the frame limit */
+  /**
+   * A hub over `broker`, with the runtime's native topic publish if it has one; welcomes tell
+   * clients the heartbeat and the frame limit; failures that close nothing go to `report`.
+   */
   constructor(
     broker: Broker,
     publish?: Runtime["publish"],
-    welcome: { heartbeatMs?: number | undefined; maxMessageBytes?: number | undefined } = {},
+    options: {
+      heartbeatMs?: number | undefined;
+      maxMessageBytes?: number | undefined;
+      report?: (message: string, error: unknown) => void;
+    } = {},
   ) {
     this.#broker = broker;
     this.#publish = publish;
-    this.#heartbeatMs = welcome.heartbeatMs;
-    this.#maxMessageBytes = welcome.maxMessageBytes;
+    this.#heartbeatMs = options.heartbeatMs;
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.#report = options.report ?? ((message, error) => console.error(message, error));
   }
 
   /**
@@ -79,7 +87,7 @@ export class Hub {
    * first gets every message after it from history, in order, once; when the
    * epoch changed or history no longer reaches back, it is told (`resync`).
    */
-  async join(ctx: ConnectionContext): Promise<void> {
+  async join(ctx: Conn): Promise<void> {
     const { peer } = ctx;
     const record = peer.record;
     const ref = ctx.ref as RoomRef;
@@ -150,12 +158,12 @@ export class Hub {
   // A handler may change the member's state while its join is in flight (a client that publishes
   // before its welcome): a broker that stores the member only once the join lands (Redis) ignored
   // that update and then stored the info of before it. Store what the member shows now.
-  #caughtUp(ctx: ConnectionContext, joined: Member): void {
-    if (!ctx.handlers.showsMember) return;
+  #caughtUp(ctx: Conn, joined: Member): void {
+    if (!ctx.route.showsMember) return;
     const now = ctx.member();
     if (JSON.stringify(now.info) === JSON.stringify(joined.info)) return;
-    void Promise.resolve(this.#broker.update(ctx.ref as RoomRef, now, ctx.handlers.announcesMember)).catch(
-      (error: unknown) => ctx.engine.report(`presence update of ${now.id} after its join failed`, error),
+    void Promise.resolve(this.#broker.update(ctx.ref as RoomRef, now, ctx.route.announcesMember)).catch(
+      (error: unknown) => this.#report(`edgewire: presence update of ${now.id} after its join failed`, error),
     );
   }
 
@@ -181,7 +189,7 @@ export class Hub {
   }
 
   /** remove the context's connection from its room and tell the others how it ended */
-  async leave(ctx: ConnectionContext, code?: number, reason?: string): Promise<void> {
+  async leave(ctx: Conn, code?: number, reason?: string): Promise<void> {
     const { peer } = ctx;
     const ref = ctx.ref as RoomRef;
     const id = peer.record.id;
@@ -203,7 +211,7 @@ export class Hub {
    * Re-attach a connection that survived while its state did not (a Durable
    * Object woken from hibernation): rooms and presence come back, nobody is told.
    */
-  restore(ctx: ConnectionContext): void {
+  restore(ctx: Conn): void {
     const ref = ctx.ref as RoomRef;
     this.#broker.restore(ref, ctx.member());
     const local = this.#local(ref);
@@ -250,7 +258,7 @@ export class Hub {
     return local;
   }
 
-  #live(local: LocalRoom, ctx: ConnectionContext): void {
+  #live(local: LocalRoom, ctx: Conn): void {
     const peer = ctx.peer;
     local.live.set(peer.record.id, peer);
     if (ctx.msgpack) local.packed.add(peer);

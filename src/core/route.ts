@@ -10,8 +10,15 @@
 import * as v from "valibot";
 import type { MessageFrame } from "../protocol.ts";
 import { describeIssues } from "../protocol.ts";
-import type { Admitted } from "./contract.ts";
 import type { RoomParams } from "./room-path.ts";
+
+/** What admission attached to a connection before it existed; handlers read it as `ctx.auth`. */
+export interface Admitted {
+  /** verified token claims, when the connection presented a credential */
+  claims?: Record<string, unknown>;
+  /** the client's address as the runtime (or a trusted proxy) reports it */
+  address?: string;
+}
 
 /** A connection as a handler sees it. */
 export interface Connection<State = unknown> {

@@ -12,9 +12,8 @@
 import type { Context } from "hono";
 import * as v from "valibot";
 import type { Config } from "../config.ts";
-import type { Admitted, ConnRecord, Runtime } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
-import type { Handlers } from "../core/handlers.ts";
+import type { Admitted, CompiledRoute, ConnRecord, Runtime } from "../core/ports.ts";
 import { roomName, roomParams } from "../core/room-path.ts";
 import { ClientError } from "../core/route.ts";
 import type { Logger } from "../log.ts";
@@ -156,7 +155,7 @@ export class Admission {
   }
 
   /** the room a room route's request names (its path parameters' values, joined by "/"), or the 400 that refuses it */
-  room(c: Context, handlers: Handlers): string | Response {
+  room(c: Context, handlers: CompiledRoute): string | Response {
     for (const param of handlers.params) {
       const parsed = v.safeParse(this.#roomName, c.req.param(param));
       if (!parsed.success) {
@@ -179,7 +178,7 @@ export class Admission {
    */
   async connection(
     c: Context,
-    handlers: Handlers,
+    handlers: CompiledRoute,
     room: string | null,
     offer: string | undefined,
   ): Promise<ConnRecord | Response> {
@@ -244,7 +243,7 @@ export class Admission {
    * Check a read of a room's history: the same Origin policy and credentials
    * (and `rooms` claim) as joining it. Undefined to go on, or the refusal.
    */
-  async read(c: Context, handlers: Handlers, room: string): Promise<Response | undefined> {
+  async read(c: Context, handlers: CompiledRoute, room: string): Promise<Response | undefined> {
     if (!this.originAllowed(c)) {
       return this.#refuse(
         c,
@@ -293,7 +292,7 @@ export class Admission {
   }
 
   // The token's claims; undefined for an anonymous connection that may proceed; or the 401 that refuses it.
-  async #credentials(c: Context, handlers: Handlers): Promise<Record<string, unknown> | undefined | Response> {
+  async #credentials(c: Context, handlers: CompiledRoute): Promise<Record<string, unknown> | undefined | Response> {
     const required =
       handlers.definition.options.auth === "required" || (this.#auth.configured && this.#config.auth !== "optional");
     const token = Authenticator.token(c);

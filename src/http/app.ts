@@ -9,9 +9,8 @@
  */
 import { type Context, Hono } from "hono";
 import { type AsyncApiDocument, type AsyncApiOptions, asyncApiDocument, mountedAt } from "../asyncapi.ts";
-import type { ConnRecord } from "../core/contract.ts";
 import type { Engine } from "../core/engine.ts";
-import type { Handlers } from "../core/handlers.ts";
+import type { CompiledRoute, ConnRecord } from "../core/ports.ts";
 import { pathParams, roomName, roomPath } from "../core/room-path.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
@@ -326,8 +325,8 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
   const canonical = (room: string | null, rest = "") => (room === null ? base : roomPath(base, room)) + rest;
 
   /** The handlers and room of a request, or the refusal. */
-  const target = (c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response => {
-    const handlers = s.engine.handlers(route.name) as Handlers;
+  const target = (c: Context, s: Serving): { handlers: CompiledRoute; room: string | null } | Response => {
+    const handlers = s.engine.route(route.name) as CompiledRoute;
     if (!isRoom) return { handlers, room: null };
     const room = s.admission.room(c, handlers);
     return typeof room === "string" ? { handlers, room } : room;
@@ -450,8 +449,8 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       }
       if (s.mode === "worker") return forwardRoom(c, s, "/messages");
       const body = await c.req.text();
-      if (body.length > s.engine.maxMessageBytes) {
-        return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${s.engine.maxMessageBytes} bytes`);
+      if (body.length > s.engine.limits.maxMessageBytes) {
+        return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${s.engine.limits.maxMessageBytes} bytes`);
       }
       let data: unknown;
       try {
@@ -483,7 +482,7 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
 
 interface RouteHelpers {
   canonical(room: string | null, rest?: string): string;
-  target(c: Context, s: Serving): { handlers: Handlers; room: string | null } | Response;
+  target(c: Context, s: Serving): { handlers: CompiledRoute; room: string | null } | Response;
   admit(c: Context, s: Serving, offer: string | undefined): Promise<ConnRecord | Response>;
   forwardRoom(c: Context, s: Serving, rest: string, record?: ConnRecord): Promise<Response> | Response;
 }
@@ -591,8 +590,13 @@ function mountPolling(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Se
     const s = instanceOf(c);
     if (s.mode === "worker") return forwardPoll(c, s, c.req.param("sid"));
     const text = await c.req.text();
-    if (text.length > s.engine.maxMessageBytes * 2) {
-      return httpError(c, 413, ErrorCode.messageTooLarge, `limit is ${s.engine.maxMessageBytes} bytes per frame`);
+    if (text.length > s.engine.limits.maxMessageBytes * 2) {
+      return httpError(
+        c,
+        413,
+        ErrorCode.messageTooLarge,
+        `limit is ${s.engine.limits.maxMessageBytes} bytes per frame`,
+      );
     }
     let body: unknown;
     try {

@@ -6,8 +6,9 @@
  */
 import * as v from "valibot";
 import { fromBase64, toBase64 } from "../bytes.ts";
-import type { ConnRecord, Frame, Peer } from "../core/contract.ts";
+import { DEFAULT_POLL_OPTIONS } from "../config.ts";
 import type { Engine } from "../core/engine.ts";
+import type { ConnRecord, Frame, Peer } from "../core/ports.ts";
 import { CloseCode, CloseReason, type PollFrame, type PollReply } from "../protocol.ts";
 
 /** Body of `POST {route}/poll/:sid`. */
@@ -29,15 +30,6 @@ export interface PollOptions {
   /** most sessions held at once */
   maxSessions: number;
 }
-
-/** Defaults documented in docs/protocol.md. */
-export const DEFAULT_POLL_OPTIONS: PollOptions = {
-  timeoutMs: 25_000,
-  idleMs: 60_000,
-  batchBytes: 256 * 1024,
-  maxQueuedBytes: 4 * 1024 * 1024,
-  maxSessions: 10_000,
-};
 
 const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength);
 
@@ -82,7 +74,7 @@ export class PollSession implements Peer {
   close(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = { code, reason };
-    this.owner.engine.close(this, code, reason);
+    this.owner.engine.closed(this, code, reason);
     this.wake();
   }
 
@@ -145,7 +137,7 @@ export class PollTransport {
     const session = new PollSession(sid, record, this);
     this.#sessions.set(sid, session);
     this.#startSweeper();
-    this.engine.open(session);
+    this.engine.opened(session);
     return session;
   }
 

@@ -3,7 +3,9 @@
  * is what makes `seq` survive: memory here (the embedded default), SQLite in a
  * Durable Object (sql-history.ts), Redis Streams next.
  */
+
 import { randomId } from "../bytes.ts";
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "../config.ts";
 import type { MessageFrame } from "../protocol.ts";
 import type { MaybePromise } from "./broker.ts";
 
@@ -33,13 +35,6 @@ export interface HistoryStore {
   /** what it keeps outlives the process (a Durable Object's SQLite); memory: false */
   readonly durable?: boolean;
 }
-
-/** Default bounded history length per room. */
-export const DEFAULT_HISTORY_LIMIT = 1000;
-/** Default oldest message kept in history: a day. */
-export const DEFAULT_HISTORY_MAX_AGE_MS = 24 * 3_600_000;
-/** Default time an unoccupied room without messages is remembered: 10 minutes. */
-export const DEFAULT_ROOM_IDLE_MS = 10 * 60_000;
 
 interface RoomLog {
   seq: number;

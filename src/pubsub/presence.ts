@@ -8,11 +8,11 @@
  * (measured: 1 000 joins took 10 s on Node); Pusher caps presence channels at
  * 100 members for the same reason.
  */
+import { DEFAULT_PRESENCE_LIMIT } from "../config.ts";
 import type { Member, PresenceChangeFrame, PresenceFrame } from "../protocol.ts";
 import type { Delivery, RoomRef } from "./broker.ts";
 
 /** Default presence limit: members above it are counted, not listed. */
-export const DEFAULT_PRESENCE_LIMIT = 100;
 /** Shortest time between two count frames of one large room. */
 export const DEFAULT_PRESENCE_INTERVAL_MS = 250;
 

@@ -22,6 +22,7 @@
  */
 import { createClient, type RedisClientType } from "@redis/client";
 import { fromBase64, randomId, toBase64 } from "../bytes.ts";
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { BroadcastFrame, Member, MessageFrame, PresenceFrame } from "../protocol.ts";
 import {
@@ -32,7 +33,6 @@ import {
   type JoinSnapshot,
   type RoomRef,
 } from "./broker.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./history.ts";
 import { PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
 
 /** Options of the Redis broker. */

@@ -8,9 +8,10 @@
  * wait for a burst, not one each: measured 0.62× → 1.47× raw-workerd fan-out).
  */
 import { randomId } from "../bytes.ts";
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS } from "../config.ts";
 import type { MessageFrame } from "../protocol.ts";
 import { BrokerUnavailableError } from "./broker.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, type Head, type HistoryStore } from "./history.ts";
+import type { Head, HistoryStore } from "./history.ts";
 
 /** The slice of a SQL storage API this store needs (`SqlStorage` in workerd). */
 export interface SqlLike {

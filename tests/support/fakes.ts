@@ -1,7 +1,7 @@
 /** Fakes for unit tests: peers that record what they are sent, and a runtime that records upgrades. */
 import { createEdgewire, type EdgewireOptions, type Instance } from "../../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../../src/core/contract.ts";
 import { Engine, type EngineOptions } from "../../src/core/engine.ts";
+import type { ConnRecord, Frame, Peer, Runtime } from "../../src/core/ports.ts";
 import type { Broker } from "../../src/pubsub/broker.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { echo } from "../../src/routes/echo.ts";

@@ -68,7 +68,7 @@ describe("app routes", () => {
   it("lists presence and the room's last seq", async () => {
     const { app, engine } = fakeApp();
     const peer = new FakePeer(record("room", "lobby"));
-    engine.open(peer);
+    engine.opened(peer);
     await settle();
     await engine.push("room", "lobby", { hello: 1 });
     const body = (await (await app.request("/rooms/lobby")).json()) as {
@@ -84,7 +84,7 @@ describe("app routes", () => {
   it("publishes a backend push to members with the seq it replies", async () => {
     const { app, engine } = fakeApp({ pushToken: "t0k" });
     const peer = new FakePeer(record("room", "news"));
-    engine.open(peer);
+    engine.opened(peer);
     await settle();
     const res = await app.request("/rooms/news/messages", {
       method: "POST",

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { utf8Length } from "../../src/bytes.ts";
-import type { Frame } from "../../src/core/contract.ts";
+import type { Frame } from "../../src/core/ports.ts";
 import { defineRoom } from "../../src/index.ts";
 import type { Broker, JoinSnapshot } from "../../src/pubsub/broker.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
@@ -12,7 +12,7 @@ import { engineWith, FakePeer, record, roomKey, settle } from "../support/fakes.
 
 async function joined(engine: ReturnType<typeof engineWith>, room: string): Promise<FakePeer> {
   const peer = new FakePeer(record("room", room));
-  engine.open(peer);
+  engine.opened(peer);
   await settle();
   return peer;
 }
@@ -21,7 +21,7 @@ describe("engine", () => {
   it("echoes text and bytes unchanged", () => {
     const engine = engineWith();
     const peer = new FakePeer(record("echo"));
-    engine.open(peer);
+    engine.opened(peer);
     const bytes = new Uint8Array([0, 1, 255]);
     engine.message(peer, "héllo");
     engine.message(peer, bytes);
@@ -56,7 +56,7 @@ describe("engine", () => {
       ["join"],
     );
     assert.equal(b.ofType("presence").length, 0, "a member is not told of its own join");
-    engine.close(b, 4000, "bye");
+    engine.closed(b, 4000, "bye");
     await settle();
     const left = a.ofType<{ event: string; code: number; reason: string; count: number }>("presence")[1];
     assert.deepEqual([left?.event, left?.code, left?.reason, left?.count], ["leave", 4000, "bye", 1]);
@@ -156,10 +156,10 @@ describe("engine", () => {
       return peer;
     };
     const a = native("r");
-    engine.open(a);
+    engine.opened(a);
     await settle();
     const b = native("r");
-    engine.open(b);
+    engine.opened(b);
     await settle();
     assert.deepEqual(subscribed, ["room:room:r", "room:room:r"]);
     engine.message(a, JSON.stringify({ type: "publish", data: "x" }));
@@ -185,7 +185,7 @@ describe("engine", () => {
     broker.publish = inner.publish.bind(inner);
     const engine = engineWith({ broker });
     const peer = new FakePeer(record("room", "r"));
-    engine.open(peer);
+    engine.opened(peer);
     await settle();
     await engine.push("room", "r", "during");
     release();
@@ -225,7 +225,7 @@ describe("engine", () => {
     broker.update = inner.update.bind(inner);
     const engine = engineWith({ broker, routes: [named] });
     const peer = new FakePeer(record("named", "r", { name: "before" }));
-    engine.open(peer);
+    engine.opened(peer);
     await settle();
     engine.message(peer, JSON.stringify({ type: "publish", data: "after" }));
     await settle();
@@ -240,8 +240,8 @@ describe("engine", () => {
     const engine = engineWith({ broker });
     const a = new FakePeer({ ...record("room", "r"), seq: 3 });
     const b = new FakePeer({ ...record("room", "r"), seq: 3 });
-    engine.restore(a);
-    engine.restore(b);
+    engine.restored(a);
+    engine.restored(b);
     assert.equal(a.sent.length + b.sent.length, 0);
     assert.equal((await broker.snapshot(engine.ref("room", "r"))).members.length, 2);
     engine.message(a, JSON.stringify({ type: "publish", data: "hi" }));
@@ -254,7 +254,7 @@ describe("engine", () => {
     const engine = engineWith();
     const a = await joined(engine, "r");
     assert.equal(engine.hub.localMembers(roomKey("r")), 1);
-    engine.close(a);
+    engine.closed(a);
     await settle();
     assert.equal(engine.hub.localMembers(roomKey("r")), 0);
   });
@@ -275,7 +275,7 @@ describe("resume", () => {
     resume?: { seq: number; epoch: string },
   ) => {
     const peer = new FakePeer({ ...record("room", room), ...(resume ? { resume } : {}) });
-    engine.open(peer);
+    engine.opened(peer);
     await settle();
     return peer;
   };

@@ -10,13 +10,13 @@ describe("inspector data", () => {
     const engine = engineWith();
     const a = new FakePeer(record("room", "r"));
     const b = new FakePeer(record("room", "r"));
-    engine.open(a);
-    engine.open(b);
+    engine.opened(a);
+    engine.opened(b);
     await settle();
     engine.message(a, JSON.stringify({ type: "publish", id: "1", data: { text: "hi" } }));
     await settle();
     const echo = new FakePeer(record("echo"));
-    engine.open(echo);
+    engine.opened(echo);
     engine.message(echo, "ping me");
     const room = engine.metrics.route("room");
     const sentToRoom = a.sent.length + b.sent.length;
@@ -32,8 +32,8 @@ describe("inspector data", () => {
     const engine = engineWith();
     const sampler = new Sampler(engine, engine.broker, engine.metrics, 5000, 3);
     const peers = [new FakePeer(record("room", "busy")), new FakePeer(record("room", "busy"))];
-    for (const p of peers) engine.open(p);
-    engine.open(new FakePeer(record("room", "quiet")));
+    for (const p of peers) engine.opened(p);
+    engine.opened(new FakePeer(record("room", "quiet")));
     await settle();
     sampler.sample(Date.now() - 10_000);
     for (let i = 0; i < 10; i++) engine.message(peers[0] as FakePeer, JSON.stringify({ type: "publish", data: i }));

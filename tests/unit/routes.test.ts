@@ -101,7 +101,7 @@ describe("plain routes", () => {
   it("validate frames with the route's schema before the handler sees them", async () => {
     const engine = engineOf();
     const peer = new FakePeer(engine.record("calc", null, ""));
-    engine.open(peer);
+    engine.opened(peer);
     calls.length = 0;
     engine.message(peer, "{nope");
     engine.message(peer, JSON.stringify({ type: "add", a: 1, id: "k" }));
@@ -134,7 +134,7 @@ describe("plain routes", () => {
   it("turn a ClientError into an error frame with its code, sync or async, and keep the connection", async () => {
     const engine = engineOf();
     const peer = new FakePeer(engine.record("calc", null, ""));
-    engine.open(peer);
+    engine.opened(peer);
     engine.message(peer, JSON.stringify({ type: "refuse", sync: true, id: "r1" }));
     engine.message(peer, JSON.stringify({ type: "refuse", sync: false, id: "r2" }));
     await settle();
@@ -153,8 +153,8 @@ describe("plain routes", () => {
     const engine = engineWith({ routes, log: (m) => logged.push(m) });
     const bad = new FakePeer(engine.record("calc", null, ""));
     const good = new FakePeer(engine.record("calc", null, ""));
-    engine.open(bad);
-    engine.open(good);
+    engine.opened(bad);
+    engine.opened(good);
     engine.message(bad, JSON.stringify({ type: "crash" }));
     engine.message(good, JSON.stringify({ type: "add", a: 1, b: 1 }));
     await settle();
@@ -170,8 +170,8 @@ describe("room routes", () => {
     const engine = engineOf();
     const a = new FakePeer(engine.record("board", "r", "", {}, { colour: "blue" }));
     const b = new FakePeer(engine.record("board", "r", ""));
-    engine.open(a);
-    engine.open(b);
+    engine.opened(a);
+    engine.opened(b);
     await settle();
     engine.message(a, JSON.stringify({ type: "publish", id: "p1", data: { text: "" } }));
     engine.message(a, JSON.stringify({ type: "publish", id: "p2", data: { text: "hi" } }));
@@ -200,7 +200,7 @@ describe("room routes", () => {
   it("show members' info from their state, refreshed by setState", async () => {
     const engine = engineOf();
     const a = new FakePeer(engine.record("board", "r", "", {}, { colour: "blue" }));
-    engine.open(a);
+    engine.opened(a);
     await settle();
     const ref = engine.ref("board", "r");
     assert.deepEqual((await engine.broker.snapshot(ref)).members[0]?.info, { colour: "blue" });
@@ -229,8 +229,8 @@ describe("room routes", () => {
     const engine = engineWith({ routes: [status] });
     const a = new FakePeer(engine.record("status", "r", ""));
     const b = new FakePeer(engine.record("status", "r", ""));
-    engine.open(a);
-    engine.open(b);
+    engine.opened(a);
+    engine.opened(b);
     await settle();
     const updates = (p: FakePeer) => p.ofType("presence").filter((f) => f.event === "update");
     engine.message(a, JSON.stringify({ type: "publish", data: { status: "here", note: "only the note" } }));
@@ -270,8 +270,8 @@ describe("room routes", () => {
     const engine = engineWith({ routes: [stamped], log: (_m, e) => logged.push(e) });
     const a = new FakePeer(engine.record("stamped", "r", ""));
     const b = new FakePeer(engine.record("stamped", "r", ""));
-    engine.open(a);
-    engine.open(b);
+    engine.opened(a);
+    engine.opened(b);
     await settle();
     engine.message(a, JSON.stringify({ type: "publish", id: "1", data: { text: "hi" } }));
     await settle();
@@ -287,7 +287,7 @@ describe("room routes", () => {
     assert.match((logged[0] as Error).message, /route "stamped": published data does not match its publishes schema/);
     assert.equal(logged.length, 1, "logged once, though the handler that awaited it rethrew it");
     const c = new FakePeer(engine.record("stamped", "r", ""));
-    engine.open(c);
+    engine.opened(c);
     await settle();
     engine.message(c, JSON.stringify({ type: "publish", data: { text: "unawaited" } }));
     await settle();
@@ -295,7 +295,7 @@ describe("room routes", () => {
     assert.equal(logged.length, 2);
     assert.equal(b.ofType("broadcast").length, 0, "and nothing reached the room");
     // A backend push is checked against what members receive, too.
-    const handlers = engine.handlers("stamped") as NonNullable<ReturnType<typeof engine.handlers>>;
+    const handlers = engine.route("stamped") as NonNullable<ReturnType<typeof engine.route>>;
     assert.deepEqual(handlers.checkData({ text: "x", by: "backend" }), { data: { text: "x", by: "backend" } });
     assert.match(String(handlers.checkData({ text: "x" })), /by/);
   });
@@ -311,7 +311,7 @@ describe("room routes", () => {
     const logged: unknown[] = [];
     const engine = engineWith({ routes, log: (_m, e) => logged.push(e) });
     const a = new FakePeer(engine.record("board", "r", ""));
-    engine.open(a);
+    engine.opened(a);
     await settle();
     engine.message(a, JSON.stringify({ type: "publish", data: { text: "big" } }));
     await settle();
@@ -324,14 +324,14 @@ describe("room routes", () => {
   it("find the handlers and the state again from a record alone (a woken Durable Object)", async () => {
     const asleep = engineOf();
     const a = new FakePeer(asleep.record("board", "r", "", {}, { colour: "teal" }));
-    asleep.open(a);
+    asleep.opened(a);
     await settle();
     // A new engine (the object rebuilt after eviction) gets nothing but the socket's record.
     const awake = engineOf();
     const woken = new FakePeer(JSON.parse(JSON.stringify(a.record)));
     const other = new FakePeer(awake.record("board", "r", ""));
-    awake.restore(woken);
-    awake.open(other);
+    awake.restored(woken);
+    awake.opened(other);
     await settle();
     const welcome = other.ofType<{ members: { id: string; info: unknown }[] }>("welcome")[0];
     assert.deepEqual(

@@ -1,8 +1,9 @@
 /**
- * A route definition compiled into the engine's handlers: parsing, the
- * schema check, the room envelope (`publish`/`ping`), the default publish and
- * the `ack` live here, once per route, so a message costs only what its own
- * handler does. The engine looks these up by a connection record's `route`.
+ * A route definition compiled into what the engine runs (a CompiledRoute): parsing, the schema
+ * check, the room envelope (`publish`/`ping`), the default publish and the `ack` live here, once
+ * per route, so a message costs only what its own handler does. The engine looks these up by a
+ * connection record's `route`. A route's own handlers receive the connection's façade
+ * (`conn.api`), never the engine's record of it.
  */
 import * as v from "valibot";
 import { dataIssue } from "../json-data.ts";
@@ -12,67 +13,20 @@ import {
   ClientFrameSchema,
   describeIssues,
   ErrorCode,
-  type ErrorFrame,
   type Member,
   type MessageFrame,
   type PongFrame,
 } from "../protocol.ts";
 import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { claimAllows } from "./claims.ts";
-import type { ConnectionContext } from "./context.ts";
-import type { ConnRecord, Frame } from "./contract.ts";
+import type { CompiledRoute, Conn, ConnRecord, Frame, RateLimit } from "./ports.ts";
 import { pathParams } from "./room-path.ts";
-import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError, type StateInit } from "./route.ts";
+import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError } from "./route.ts";
 
 type Awaitable<T> = T | Promise<T>;
 
-/** A route as the engine runs it. */
-export interface Handlers {
-  /** the definition it was compiled from */
-  readonly definition: AnyRoute;
-  readonly name: string;
-  readonly kind: "plain" | "room";
-  /** text frames must arrive as strings (else undecoded UTF-8 bytes with `text` set will do) */
-  readonly readsText: boolean;
-  /** the route shows members' info derived from their state */
-  readonly showsMember: boolean;
-  /** a change of that info is announced to the room (presence `update`) */
-  readonly announcesMember: boolean;
-  /** the per-connection rate limit, if the route has one */
-  readonly rate: RateLimit | undefined;
-  /** a room route's path parameter names, in path order (none for plain routes) */
-  readonly params: readonly string[];
-  open(ctx: ConnectionContext): Awaitable<void>;
-  message(ctx: ConnectionContext, data: Frame, text: boolean): Awaitable<void>;
-  close(ctx: ConnectionContext, code: number, reason: string): Awaitable<void>;
-  /** the first state of a connection (validated); throws ClientError (`invalid_state`, or the route's own) */
-  initialState(init: StateInit): unknown;
-  /** validate `next` and store it in `record`, refusing records over the attachment limit; throws RouteError */
-  setState(record: ConnRecord, next: unknown): void;
-  /** the member a record stands for */
-  member(record: ConnRecord): Member;
-  /** check message data from the backend against what the route publishes: the parsed data, or why it fails */
-  checkData(data: unknown): { data: unknown } | string;
-  /** data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws RouteError); as it is without one */
-  published(data: unknown): unknown;
-}
-
 /** setState refused a state for its size: at admission the client's doing (its query made it), later the handler's. */
 export class StateTooLargeError extends RouteError {}
-
-/** An error frame. */
-export const errorFrame = (
-  code: ErrorFrame["code"],
-  message: string,
-  id?: string,
-  extra?: { retryAfterMs: number },
-): ErrorFrame => ({ type: "error", code, message, ...(id === undefined ? {} : { id }), ...extra });
-
-/** A per-connection rate limit: frames per second, and how many at once. */
-export interface RateLimit {
-  perSecond: number;
-  burst: number;
-}
 
 const PONG: PongFrame = { type: "pong" };
 
@@ -82,7 +36,7 @@ function idOf(json: unknown): string | undefined {
   return typeof id === "string" && id.length <= 64 ? id : undefined;
 }
 
-function parseJson(ctx: ConnectionContext, data: Frame): { ok: true; json: unknown } | undefined {
+function parseJson(ctx: Conn, data: Frame): { ok: true; json: unknown } | undefined {
   try {
     return { ok: true, json: JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)) };
   } catch {
@@ -92,7 +46,7 @@ function parseJson(ctx: ConnectionContext, data: Frame): { ok: true; json: unkno
 }
 
 // A binary frame on edgewire.v1+msgpack: exactly one MessagePack value (a bin is bytes to relay).
-function parseMsgpack(ctx: ConnectionContext, data: Frame): { ok: true; json: unknown } | undefined {
+function parseMsgpack(ctx: Conn, data: Frame): { ok: true; json: unknown } | undefined {
   try {
     return { ok: true, json: decodeValue(data as Uint8Array) };
   } catch (error) {
@@ -102,13 +56,12 @@ function parseMsgpack(ctx: ConnectionContext, data: Frame): { ok: true; json: un
 }
 
 // What a frame carries: text is JSON on every connection; binary is MessagePack where that was negotiated.
-const parseFrame = (ctx: ConnectionContext, data: Frame, text: boolean) =>
-  text ? parseJson(ctx, data) : parseMsgpack(ctx, data);
+const parseFrame = (ctx: Conn, data: Frame, text: boolean) => (text ? parseJson(ctx, data) : parseMsgpack(ctx, data));
 
 const NO_BINARY = "this route takes JSON text frames, not binary";
 const NO_BYTES = "this route takes messages, not bytes";
 
-function stateHandling(route: AnyRoute): Pick<Handlers, "initialState" | "setState"> {
+function stateHandling(route: AnyRoute): Pick<CompiledRoute, "initialState" | "setState"> {
   const { state, initialState } = route.options;
   const check = (value: unknown): unknown => {
     if (!state) {
@@ -161,7 +114,7 @@ function memberOf(route: AnyRoute): (record: ConnRecord) => Member {
 }
 
 // What clients receive as data: the route's `publishes` schema, else what its clients send.
-function dataChecker(route: AnyRoute): Handlers["checkData"] {
+function dataChecker(route: AnyRoute): CompiledRoute["checkData"] {
   const schema = route.options.publishes ?? route.options.schema;
   if (!schema) return (data) => ({ data });
   return (data) => {
@@ -176,7 +129,7 @@ const asIs = (data: unknown): unknown => data;
 // The same check a backend push gets (dataChecker: `publishes` when the route has it). Data nested past
 // MAX_DATA_DEPTH is refused here too, before it has a seq: deeper, it would overflow a serialiser, or
 // the MessagePack encoder would refuse it after JSON members had been sent it.
-function publishedChecker(route: AnyRoute): Handlers["published"] {
+function publishedChecker(route: AnyRoute): CompiledRoute["published"] {
   const check = route.options.publishes ? dataChecker(route) : undefined;
   return (data) => {
     const deep = dataIssue(data, false);
@@ -189,15 +142,15 @@ function publishedChecker(route: AnyRoute): Handlers["published"] {
 }
 
 // A handler's ClientError refuses one message with an error frame; any other error is a fault.
-function refuse(ctx: ConnectionContext, error: unknown, id: string | undefined): void {
+function refuse(ctx: Conn, error: unknown, id: string | undefined): void {
   if (!(error instanceof ClientError)) throw error;
   ctx.error(error.code, error.message, id);
 }
 
-function plain(route: AnyRoute): Handlers {
+function plain(route: AnyRoute): CompiledRoute {
   const { schema, open, message, close } = route.options;
-  const onMessage: Handlers["message"] = !schema
-    ? (ctx, data, text) => message?.(ctx, data, text)
+  const onMessage: CompiledRoute["message"] = !schema
+    ? (ctx, data, text) => message?.(ctx.api, data, text)
     : (ctx, data, text) => {
         if (!text && !ctx.msgpack) return void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
         const parsed = parseFrame(ctx, data, text);
@@ -213,7 +166,7 @@ function plain(route: AnyRoute): Handlers {
         const id = idOf(parsed.json);
         let result: Awaitable<void>;
         try {
-          result = message?.(ctx, checked.output, true);
+          result = message?.(ctx.api, checked.output, true);
         } catch (error) {
           return refuse(ctx, error, id);
         }
@@ -229,9 +182,9 @@ function plain(route: AnyRoute): Handlers {
     announcesMember: false,
     // Plain routes are limited only when they ask to be (an echo or an RPC answers only its own client).
     rate: typeof route.options.rateLimit === "object" ? route.options.rateLimit : undefined,
-    open: (ctx) => open?.(ctx),
+    open: (ctx) => open?.(ctx.api),
     message: onMessage,
-    close: (ctx, code, reason) => close?.(ctx, code, reason),
+    close: (ctx, code, reason) => close?.(ctx.api, code, reason),
     member: memberOf(route),
     checkData: dataChecker(route),
     published: asIs,
@@ -240,27 +193,26 @@ function plain(route: AnyRoute): Handlers {
 }
 
 // A token's `publish` claim (room patterns) limits where its holder may publish; no claim, no limit.
-const canPublish = (ctx: ConnectionContext): boolean =>
-  claimAllows(ctx.auth.claims, "publish", ctx.handlers.name, (ctx.ref as { name: string }).name);
+const canPublish = (ctx: Conn): boolean => claimAllows(ctx.auth.claims, "publish", ctx.route.name, ctx.ref?.name ?? "");
 
 const isMessageFrame = (value: unknown): value is MessageFrame =>
   typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
 
-function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
+function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
   const { schema, open, message, close, binary } = route.options;
   const onBinary =
     binary === "relay"
-      ? (ctx: ConnectionContext, bytes: Uint8Array) => ctx.relay(bytes)
+      ? (ctx: Conn, bytes: Uint8Array) => ctx.relay(bytes)
       : typeof binary === "function"
-        ? binary
-        : (ctx: ConnectionContext) => void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
+        ? (ctx: Conn, bytes: Uint8Array) => binary(ctx.api, bytes)
+        : (ctx: Conn) => void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
 
-  async function publish(ctx: ConnectionContext, data: unknown, id: string | undefined): Promise<void> {
+  async function publish(ctx: Conn, data: unknown, id: string | undefined): Promise<void> {
     let result: unknown;
     try {
       // Without a handler the client's data is published as it is: already checked (schema and dataIssue),
       // and a route without `message` has no `publishes` — so not walked a second time.
-      result = message ? await message(ctx, data) : await ctx.publishChecked(data);
+      result = message ? await message(ctx.api, data) : await ctx.publishChecked(data);
     } catch (error) {
       // Not stored, so not acked: the client publishes again once the broker is back.
       if (error instanceof BrokerUnavailableError) return ctx.error(ErrorCode.tryAgainLater, error.message, id);
@@ -287,8 +239,8 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
           ? route.options.rateLimit
           : rate,
     async open(ctx) {
-      await ctx.engine.hub.join(ctx);
-      await open?.(ctx);
+      await ctx.join();
+      await open?.(ctx.api);
     },
     message(ctx, frame, text) {
       const binary = !text && !ctx.msgpack;
@@ -307,7 +259,11 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
       if (envelope.type === "ping")
         return void ctx.frame(envelope.id === undefined ? PONG : { ...PONG, id: envelope.id });
       if (!canPublish(ctx)) {
-        ctx.error(ErrorCode.forbidden, `the token does not allow publishing to ${route.name}:${ctx.name}`, envelope.id);
+        ctx.error(
+          ErrorCode.forbidden,
+          `the token does not allow publishing to ${route.name}:${ctx.ref?.name}`,
+          envelope.id,
+        );
         return;
       }
       const issue = dataIssue(envelope.data);
@@ -321,8 +277,8 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
       return publish(ctx, checked.output, envelope.id);
     },
     async close(ctx, code, reason) {
-      await ctx.engine.hub.leave(ctx, code, reason);
-      await close?.(ctx, code, reason);
+      await ctx.leave(code, reason);
+      await close?.(ctx.api, code, reason);
     },
     member: memberOf(route),
     checkData: dataChecker(route),
@@ -332,6 +288,6 @@ function room(route: AnyRoute, rate: RateLimit | undefined): Handlers {
 }
 
 /** Compile a route definition into the engine's handlers; `rate` is the configured limit of room routes. */
-export function compile(route: AnyRoute, rate?: RateLimit): Handlers {
+export function compile(route: AnyRoute, rate?: RateLimit): CompiledRoute {
   return route.kind === "room" ? room(route, rate) : plain(route);
 }
