@@ -20,6 +20,8 @@ export {
 } from "../protocol.ts";
 /** Event classes and types dispatched by EdgewireSocket. */
 export { type CloseInfo, ReconnectingEvent, TransportEvent, type TransportKind } from "./events.ts";
+/** Handshake pacing: how many WebSocket handshakes may be in flight per host, page-wide. */
+export { DEFAULT_MAX_HANDSHAKES_PER_HOST, maxHandshakesPerHost, setMaxHandshakesPerHost } from "./pacing.ts";
 /** Long-polling wire types, and how a ws URL maps to its polling route. */
 export {
   type FetchLike,

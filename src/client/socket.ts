@@ -25,6 +25,7 @@ import {
   TransportEvent,
   type TransportKind,
 } from "./events.ts";
+import { type HandshakeTicket, handshakePacer, hostKey, maxHandshakesPerHost, normalizeLimit } from "./pacing.ts";
 import { type FetchLike, PollingTransport, probe } from "./polling.ts";
 import { backoffDelay, type ReconnectOptions, type ReconnectPolicy, reconnectPolicy } from "./reconnect.ts";
 import { type Transport, type TransportEvents, type WebSocketConstructor, WebSocketTransport } from "./transport.ts";
@@ -43,8 +44,16 @@ export interface EdgewireSocketOptions {
   maxQueueBytes?: number;
   /** WebSocket handshakes failing in a row, before any ever opened, after which "auto" switches to long-polling (default 2; 0: never on failures) */
   fallbackAfterFailures?: number;
-  /** an attempt that has not opened after this long counts as failed (default 10 s) */
+  /** an attempt that has not opened after this long counts as failed (default 10 s); time spent waiting for a handshake slot (`maxHandshakesPerHost`) does not count */
   connectTimeoutMs?: number;
+  /**
+   * Most WebSocket handshakes in flight (CONNECTING) at once to one host (scheme, host, port),
+   * counted across every EdgewireSocket of the page; the others wait, first come first served,
+   * because browsers delay handshakes while many are pending (docs/client.md, "Many rooms on one
+   * page"). Default: the page's (`setMaxHandshakesPerHost`, initially 4); `Infinity`: no pacing.
+   * Long-polling is never paced.
+   */
+  maxHandshakesPerHost?: number;
   /** how long failing long-polling requests are retried before the session counts as dropped (default 60 s, the server's session expiry) */
   pollingTimeoutMs?: number;
   /**
@@ -208,6 +217,9 @@ export class EdgewireSocket extends EventTarget {
   readonly #maxQueueBytes: number;
   readonly #fallbackAfter: number;
   readonly #connectTimeoutMs: number;
+  /** the socket's own maxHandshakesPerHost; undefined: the page's default at each attempt */
+  readonly #maxHandshakes: number | undefined;
+  readonly #hostKey: string;
   readonly #pollingTimeoutMs: number;
   readonly #tokenSource: EdgewireSocketOptions["token"];
   /** the credential of the attempt in flight (the token given, or the one its function returned) */
@@ -231,6 +243,10 @@ export class EdgewireSocket extends EventTarget {
   #wsEverOpened = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** when the current attempt began (the token function included), for its connect timeout */
+  #connectStarted = 0;
+  /** the current attempt's place in the handshake pacer: queued or holding a slot */
+  #slot: HandshakeTicket | undefined;
   #inbound: Promise<void> | undefined;
   #inboundPending = 0;
   #heartbeat: { intervalMs: number; message: string } | undefined;
@@ -258,6 +274,9 @@ export class EdgewireSocket extends EventTarget {
     this.#maxQueueBytes = Math.max(0, options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES);
     this.#fallbackAfter = Math.max(0, options.fallbackAfterFailures ?? 2);
     this.#connectTimeoutMs = Math.max(1, options.connectTimeoutMs ?? 10_000);
+    this.#maxHandshakes =
+      options.maxHandshakesPerHost === undefined ? undefined : normalizeLimit(options.maxHandshakesPerHost);
+    this.#hostKey = hostKey(this.url);
     this.#pollingTimeoutMs = Math.max(0, options.pollingTimeoutMs ?? 60_000);
     if (options.heartbeat) this.setHeartbeat(options.heartbeat.intervalMs, options.heartbeat.message);
     this.#attemptUrl = options.attemptUrl;
@@ -452,11 +471,8 @@ export class EdgewireSocket extends EventTarget {
     this.#transportOpen = false;
     const live = () => this.#token === token;
     // From here, so a token function that never answers times out like a handshake.
-    this.#connectTimer = setTimeout(() => {
-      if (!live() || this.#transportOpen) return;
-      this.#transport?.abort();
-      this.#ended(1006, "connect timeout", false);
-    }, this.#connectTimeoutMs);
+    this.#connectStarted = Date.now();
+    this.#armConnectTimer(token, this.#connectTimeoutMs);
     const source = this.#tokenSource;
     if (typeof source !== "function") {
       this.#attempt(token, source);
@@ -485,6 +501,15 @@ export class EdgewireSocket extends EventTarget {
     );
   }
 
+  #armConnectTimer(token: object, ms: number): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => {
+      if (this.#token !== token || this.#transportOpen) return;
+      this.#transport?.abort();
+      this.#ended(1006, "connect timeout", false);
+    }, ms);
+  }
+
   // An attempt that could not start, reported from a task so listeners added after `new` still hear it.
   #failLater(token: object, reason: string): void {
     setTimeout(() => {
@@ -494,6 +519,35 @@ export class EdgewireSocket extends EventTarget {
 
   #attempt(token: object, credential: string | undefined): void {
     this.#credential = credential;
+    if (this.#kind !== "websocket" || !this.#Ctor) {
+      this.#start(token, credential);
+      return;
+    }
+    // WebSocket handshakes wait for a slot of their host (src/client/pacing.ts says why). The wait
+    // is not the server's fault: the connect timeout stops meanwhile and resumes with what was left.
+    let granted = false;
+    let queuedAt: number | undefined;
+    const limit = this.#maxHandshakes ?? maxHandshakesPerHost();
+    const ticket = handshakePacer.request(this.#hostKey, limit, (slot) => {
+      granted = true;
+      if (this.#token !== token) {
+        slot.release(); // every end of an attempt releases its ticket first; never leak a slot anyway
+        return;
+      }
+      this.#slot = slot;
+      if (queuedAt !== undefined) {
+        this.#armConnectTimer(token, Math.max(1, this.#connectTimeoutMs - (queuedAt - this.#connectStarted)));
+      }
+      this.#start(token, credential);
+    });
+    if (granted) return;
+    this.#slot = ticket;
+    queuedAt = Date.now();
+    clearTimeout(this.#connectTimer);
+  }
+
+  // Start the attempt's transport.
+  #start(token: object, credential: string | undefined): void {
     const live = () => this.#token === token;
     const events: TransportEvents = {
       open: (protocol, extensions) => {
@@ -530,6 +584,7 @@ export class EdgewireSocket extends EventTarget {
     } catch (error) {
       // The constructor refused (a blocked port, a CSP rule): a failed attempt.
       this.#transport = undefined;
+      this.#releaseSlot();
       this.#failLater(token, error instanceof Error ? error.message : String(error));
       return;
     }
@@ -571,6 +626,7 @@ export class EdgewireSocket extends EventTarget {
 
   #opened(protocol: string, extensions: string): void {
     clearTimeout(this.#connectTimer);
+    this.#releaseSlot();
     this.#transportOpen = true;
     this.#state = OPEN;
     this.#attempts = 0;
@@ -627,6 +683,7 @@ export class EdgewireSocket extends EventTarget {
   // The current attempt's transport ended, opened or not.
   #ended(code: number, reason: string, wasClean: boolean): void {
     clearTimeout(this.#connectTimer);
+    this.#releaseSlot();
     clearInterval(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
     const wasOpen = this.#transportOpen;
@@ -652,7 +709,8 @@ export class EdgewireSocket extends EventTarget {
 
   // A WebSocket handshake failed, and a browser does not say why: ask the server whether it refuses
   // this connection (a 4xx: final, no retry, no fallback) or would take it (an outage: go on), and
-  // when it wants us back (Retry-After). Meanwhile the attempt's slot is held, so nothing else starts.
+  // when it wants us back (Retry-After). Meanwhile the probe holds the attempt's token, so nothing else
+  // starts here (the handshake's pacing slot is already free: a probe is not a handshake).
   #probe(code: number, reason: string, wasClean: boolean): void {
     const token = {};
     this.#token = token;
@@ -749,9 +807,17 @@ export class EdgewireSocket extends EventTarget {
   #drop(): void {
     clearTimeout(this.#connectTimer);
     this.#transport?.abort();
+    this.#releaseSlot();
     this.#transport = undefined;
     this.#token = undefined;
     this.#transportOpen = false;
+  }
+
+  // Leave the handshake pacer (its queue, or the slot held): the handshake opened, failed or was given up.
+  #releaseSlot(): void {
+    const slot = this.#slot;
+    this.#slot = undefined;
+    slot?.release();
   }
 
   #flush(): void {

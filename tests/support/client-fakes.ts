@@ -503,3 +503,68 @@ export function recordEvents(socket: EventTarget): string[] {
   }
   return log;
 }
+
+/** A WebSocket a test drives by hand: nothing goes on the network; the test decides when it opens or fails. */
+export class FakeWebSocket {
+  readyState = 0;
+  readonly bufferedAmount = 0;
+  protocol = "";
+  readonly extensions = "";
+  binaryType = "blob";
+  onopen: ((event: never) => void) | null = null;
+  onmessage: ((event: never) => void) | null = null;
+  onerror: ((event: never) => void) | null = null;
+  onclose: ((event: never) => void) | null = null;
+  /** the SDK called close() on it (an abort while connecting, or a closing handshake) */
+  closedByClient = false;
+  readonly sent: unknown[] = [];
+
+  constructor(
+    readonly url: string,
+    readonly protocols?: string | string[],
+  ) {}
+
+  /** the handshake succeeded */
+  accept(): void {
+    if (this.readyState !== 0) return;
+    this.readyState = 1;
+    (this.onopen as ((event: unknown) => void) | null)?.({ type: "open" });
+  }
+
+  /** the handshake failed, or the open connection dropped */
+  fail(code = 1006): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    (this.onclose as ((event: unknown) => void) | null)?.({ type: "close", code, reason: "", wasClean: false });
+  }
+
+  send(data: unknown): void {
+    this.sent.push(data);
+  }
+
+  close(): void {
+    this.closedByClient = true;
+    this.readyState = 3;
+  }
+}
+
+/** A WebSocket constructor whose sockets are FakeWebSockets, and every one it made, in order. */
+export function fakeWebSockets(): {
+  WebSocket: new (url: string, protocols?: string | string[]) => FakeWebSocket;
+  created: FakeWebSocket[];
+  /** the sockets still handshaking (made, neither opened nor failed nor dropped by the SDK) */
+  connecting(): FakeWebSocket[];
+} {
+  const created: FakeWebSocket[] = [];
+  class Recorded extends FakeWebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      created.push(this);
+    }
+  }
+  return {
+    WebSocket: Recorded,
+    created,
+    connecting: () => created.filter((ws) => ws.readyState === 0),
+  };
+}
