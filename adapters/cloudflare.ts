@@ -115,9 +115,9 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
       address: (c) => c.req.header("cf-connecting-ip"),
     };
     worker = edgewire.assemble({ runtime, env, mode: "worker", forward });
+    void worker.start(); // nothing runs by itself in a Worker: no timers, a memory broker
     return worker;
   };
-  edgewire.setFallback((c) => workerInstance(c.env as Env));
 
   /** One room (or one polling shard): its members' sockets (hibernatable), presence and sequenced history. */
   class RoomObject extends DurableObject<Env> {
@@ -149,6 +149,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         mode: "object",
         history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit, config.historyMaxAgeMs),
       });
+      void this.#instance.start(); // object mode: nothing that keeps the object awake
       this.#heartbeatMs = this.#instance.config.heartbeatMs;
       // Pings are answered by the runtime, so they do not wake a hibernated object.
       ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));

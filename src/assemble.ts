@@ -39,13 +39,6 @@ const RESTART_MARGIN_MS = 250;
 /** Reconnect hints are spread over this much, so the clients of one instance do not arrive at once. */
 const RESTART_SPREAD_MS = 500;
 
-/** What a fleet broker offers beyond rooms: requests between its instances. */
-interface Fleet {
-  readonly instanceId: string;
-  request(to: string, payload: unknown, timeoutMs: number): Promise<unknown | undefined>;
-  serveRequests(handler: (payload: unknown) => Promise<unknown>): void;
-}
-
 /** What an edgewire is made of. */
 export interface EdgewireOptions extends AppOptions {
   /** the routes it serves (`defineRoute`, `defineRoom`) */
@@ -148,15 +141,29 @@ export class Instance implements Serving {
     // Only a process sees its own connections and rooms: a Worker's are spread over isolates and objects.
     this.sampler =
       config.inspector && this.mode === "local" ? new Sampler(this.engine, this.broker, this.metrics) : undefined;
-    this.sampler?.start();
     // A fleet broker carries long-polling requests to the instance holding the session.
-    const fleet = this.broker as Partial<Fleet>;
-    if (typeof fleet.request === "function" && typeof fleet.serveRequests === "function" && fleet.instanceId) {
-      this.fleetId = fleet.instanceId;
-      fleet.serveRequests((op) => runPollOp(this.polling, op as PollOp));
-      this.fleetRequest = async (to, op, timeoutMs) =>
-        (await (fleet as Fleet).request(to, op, timeoutMs)) as PollDone | undefined;
-    }
+    const fleet = this.broker.fleet;
+    this.fleetId = fleet?.instanceId;
+    this.fleetRequest = fleet
+      ? async (to, op, timeoutMs) => (await fleet.request(to, op, timeoutMs)) as PollDone | undefined
+      : undefined;
+  }
+
+  #started = false;
+
+  /**
+   * Start what runs by itself: the broker's connection (Redis), answering the fleet's requests, and
+   * in a long-running process (local mode) the heartbeats and the inspector's sampler. Constructing
+   * an instance starts nothing; an adapter calls this once, before it serves.
+   */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.broker.start?.();
+    this.broker.fleet?.serveRequests((op) => runPollOp(this.polling, op as PollOp));
+    if (this.mode !== "local") return;
+    this.engine.startHeartbeat(this.config.heartbeatMs);
+    this.sampler?.start();
   }
 
   /** this instance's id in a fleet */
@@ -284,12 +291,19 @@ export class Instance implements Serving {
     return this.edgewire.serveRequest(this, request, env, executionCtx, app);
   }
 
-  /** close every connection (1001 going away), end polling sessions, release the broker */
-  async close(code: number = CloseCode.goingAway, reason: string = CloseReason.goingAway): Promise<void> {
+  /** close every connection (1001 going away), end polling sessions, then `beforeBroker` (stop listening), then release the broker */
+  async close(
+    code: number = CloseCode.goingAway,
+    reason: string = CloseReason.goingAway,
+    beforeBroker: () => Promise<void> = async () => {},
+  ): Promise<void> {
     this.engine.stopHeartbeat();
     this.sampler?.stop();
     this.engine.closeAll(code, reason);
     this.polling.closeAll(code, reason);
+    // The listener goes first: a request still arriving (a backend's push on a keep-alive connection)
+    // must find the broker there, not be refused try_again_later by an instance that could keep it.
+    await beforeBroker();
     await this.broker.close();
   }
 }
@@ -304,7 +318,6 @@ export class Edgewire {
   readonly app: Hono;
   // Which instance serves a request: set by the adapter that received it.
   readonly #requests = new WeakMap<Request, Instance>();
-  #fallback: ((c: Context) => Instance) | undefined;
 
   /** an edgewire serving `options.routes`; throws on duplicate route names or paths, or a path an endpoint of ours takes */
   constructor(options: EdgewireOptions) {
@@ -333,14 +346,6 @@ export class Edgewire {
     return new Instance(this, options);
   }
 
-  /**
-   * Which instance serves requests no adapter registered (a user app's own
-   * `fetch` called directly): an instance, or a function making one per request.
-   */
-  setFallback(fallback: Instance | ((c: Context) => Instance)): void {
-    this.#fallback = fallback instanceof Instance ? () => fallback : fallback;
-  }
-
   /** serve `request` with `app` through `instance` (see Instance.fetch) */
   async serveRequest(
     instance: Instance,
@@ -354,11 +359,15 @@ export class Edgewire {
     return app.fetch(request, env as any, executionCtx as any);
   }
 
+  // Registered by Instance.fetch, the one way in: a request that reached the app any other way (an
+  // app.fetch called directly, a Worker exporting the Hono app instead of cloudflare()'s handler, a
+  // sub-app mounted with app.mount(), which makes a new Request) fails loudly here, never silently
+  // served by some other instance in another mode.
   #instanceOf(c: Context): Instance {
-    const instance = this.#requests.get(c.req.raw) ?? this.#fallback?.(c);
+    const instance = this.#requests.get(c.req.raw);
     if (!instance) {
       throw new Error(
-        "edgewire: nothing serves this edgewire yet: run it with an adapter (edgewire/node, /deno, /bun, /cloudflare)",
+        "edgewire: this request did not come through an adapter: serve the edgewire with edgewire/node, /deno or /bun's serve(), or export cloudflare()'s worker — and mount it with app.route(), not app.mount()",
       );
     }
     return instance;

@@ -5,10 +5,7 @@
  */
 import type { Hono } from "hono";
 import { type Edgewire, type Instance, listeningLine } from "./assemble.ts";
-import { loadConfig } from "./config.ts";
 import type { Runtime } from "./core/ports.ts";
-import { jsonLogger } from "./log.ts";
-import type { Broker } from "./pubsub/broker.ts";
 import { PresencePolicy } from "./pubsub/presence.ts";
 
 /** Where and how to serve an edgewire. */
@@ -125,31 +122,28 @@ export async function serveWith(
     generated = randomToken();
     source.EDGEWIRE_PUSH_TOKEN = generated;
   }
-  // A fleet: with REDIS_URL, rooms live in Redis (imported only then: Workers never bundle it).
-  const redisUrl = source.REDIS_URL;
-  let broker: Broker | undefined;
-  if (redisUrl) {
-    const { RedisBroker } = await import("./pubsub/redis.ts");
-    const config = loadConfig(source, edgewire.options.config);
-    const redis = new RedisBroker({
-      url: redisUrl,
-      prefix: config.redisPrefix,
-      presence: new PresencePolicy({ limit: config.presenceLimit }),
-      historyLimit: config.historyLimit,
-      historyMaxAgeMs: config.historyMaxAgeMs,
-      roomIdleMs: config.roomIdleMs,
-      log: edgewire.options.logger ?? jsonLogger(config.logLevel),
-    });
-    await redis.start();
-    broker = redis;
-  }
+  // A fleet: with REDIS_URL, rooms live in Redis — its module imported only then (Workers never bundle
+  // it), the broker made by the assembly from the one configuration it loads.
+  const redis = source.REDIS_URL ? (await import("./pubsub/redis.ts")).RedisBroker : undefined;
   const instance = edgewire.assemble({
     runtime: parts.runtime,
     env: source,
-    ...(broker ? { broker: () => broker as Broker } : {}),
+    ...(redis
+      ? {
+          broker: (config, log) =>
+            new redis({
+              url: config.redisUrl as string,
+              prefix: config.redisPrefix,
+              presence: new PresencePolicy({ limit: config.presenceLimit }),
+              historyLimit: config.historyLimit,
+              historyMaxAgeMs: config.historyMaxAgeMs,
+              roomIdleMs: config.roomIdleMs,
+              log,
+            }),
+        }
+      : {}),
   });
-  // Requests reaching the edgewire's app some other way (a user's own fetch call) are served here too.
-  edgewire.setFallback(instance);
+  await instance.start();
   const hostname = options.hostname ?? instance.config.host;
   const { tlsCert, tlsKey } = instance.config;
   const tls =
@@ -170,11 +164,7 @@ export async function serveWith(
       pushToken: generated,
     });
   }
-  instance.engine.startHeartbeat(instance.config.heartbeatMs);
-  const stop = async () => {
-    await instance.close();
-    await listening.close();
-  };
+  const stop = () => instance.close(undefined, undefined, () => listening.close());
   if (options.signals ?? true) {
     let stopping = 0;
     parts.onSignal(() => {

@@ -63,6 +63,16 @@ export interface JoinSnapshot {
   epoch: string;
 }
 
+/** What a fleet broker offers beyond rooms: requests between its instances (long-polling reaches its session's). */
+export interface Fleet {
+  /** this instance's id in the fleet */
+  readonly instanceId: string;
+  /** send `payload` to instance `to`'s request handler; undefined when it does not answer within `timeoutMs` */
+  request(to: string, payload: unknown, timeoutMs: number): Promise<unknown | undefined>;
+  /** answer the requests other instances send here */
+  serveRequests(handler: (payload: unknown) => Promise<unknown>): void;
+}
+
 /** A pub/sub engine for rooms. */
 export interface Broker {
   /** sequence, store and deliver a member's or backend's message; resolves to the frame with its `seq` */
@@ -98,4 +108,8 @@ export interface Broker {
    * instance (Redis; a Durable Object's SQLite) goes on: the others deliver what it acknowledges.
    */
   drain?(): void;
+  /** connect to its backend; an instance's start() awaits it (Redis) */
+  start?(): Promise<void>;
+  /** a broker whose instances form a fleet (Redis): how they reach each other */
+  readonly fleet?: Fleet;
 }

@@ -30,6 +30,7 @@ import {
   BrokerUnavailableError,
   type Delivery,
   type DeliveryListener,
+  type Fleet,
   type JoinSnapshot,
   type RoomRef,
 } from "./broker.ts";
@@ -125,7 +126,7 @@ interface LocalRoom extends PresenceRoom {
 }
 
 /** Rooms in Redis, shared by a fleet. */
-export class RedisBroker implements Broker {
+export class RedisBroker implements Broker, Fleet {
   /** this instance's id */
   readonly instanceId: string;
   readonly #cmd: RedisClientType;
@@ -212,6 +213,11 @@ export class RedisBroker implements Broker {
     await this.#loadScripts();
     this.#up = true;
     await this.#heartbeat();
+  }
+
+  /** the fleet it is an instance of: itself (it carries the requests between instances) */
+  get fleet(): Fleet {
+    return this;
   }
 
   /** answer requests other instances address to this one (the long-polling sessions it holds) */

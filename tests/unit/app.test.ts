@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { negotiate } from "../../src/http/admission.ts";
+import { createEdgewire, echo, rooms } from "../../src/index.ts";
+import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
 
 const ws = {
@@ -128,5 +130,45 @@ describe("negotiate", () => {
     assert.equal(negotiate("edgewire.v1"), "edgewire.v1");
     assert.equal(negotiate("a,edgewire.v1"), "edgewire.v1");
     assert.equal(negotiate("a, b"), null);
+  });
+});
+
+describe("instance lifecycle", () => {
+  it("a request that did not come through an adapter fails loudly: 500, logged, never served by another instance", async () => {
+    const { edgewire } = fakeApp();
+    const logged: unknown[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const res = await edgewire.app.request("/healthz");
+      assert.equal(res.status, 500);
+    } finally {
+      console.error = error;
+    }
+    assert.match(String((logged[0] as unknown[])?.[1]), /did not come through an adapter/);
+  });
+
+  it("constructing an instance starts nothing; start() connects the broker and serves the fleet's requests", async () => {
+    const calls: string[] = [];
+    const broker = new MemoryBroker();
+    Object.assign(broker, {
+      start: async () => void calls.push("start"),
+      fleet: {
+        instanceId: "i1",
+        request: async () => undefined,
+        serveRequests: () => void calls.push("serveRequests"),
+      },
+    });
+    const edgewire = createEdgewire({ routes: [echo, rooms] });
+    const instance = edgewire.assemble({
+      runtime: { name: "fake", upgrade: () => new Response(null) },
+      broker: () => broker,
+    });
+    assert.deepEqual(calls, [], "nothing until start()");
+    assert.equal(instance.fleetId, "i1");
+    await instance.start();
+    await instance.start();
+    assert.deepEqual(calls, ["start", "serveRequests"], "once");
+    instance.engine.stopHeartbeat();
   });
 });
