@@ -98,7 +98,7 @@ async function start(fleet: Fleet, round: number): Promise<Running> {
   for (let i = 0; i < fleet.instances; i++) {
     const port = await freePort();
     const script = {
-      edgewire: "main/node.ts",
+      edgewire: "service/node.ts",
       "socket.io": "bench/targets/socketio.ts",
       raw: "bench/targets/raw-ws.ts",
     }[fleet.kind];

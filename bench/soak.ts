@@ -25,7 +25,7 @@ const GC_HOOK = join(ROOT, "bench/gc-hook.js");
 const bin = (n: string) => join(ROOT, "node_modules/.bin", n);
 
 const COMMANDS: Record<string, [string, string[]]> = {
-  node: [process.execPath, ["--expose-gc", "--import", GC_HOOK, "--import", "tsx", "main/node.ts"]],
+  node: [process.execPath, ["--expose-gc", "--import", GC_HOOK, "--import", "tsx", "service/node.ts"]],
   deno: [
     bin("deno"),
     [
@@ -36,10 +36,10 @@ const COMMANDS: Record<string, [string, string[]]> = {
       "--v8-flags=--expose-gc",
       "--preload",
       GC_HOOK,
-      "main/deno.ts",
+      "service/deno.ts",
     ],
   ],
-  bun: [bin("bun"), ["--preload", GC_HOOK, "main/bun.ts"]],
+  bun: [bin("bun"), ["--preload", GC_HOOK, "service/bun.ts"]],
 };
 
 // The soak's settings: the defaults, with a known push token and a short heartbeat so dead peers are reaped during the run.

@@ -6,8 +6,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { service } from "../service/service.ts";
 import { ASYNCAPI_PATH } from "../src/http/app.ts";
-import { service } from "../src/service.ts";
 
 const root = resolve(import.meta.dirname, "..");
 

@@ -6,9 +6,9 @@
 set -e
 cd "$(dirname "$0")/.."
 case "${npm_execpath:-}" in
-  *bun*) exec bun main/bun.ts ;;
+  *bun*) exec bun service/bun.ts ;;
 esac
 case "${npm_config_user_agent:-}" in
-  bun/*) exec bun main/bun.ts ;;
-  *) exec node --import tsx main/node.ts ;;
+  bun/*) exec bun service/bun.ts ;;
+  *) exec node --import tsx service/node.ts ;;
 esac

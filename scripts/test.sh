@@ -24,7 +24,7 @@ tsc -p tsconfig.json          # src/: no runtime types at all
 tsc -p tsconfig.node.json     # Node adapter, testing harness, examples, tests (type tests in tests/types), bench
 tsc -p tsconfig.bun.json      # Bun adapter against bun-types
 tsc -p tsconfig.cloudflare.json
-deno check main/deno.ts adapters/deno.ts
+deno check service/deno.ts adapters/deno.ts
 
 step "package build (tsc: JavaScript and .d.ts into build/, what the examples import as \"edgewire\")"
 npm run --silent build

@@ -46,3 +46,25 @@ export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
+
+/** Bytes the SDK owns: always a fresh copy on a plain ArrayBuffer. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+/**
+ * A private copy of the bytes of a buffer or view. The browser snapshots data
+ * at `send()`; copying keeps that promise while a frame waits in a queue and
+ * the caller reuses its buffer.
+ */
+export function copyBytes(data: ArrayBufferLike | ArrayBufferView): Bytes {
+  const view = viewOf(data);
+  const copy = new Uint8Array(view.byteLength);
+  copy.set(view);
+  return copy;
+}
+
+/** The bytes of a buffer or view, as a Uint8Array over the same memory (no copy). */
+export function viewOf(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
+}

@@ -18,7 +18,7 @@
  * share it.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { MAX_DATA_DEPTH } from "./json-data.ts";
+import { MAX_DATA_DEPTH } from "./message-data.ts";
 import type { BroadcastFrame, MessageFrame } from "./protocol.ts";
 
 export { MSGPACK_SUBPROTOCOL } from "./protocol.ts";

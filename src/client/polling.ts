@@ -5,8 +5,9 @@
  * safe to repeat (same cursor, same `n`), so a lost response is retried
  * without losing or duplicating a frame.
  */
+
+import { type Bytes, fromBase64, toBase64, utf8Length } from "../bytes.ts";
 import { POLL_PROTOCOL_HEADER, type PollFrame, type PollOpenReply, type PollReply, PROBE_HEADER } from "../protocol.ts";
-import { type Bytes, fromBase64, toBase64, utf8Length } from "./bytes.ts";
 import { HTTP_REFUSAL_CLOSE_BASE } from "./reconnect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 

@@ -6,6 +6,7 @@
  * data is checked with it, and what fails the check surfaces as `invalid`.
  */
 import * as v from "valibot";
+import { viewOf } from "../bytes.ts";
 import { pathParams, type RoomParams, roomName, roomParams, roomPath } from "../core/room-path.ts";
 import type { RouteDefinition } from "../core/route.ts";
 import {
@@ -21,7 +22,6 @@ import {
   SUBPROTOCOL,
   type WelcomeFrame,
 } from "../protocol.ts";
-import { viewOf } from "./bytes.ts";
 import type { CloseInfo, ReconnectingEvent, TransportEvent, TransportKind } from "./events.ts";
 import { EdgewireSocket, type EdgewireSocketOptions } from "./socket.ts";
 

@@ -16,7 +16,7 @@
  *   `reconnect.maxAttempts` failed attempts in a row are used up. An unclean
  *   end is preceded by `error`, as in browsers.
  */
-import { type Bytes, copyBytes, utf8Length } from "./bytes.ts";
+import { type Bytes, copyBytes, utf8Length } from "../bytes.ts";
 import {
   createCloseEvent,
   createMessageEvent,

@@ -3,7 +3,7 @@
  * transport instance is one connection attempt: the socket makes a new one for
  * every (re)connect, so no state leaks from a dead connection into the next.
  */
-import type { Bytes } from "./bytes.ts";
+import type { Bytes } from "../bytes.ts";
 import type { TransportKind } from "./events.ts";
 
 /** The subset of the WebSocket API the SDK drives: browsers, Deno, Bun, undici and the `ws` package all have it. */

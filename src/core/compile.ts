@@ -6,7 +6,7 @@
  * (`conn.api`), never the engine's record of it.
  */
 import * as v from "valibot";
-import { dataIssue } from "../json-data.ts";
+import { dataIssue } from "../message-data.ts";
 import { decodeValue } from "../msgpack.ts";
 import {
   type AckFrame,

@@ -15,7 +15,7 @@ import { pathParams, roomName, roomPath } from "../core/room-path.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
-import { dataIssue } from "../json-data.ts";
+import { dataIssue } from "../message-data.ts";
 import { ErrorCode, type MessageFrame, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
 import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";

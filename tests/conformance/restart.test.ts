@@ -41,7 +41,7 @@ interface Widget {
 
 const start = (runtime: RuntimeName, env: Record<string, string>, port?: number) =>
   startModule(runtime, {
-    entry: "src/service.ts",
+    entry: "service/service.ts",
     export: "service",
     env: { EDGEWIRE_PUSH_TOKEN: TOKEN, EDGEWIRE_DRAIN_MS: String(DRAIN_MS), ...env },
     ...(port === undefined ? {} : { port }),

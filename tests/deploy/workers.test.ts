@@ -76,7 +76,7 @@ describe("wrangler deploy --dry-run: the bundles Cloudflare would receive", () =
   it("the check itself sees a warning (a config with a field wrangler does not know)", () => {
     const dir = mkdtempSync(join(tmpdir(), "edgewire-cf-warn-"));
     const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8")
-      .replace('main = "main/cloudflare.ts"', `main = "${join(ROOT, "main/cloudflare.ts")}"`)
+      .replace('main = "service/cloudflare.ts"', `main = "${join(ROOT, "service/cloudflare.ts")}"`)
       .replace("[vars]", "not_a_wrangler_field = true\n\n[vars]");
     writeFileSync(join(dir, "wrangler.toml"), toml);
     const run = dryRun(join(dir, "wrangler.toml"));

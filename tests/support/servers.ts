@@ -24,7 +24,7 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export const wranglerDev = (port: number, inspector: number, extra: string[] = []) =>
   wranglerDevIn(ROOT, port, inspector, extra);
 
-/** Start the edgewire service (src/service.ts) under `runtime` and wait (up to `ms`) until it serves `/healthz` (over TLS trusting `ca`, when `env` turns TLS on). */
+/** Start the edgewire service (service/service.ts) under `runtime` and wait (up to `ms`) until it serves `/healthz` (over TLS trusting `ca`, when `env` turns TLS on). */
 export function startServer(
   runtime: RuntimeName,
   env: Record<string, string> = {},
@@ -32,7 +32,7 @@ export function startServer(
   ca?: string,
 ): Promise<RunningServer> {
   return startWith(runtime, {
-    entry: "src/service.ts",
+    entry: "service/service.ts",
     export: "service",
     root: ROOT,
     env,

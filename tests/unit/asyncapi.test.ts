@@ -12,10 +12,10 @@ import { DiagnosticSeverity, Parser } from "@asyncapi/parser";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { ASYNCAPI_FILE, serviceAsyncApi } from "../../scripts/asyncapi-doc.ts";
+import { service } from "../../service/service.ts";
 import { type AsyncApiDocument, schemaOf } from "../../src/asyncapi.ts";
 import { createEdgewire, defineRoom, defineRoute } from "../../src/index.ts";
 import { CLOSE_CODES, CloseCode, ERROR_CODES, ErrorCode } from "../../src/protocol.ts";
-import { service } from "../../src/service.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const parser = new Parser();

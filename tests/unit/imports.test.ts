@@ -37,7 +37,7 @@ function graph(): Map<string, string[]> {
  * (the client SDK, ready-made routes, AsyncAPI, the inspector); HTTP; the assembly; the entry points.
  */
 const LAYERS: [number, RegExp][] = [
-  [0, /^src\/(protocol|bytes|log|metrics|json-data)\.ts$|^src\/demo\//],
+  [0, /^src\/(protocol|bytes|log|metrics|message-data)\.ts$|^src\/demo\//],
   [1, /^src\/(msgpack|config)\.ts$/],
   [2, /^src\/pubsub\//],
   [3, /^src\/core\//],
@@ -45,7 +45,6 @@ const LAYERS: [number, RegExp][] = [
   [5, /^src\/http\//],
   [6, /^src\/assemble\.ts$/],
   [7, /^src\/(serving|index)\.ts$/],
-  [8, /^src\/service\.ts$/],
 ];
 
 const layerOf = (file: string): number => {

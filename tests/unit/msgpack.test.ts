@@ -8,7 +8,7 @@ import { joinRoom, type RoomError, type WebSocketConstructor } from "../../src/c
 import { msgpack } from "../../src/client/msgpack.ts";
 import type { Frame } from "../../src/core/ports.ts";
 import { defineRoom } from "../../src/index.ts";
-import { dataIssue, MAX_DATA_DEPTH } from "../../src/json-data.ts";
+import { dataIssue, MAX_DATA_DEPTH } from "../../src/message-data.ts";
 import { decodeValue, encodeFrame, encodeRelay, encodeValue, fromWire, structureIssue } from "../../src/msgpack.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";

@@ -1,12 +1,10 @@
 /**
- * The edgewire service itself, as `npm start` runs it: `/echo` and
- * `/rooms/:room` (two routes built with the public API), the chat demo at `/`
+ * The edgewire service itself, as `npm start` runs it — a user of the kit, apart from it: `/echo`
+ * and `/rooms/:room` (the kit's two ready-made routes, built with the public API), the chat demo at `/`
  * with the browser SDK at `/client.js`, `/healthz`, and its AsyncAPI document
  * at `/asyncapi.json` (committed as docs/asyncapi.json by `npm run docs`).
  */
-import { createEdgewire } from "./index.ts";
-import { echo } from "./routes/echo.ts";
-import { rooms } from "./routes/room.ts";
+import { createEdgewire, echo, rooms } from "../src/index.ts";
 
 /** The service every start command runs. */
 export const service = createEdgewire({

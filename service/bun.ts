@@ -1,5 +1,5 @@
 /** `bun run start`: the edgewire service on Bun. */
 import { serve } from "../adapters/bun.ts";
-import { service } from "../src/service.ts";
+import { service } from "./service.ts";
 
 await serve(service);

@@ -1,6 +1,6 @@
 /** `npm run dev:cf` and `wrangler deploy`: the edgewire service as a Worker with one Durable Object per room. */
 import { cloudflare } from "../adapters/cloudflare.ts";
-import { service } from "../src/service.ts";
+import { service } from "./service.ts";
 
 const { worker, RoomObject } = cloudflare(service);
 
