@@ -4,9 +4,9 @@
  * `server.publish`), which fans out in native code: the hub hands it one frame
  * per broadcast. Nothing happens on import.
  */
-import type { Server, ServerWebSocket } from "bun";
-import type { Edgewire } from "../src/assemble.ts";
-import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import type { Edgewire, Instance } from "../src/assemble.ts";
+import type { ConnectionEvents, ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import { CloseCode } from "../src/protocol.ts";
 import { type EdgewireServer, type ServeOptions, serveWith, upgradeHeaders } from "../src/serving.ts";
 
@@ -52,6 +52,39 @@ class BunPeer implements Peer {
   publishOthers(topic: string, frame: Frame): void {
     this.ws.publish(topic, frame);
   }
+}
+
+/** Bun's WebSocket handlers: every event reported to the kit, with Bun's own limits as backstops. */
+function websocketHandlers(events: ConnectionEvents, config: Instance["config"]): WebSocketHandler<BunPeer> {
+  return {
+    maxPayloadLength: config.maxMessageBytes,
+    perMessageDeflate: false,
+    // Slow consumers: the engine finds them past maxBufferedBytes (bufferedAmount, checked every half
+    // second) and counts them as on every runtime; Bun's own close, which its handler hears as a plain
+    // 1006, is the backstop at twice that.
+    backpressureLimit: 2 * config.maxBufferedBytes,
+    closeOnBackpressureLimit: true,
+    // The engine pings every heartbeat; Bun's own timeout stays as a backstop past two missed ones.
+    idleTimeout: Math.min(960, Math.max(8, Math.ceil((3 * config.heartbeatMs) / 1000))),
+    pong(ws) {
+      events.pong(ws.data);
+    },
+    open(ws) {
+      ws.data.ws = ws;
+      events.opened(ws.data);
+    },
+    message(ws, message) {
+      // Binary arrives as a Buffer (a Uint8Array); text as a string.
+      events.message(ws.data, message);
+    },
+    close(ws, code, reason) {
+      ws.data.closed = true;
+      // Bun (uWS) refuses a frame over maxPayloadLength itself, closing with 1009 and its own fixed
+      // text; its handler hears 1006. The room is told what the client was: 1009, edgewire's reason.
+      if (reason === BUN_TOO_BIG) events.closed(ws.data, CloseCode.tooBig, events.limits.tooBigReason);
+      else events.closed(ws.data, code, reason);
+    },
+  };
 }
 
 /** Serve `edgewire` on Bun; resolves once listening. */
@@ -104,35 +137,7 @@ export function serve(edgewire: Edgewire, options: ServeOptions = {}): Promise<E
         },
         // Bun closes idle HTTP connections after 10 s by default: a long-poll GET is held longer.
         idleTimeout: Math.min(255, Math.ceil(config.pollTimeoutMs / 1000) + 10),
-        websocket: {
-          maxPayloadLength: config.maxMessageBytes,
-          perMessageDeflate: false,
-          // Slow consumers: the engine finds them past maxBufferedBytes (bufferedAmount, checked every half
-          // second) and counts them as on every runtime; Bun's own close, which its handler hears as a plain
-          // 1006, is the backstop at twice that.
-          backpressureLimit: 2 * config.maxBufferedBytes,
-          closeOnBackpressureLimit: true,
-          // The engine pings every heartbeat; Bun's own timeout stays as a backstop past two missed ones.
-          idleTimeout: Math.min(960, Math.max(8, Math.ceil((3 * config.heartbeatMs) / 1000))),
-          pong(ws) {
-            events.pong(ws.data);
-          },
-          open(ws) {
-            ws.data.ws = ws;
-            events.opened(ws.data);
-          },
-          message(ws, message) {
-            // Binary arrives as a Buffer (a Uint8Array); text as a string.
-            events.message(ws.data, message);
-          },
-          close(ws, code, reason) {
-            ws.data.closed = true;
-            // Bun (uWS) refuses a frame over maxPayloadLength itself, closing with 1009 and its own fixed
-            // text; its handler hears 1006. The room is told what the client was: 1009, edgewire's reason.
-            if (reason === BUN_TOO_BIG) events.closed(ws.data, CloseCode.tooBig, events.limits.tooBigReason);
-            else events.closed(ws.data, code, reason);
-          },
-        },
+        websocket: websocketHandlers(events, config),
       });
       server = bun;
       return { port: bun.port ?? port, close: () => bun.stop(true) };

@@ -362,98 +362,118 @@ function binding(isRoom: boolean): JsonSchemaObject {
   };
 }
 
-/** One route's channel, and which of its messages the server receives and sends. */
-function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
-  const isRoom = route.kind === "room";
-  const { schema, binary, rateLimit, publishes } = route.options;
-  const address = route.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
-  const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
-  const messages: Record<string, JsonSchemaObject> = {};
-  const receive: string[] = [];
-  const send: string[] = [];
-  const http: { method: string; path: string; summary: string }[] = [
+/** What one route's channel carries: its messages, which the server receives and sends, its HTTP endpoints. */
+interface ChannelParts {
+  messages: Record<string, JsonSchemaObject>;
+  receive: string[];
+  send: string[];
+  http: { method: string; path: string; summary: string }[];
+}
+
+const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
+
+// A room route: publish and ping in; the room's frames out; presence, history and push over HTTP.
+function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string, parts: ChannelParts): void {
+  const { schema, binary, publishes } = route.options;
+  const { messages, receive, send, http } = parts;
+  const input = schema ? schemaOf(schema, "input", defs, prefix) : ANY;
+  // Members receive what the handlers publish: the `publishes` schema when the route has one.
+  const published = publishes ?? schema;
+  const output = published ? schemaOf(published, "output", defs, prefix) : ANY;
+  const envelope = schemaOf(PublishFrameSchema, "input");
+  envelope.properties = {
+    ...(envelope.properties as JsonSchemaObject),
+    data: { ...input, description: `${input.description ?? "checked by the route's schema"}` },
+  };
+  messages.publish = message("Publish", "publish data to the room; with an id, an ack (or an error) follows", envelope);
+  const roomFrame = frame<MessageFrame>(
+    "a published message, to every member (the sender too), in the room's one order",
+    {
+      type: constant("message"),
+      room: ROOM,
+      seq: SEQ,
+      from: str(`the publishing member's id, or "${SERVER_SENDER}" for a backend push`),
+      data: output,
+      ts: int("when it was sequenced (ms since the epoch)"),
+    },
+    ["type", "room", "seq", "from", "data", "ts"],
+  );
+  messages.message = message("Message", roomFrame.description as string, roomFrame);
+  messages.broadcast = message(
+    "Broadcast",
+    "an unsequenced message a handler broadcast (ctx.room.broadcast): not in history, no seq",
+    {
+      type: "object",
+      properties: { type: constant("broadcast"), room: ROOM, from: str("the member's id"), data: output },
+      required: ["type", "room", "from", "data"],
+    },
+  );
+  Object.assign(
+    messages,
+    refs(["ping", "welcome", "resync", "presence", "presenceSync", "presenceCount", "ack", "pong", "error"]),
+  );
+  receive.push("publish", "ping");
+  send.push("welcome", "resync", "message", "broadcast", "presence", "presenceSync", "presenceCount", "ack");
+  send.push("pong", "error");
+  if (binary) {
+    Object.assign(messages, refs(["binary"]));
+    receive.push("binary");
+    if (binary === "relay") send.push("binary");
+  }
+  http.push(
+    { method: "GET", path: address, summary: "presence: {room, seq, count, members}" },
+    {
+      method: "GET",
+      path: `${address}/history`,
+      summary: "a page of history: ?after=N&limit=M → {room, epoch, seq, messages, next?}",
+    },
     {
       method: "POST",
-      path: `${address}/poll`,
-      summary: "open a long-polling session (then GET/POST/DELETE …/poll/{sid})",
+      path: `${address}/messages`,
+      summary: "backend push (Authorization: Bearer <EDGEWIRE_PUSH_TOKEN>): the JSON body is published as data",
     },
-  ];
-  if (isRoom) {
-    const input = schema ? schemaOf(schema, "input", defs, prefix) : ANY;
-    // Members receive what the handlers publish: the `publishes` schema when the route has one.
-    const published = publishes ?? schema;
-    const output = published ? schemaOf(published, "output", defs, prefix) : ANY;
-    const envelope = schemaOf(PublishFrameSchema, "input");
-    envelope.properties = {
-      ...(envelope.properties as JsonSchemaObject),
-      data: { ...input, description: `${input.description ?? "checked by the route's schema"}` },
-    };
-    messages.publish = message(
-      "Publish",
-      "publish data to the room; with an id, an ack (or an error) follows",
-      envelope,
-    );
-    const roomFrame = frame<MessageFrame>(
-      "a published message, to every member (the sender too), in the room's one order",
-      {
-        type: constant("message"),
-        room: ROOM,
-        seq: SEQ,
-        from: str(`the publishing member's id, or "${SERVER_SENDER}" for a backend push`),
-        data: output,
-        ts: int("when it was sequenced (ms since the epoch)"),
-      },
-      ["type", "room", "seq", "from", "data", "ts"],
-    );
-    messages.message = message("Message", roomFrame.description as string, roomFrame);
-    messages.broadcast = message(
-      "Broadcast",
-      "an unsequenced message a handler broadcast (ctx.room.broadcast): not in history, no seq",
-      {
-        type: "object",
-        properties: { type: constant("broadcast"), room: ROOM, from: str("the member's id"), data: output },
-        required: ["type", "room", "from", "data"],
-      },
-    );
-    Object.assign(
-      messages,
-      refs(["ping", "welcome", "resync", "presence", "presenceSync", "presenceCount", "ack", "pong", "error"]),
-    );
-    receive.push("publish", "ping");
-    send.push("welcome", "resync", "message", "broadcast", "presence", "presenceSync", "presenceCount", "ack");
-    send.push("pong", "error");
-    if (binary) {
-      Object.assign(messages, refs(["binary"]));
-      receive.push("binary");
-      if (binary === "relay") send.push("binary");
-    }
-    http.push(
-      { method: "GET", path: address, summary: "presence: {room, seq, count, members}" },
-      {
-        method: "GET",
-        path: `${address}/history`,
-        summary: "a page of history: ?after=N&limit=M → {room, epoch, seq, messages, next?}",
-      },
-      {
-        method: "POST",
-        path: `${address}/messages`,
-        summary: "backend push (Authorization: Bearer <EDGEWIRE_PUSH_TOKEN>): the JSON body is published as data",
-      },
-    );
-  } else if (schema) {
+  );
+}
+
+// A plain route: JSON checked by its schema, or raw frames both ways.
+function plainParts(route: AnyRoute, defs: Defs, prefix: string, parts: ChannelParts): void {
+  const { schema, rateLimit } = route.options;
+  const { messages, receive, send } = parts;
+  if (schema) {
     messages.message = message("Message", "a text frame with JSON that the route's schema accepts", {
       ...schemaOf(schema, "input", defs, prefix),
     });
     Object.assign(messages, refs(["reply", "error"]));
     receive.push("message");
     send.push("reply", "error");
-  } else {
-    // Raw frames both ways: what its handlers send is text or bytes too; errors only from a rate limit.
-    Object.assign(messages, refs(["text", "binary", ...(rateLimit ? ["error"] : [])]));
-    receive.push("text", "binary");
-    send.push("text", "binary", ...(rateLimit ? ["error"] : []));
+    return;
   }
-  const kind = isRoom ? "Room route" : schema ? "Plain route (JSON)" : "Plain route (raw frames)";
+  // Raw frames both ways: what its handlers send is text or bytes too; errors only from a rate limit.
+  Object.assign(messages, refs(["text", "binary", ...(rateLimit ? ["error"] : [])]));
+  receive.push("text", "binary");
+  send.push("text", "binary", ...(rateLimit ? ["error"] : []));
+}
+
+/** One route's channel, and which of its messages the server receives and sends. */
+function channelOf(route: AnyRoute, defs: Defs, prefix: string) {
+  const isRoom = route.kind === "room";
+  const address = route.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+  const parts: ChannelParts = {
+    messages: {},
+    receive: [],
+    send: [],
+    http: [
+      {
+        method: "POST",
+        path: `${address}/poll`,
+        summary: "open a long-polling session (then GET/POST/DELETE …/poll/{sid})",
+      },
+    ],
+  };
+  if (isRoom) roomParts(route, defs, prefix, address, parts);
+  else plainParts(route, defs, prefix, parts);
+  const kind = isRoom ? "Room route" : route.options.schema ? "Plain route (JSON)" : "Plain route (raw frames)";
+  const { messages, receive, send, http } = parts;
   const channel: JsonSchemaObject & { address: string } = {
     address,
     title: route.name,

@@ -87,92 +87,115 @@ export class Metrics {
   /** the Prometheus text exposition of every counter and gauge */
   render(gauges: GaugeSource, runtime: string): string {
     const out: string[] = [];
-    const family = (name: string, type: "counter" | "gauge", help: string, samples: [string, number][]) => {
+    for (const [name, type, help, samples] of [...this.#gauges(gauges, runtime), ...this.#counters()]) {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
-    };
-    const l = (labels: Record<string, string>) =>
-      `{${Object.entries(labels)
-        .map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
-        .join(",")}}`;
-    const conns: [string, number][] = [];
-    for (const [route, byTransport] of gauges.connections()) {
-      for (const [transport, n] of byTransport) conns.push([l({ route, transport }), n]);
-    }
-    family("edgewire_info", "gauge", "Runtime of this instance.", [[l({ runtime }), 1]]);
-    family("edgewire_connections", "gauge", "Open connections by route and transport.", conns);
-    family("edgewire_rooms", "gauge", "Rooms with members on this instance.", [["", gauges.rooms()]]);
-    family("edgewire_poll_sessions", "gauge", "Long-polling sessions open.", [["", gauges.pollSessions()]]);
-    family("edgewire_draining", "gauge", "1 while the instance drains for shutdown (readiness fails).", [
-      ["", gauges.draining() ? 1 : 0],
-    ]);
-    family("edgewire_broker_up", "gauge", "0 while the broker cannot reach its backend.", [
-      ["", gauges.brokerUp() ? 1 : 0],
-    ]);
-    const per = (pick: (s: RouteStats) => number): [string, number][] =>
-      [...this.routes].map(([route, s]) => [l({ route }), pick(s)]);
-    family(
-      "edgewire_messages_received_total",
-      "counter",
-      "Frames received from clients.",
-      per((s) => s.messagesIn),
-    );
-    family(
-      "edgewire_received_bytes_total",
-      "counter",
-      "Bytes of frames received.",
-      per((s) => s.bytesIn),
-    );
-    family(
-      "edgewire_messages_sent_total",
-      "counter",
-      "Frames sent to connections (every member of a fan-out).",
-      per((s) => s.messagesOut),
-    );
-    family(
-      "edgewire_sent_bytes_total",
-      "counter",
-      "Bytes of frames sent.",
-      per((s) => s.bytesOut),
-    );
-    const labelled = (c: LabelledCounter, key: string): [string, number][] =>
-      [...c.entries()].map(([label, n]) => [l({ [key]: label }), n]);
-    family(
-      "edgewire_refused_total",
-      "counter",
-      "Handshakes and sessions refused before the upgrade, by reason.",
-      labelled(this.refused, "reason"),
-    );
-    family("edgewire_closes_total", "counter", "Connections closed, by close code.", labelled(this.closes, "code"));
-    family(
-      "edgewire_error_frames_total",
-      "counter",
-      "Error frames sent, by error code.",
-      labelled(this.errorFrames, "code"),
-    );
-    family("edgewire_rate_limited_total", "counter", "Frames refused by the per-connection rate limit.", [
-      ["", this.rateLimited],
-    ]);
-    family("edgewire_flood_closes_total", "counter", "Connections closed for persistent flooding (1008).", [
-      ["", this.floodCloses],
-    ]);
-    family("edgewire_slow_consumer_closes_total", "counter", "Connections closed as slow consumers (1013).", [
-      ["", this.slowConsumerCloses],
-    ]);
-    family("edgewire_heartbeat_timeouts_total", "counter", "Connections closed after missing two heartbeats.", [
-      ["", this.heartbeatTimeouts],
-    ]);
-    family("edgewire_handler_faults_total", "counter", "Handler exceptions (each closed its connection with 1011).", [
-      ["", this.faults],
-    ]);
-    family("edgewire_start_time_seconds", "gauge", "When this instance started.", [
-      ["", Math.floor(this.startedAt / 1000)],
-    ]);
-    const memory = gauges.memory();
-    if (memory) {
-      family("edgewire_resident_memory_bytes", "gauge", "Resident set size of this server.", [["", memory.rss]]);
-      family("edgewire_heap_used_bytes", "gauge", "JavaScript heap in use.", [["", memory.heapUsed]]);
     }
     return `${out.join("\n")}\n`;
   }
+
+  #gauges(gauges: GaugeSource, runtime: string): Family[] {
+    const conns: Sample[] = [];
+    for (const [route, byTransport] of gauges.connections()) {
+      for (const [transport, n] of byTransport) conns.push([labels({ route, transport }), n]);
+    }
+    const memory = gauges.memory();
+    return [
+      ["edgewire_info", "gauge", "Runtime of this instance.", [[labels({ runtime }), 1]]],
+      ["edgewire_connections", "gauge", "Open connections by route and transport.", conns],
+      ["edgewire_rooms", "gauge", "Rooms with members on this instance.", [["", gauges.rooms()]]],
+      ["edgewire_poll_sessions", "gauge", "Long-polling sessions open.", [["", gauges.pollSessions()]]],
+      [
+        "edgewire_draining",
+        "gauge",
+        "1 while the instance drains for shutdown (readiness fails).",
+        [["", gauges.draining() ? 1 : 0]],
+      ],
+      [
+        "edgewire_broker_up",
+        "gauge",
+        "0 while the broker cannot reach its backend.",
+        [["", gauges.brokerUp() ? 1 : 0]],
+      ],
+      [
+        "edgewire_start_time_seconds",
+        "gauge",
+        "When this instance started.",
+        [["", Math.floor(this.startedAt / 1000)]],
+      ],
+      ...(memory
+        ? ([
+            ["edgewire_resident_memory_bytes", "gauge", "Resident set size of this server.", [["", memory.rss]]],
+            ["edgewire_heap_used_bytes", "gauge", "JavaScript heap in use.", [["", memory.heapUsed]]],
+          ] satisfies Family[])
+        : []),
+    ];
+  }
+
+  #counters(): Family[] {
+    const per = (pick: (s: RouteStats) => number): Sample[] =>
+      [...this.routes].map(([route, s]) => [labels({ route }), pick(s)]);
+    const by = (c: LabelledCounter, key: string): Sample[] =>
+      [...c.entries()].map(([label, n]) => [labels({ [key]: label }), n]);
+    return [
+      ["edgewire_messages_received_total", "counter", "Frames received from clients.", per((s) => s.messagesIn)],
+      ["edgewire_received_bytes_total", "counter", "Bytes of frames received.", per((s) => s.bytesIn)],
+      [
+        "edgewire_messages_sent_total",
+        "counter",
+        "Frames sent to connections (every member of a fan-out).",
+        per((s) => s.messagesOut),
+      ],
+      ["edgewire_sent_bytes_total", "counter", "Bytes of frames sent.", per((s) => s.bytesOut)],
+      [
+        "edgewire_refused_total",
+        "counter",
+        "Handshakes and sessions refused before the upgrade, by reason.",
+        by(this.refused, "reason"),
+      ],
+      ["edgewire_closes_total", "counter", "Connections closed, by close code.", by(this.closes, "code")],
+      ["edgewire_error_frames_total", "counter", "Error frames sent, by error code.", by(this.errorFrames, "code")],
+      [
+        "edgewire_rate_limited_total",
+        "counter",
+        "Frames refused by the per-connection rate limit.",
+        [["", this.rateLimited]],
+      ],
+      [
+        "edgewire_flood_closes_total",
+        "counter",
+        "Connections closed for persistent flooding (1008).",
+        [["", this.floodCloses]],
+      ],
+      [
+        "edgewire_slow_consumer_closes_total",
+        "counter",
+        "Connections closed as slow consumers (1013).",
+        [["", this.slowConsumerCloses]],
+      ],
+      [
+        "edgewire_heartbeat_timeouts_total",
+        "counter",
+        "Connections closed after missing two heartbeats.",
+        [["", this.heartbeatTimeouts]],
+      ],
+      [
+        "edgewire_handler_faults_total",
+        "counter",
+        "Handler exceptions (each closed its connection with 1011).",
+        [["", this.faults]],
+      ],
+    ];
+  }
 }
+
+/** One exposition line's labels and value. */
+type Sample = [labels: string, value: number];
+/** A metric family: name, type, help, samples. */
+type Family = [name: string, type: "counter" | "gauge", help: string, samples: Sample[]];
+
+// `{k="v",…}` with Prometheus' escapes.
+const labels = (entries: Record<string, string>): string =>
+  `{${Object.entries(entries)
+    .map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
+    .join(",")}}`;

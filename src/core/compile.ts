@@ -198,16 +198,18 @@ const canPublish = (ctx: Conn): boolean => claimAllows(ctx.auth.claims, "publish
 const isMessageFrame = (value: unknown): value is MessageFrame =>
   typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
 
-function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
-  const { schema, open, message, close, binary } = route.options;
-  const onBinary =
-    binary === "relay"
-      ? (ctx: Conn, bytes: Uint8Array) => ctx.relay(bytes)
-      : typeof binary === "function"
-        ? (ctx: Conn, bytes: Uint8Array) => binary(ctx.api, bytes)
-        : (ctx: Conn) => void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
+// How a room route answers binary: relay it, hand it to the route's handler, or refuse it.
+function binaryOf(route: AnyRoute): (ctx: Conn, bytes: Uint8Array) => void | Promise<void> {
+  const { binary } = route.options;
+  if (binary === "relay") return (ctx, bytes) => ctx.relay(bytes);
+  if (typeof binary === "function") return (ctx, bytes) => binary(ctx.api, bytes);
+  return (ctx) => void ctx.error(ErrorCode.invalidMessage, NO_BINARY);
+}
 
-  async function publish(ctx: Conn, data: unknown, id: string | undefined): Promise<void> {
+// A valid publish: to the route's handler (or published as it is), acknowledged with its seq.
+function publisher(route: AnyRoute): (ctx: Conn, data: unknown, id: string | undefined) => Promise<void> {
+  const { message } = route.options;
+  return async (ctx, data, id) => {
     let result: unknown;
     try {
       // Without a handler the client's data is published as it is: already checked (schema and dataIssue),
@@ -221,61 +223,68 @@ function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
     if (id === undefined) return;
     const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
     ctx.frame(ack);
-  }
+  };
+}
 
+// A room member's frame: binary (or a MessagePack bin) to relay; else the envelope — a ping, or a
+// publish whose data passes the claims, the depth check and the route's schema.
+function roomMessage(route: AnyRoute): CompiledRoute["message"] {
+  const { schema } = route.options;
+  const onBinary = binaryOf(route);
+  const publish = publisher(route);
+  return (ctx, frame, text) => {
+    const binary = !text && !ctx.msgpack;
+    const parsed = binary ? undefined : parseFrame(ctx, frame, text);
+    if (binary || parsed?.json instanceof Uint8Array) {
+      if (!canPublish(ctx)) return void ctx.error(ErrorCode.forbidden, "the token does not allow publishing here");
+      return onBinary(ctx, binary ? (frame as Uint8Array) : (parsed?.json as Uint8Array));
+    }
+    if (!parsed) return;
+    const checkedEnvelope = v.safeParse(ClientFrameSchema, parsed.json);
+    if (!checkedEnvelope.success) {
+      ctx.error(ErrorCode.invalidMessage, describeIssues(checkedEnvelope.issues), idOf(parsed.json));
+      return;
+    }
+    const envelope = checkedEnvelope.output;
+    if (envelope.type === "ping")
+      return void ctx.frame(envelope.id === undefined ? PONG : { ...PONG, id: envelope.id });
+    if (!canPublish(ctx)) {
+      ctx.error(
+        ErrorCode.forbidden,
+        `the token does not allow publishing to ${route.name}:${ctx.ref?.name}`,
+        envelope.id,
+      );
+      return;
+    }
+    const issue = dataIssue(envelope.data);
+    if (issue) return void ctx.error(ErrorCode.invalidMessage, `data: ${issue}`, envelope.id);
+    if (!schema) return publish(ctx, envelope.data, envelope.id);
+    const checked = v.safeParse(schema, envelope.data);
+    if (!checked.success) {
+      ctx.error(ErrorCode.invalidMessage, `data: ${describeIssues(checked.issues)}`, envelope.id);
+      return;
+    }
+    return publish(ctx, checked.output, envelope.id);
+  };
+}
+
+function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
+  const { open, close, rateLimit, member, memberUpdates } = route.options;
   return {
     definition: route,
     name: route.name,
     kind: "room",
     params: pathParams(route.path),
     readsText: true,
-    showsMember: route.options.member !== undefined,
-    announcesMember: route.options.member !== undefined && route.options.memberUpdates === true,
+    showsMember: member !== undefined,
+    announcesMember: member !== undefined && memberUpdates === true,
     // Rooms amplify (one frame, every member): limited by default.
-    rate:
-      route.options.rateLimit === false
-        ? undefined
-        : typeof route.options.rateLimit === "object"
-          ? route.options.rateLimit
-          : rate,
+    rate: rateLimit === false ? undefined : typeof rateLimit === "object" ? rateLimit : rate,
     async open(ctx) {
       await ctx.join();
       await open?.(ctx.api);
     },
-    message(ctx, frame, text) {
-      const binary = !text && !ctx.msgpack;
-      const parsed = binary ? undefined : parseFrame(ctx, frame, text);
-      if (binary || parsed?.json instanceof Uint8Array) {
-        if (!canPublish(ctx)) return void ctx.error(ErrorCode.forbidden, "the token does not allow publishing here");
-        return onBinary(ctx, binary ? (frame as Uint8Array) : (parsed?.json as Uint8Array));
-      }
-      if (!parsed) return;
-      const checkedEnvelope = v.safeParse(ClientFrameSchema, parsed.json);
-      if (!checkedEnvelope.success) {
-        ctx.error(ErrorCode.invalidMessage, describeIssues(checkedEnvelope.issues), idOf(parsed.json));
-        return;
-      }
-      const envelope = checkedEnvelope.output;
-      if (envelope.type === "ping")
-        return void ctx.frame(envelope.id === undefined ? PONG : { ...PONG, id: envelope.id });
-      if (!canPublish(ctx)) {
-        ctx.error(
-          ErrorCode.forbidden,
-          `the token does not allow publishing to ${route.name}:${ctx.ref?.name}`,
-          envelope.id,
-        );
-        return;
-      }
-      const issue = dataIssue(envelope.data);
-      if (issue) return void ctx.error(ErrorCode.invalidMessage, `data: ${issue}`, envelope.id);
-      if (!schema) return publish(ctx, envelope.data, envelope.id);
-      const checked = v.safeParse(schema, envelope.data);
-      if (!checked.success) {
-        ctx.error(ErrorCode.invalidMessage, `data: ${describeIssues(checked.issues)}`, envelope.id);
-        return;
-      }
-      return publish(ctx, checked.output, envelope.id);
-    },
+    message: roomMessage(route),
     async close(ctx, code, reason) {
       await ctx.leave(code, reason);
       await close?.(ctx.api, code, reason);
