@@ -274,6 +274,10 @@ export function renderReport(
     ["bun msgpack ×msgpack relay", "edgewire-bun-msgpack", "raw-bun-envelope-msgpack"],
     ["msgpack relay ×envelope relay", "raw-bun-envelope-msgpack", "raw-bun-envelope"],
     ["control", "edgewire-node", "edgewire-node#2"],
+    // Today's code ÷ the code before a change (EDGEWIRE_BENCH_BASELINE: targets.ts)
+    ["node ×baseline", "edgewire-node", "baseline-node"],
+    ["deno ×baseline", "edgewire-deno", "baseline-deno"],
+    ["bun ×baseline", "edgewire-bun", "baseline-bun"],
   ];
   // A MessagePack column shows only where a scenario measured it (echo and idle are left to the JSON sibling).
   const measured = (a: string, b: string) =>

@@ -4,6 +4,7 @@
  * server (the ceiling); socket.io and crossws are what users would pick instead.
  * "edgewire-*-msgpack" are the same servers driven over edgewire.v1+msgpack.
  */
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { wranglerDev } from "../../tests/support/servers.ts";
 
@@ -300,6 +301,46 @@ export const TARGETS: Target[] = [
     startMs: 30_000,
   },
 ];
+
+/**
+ * The same service from another checkout of this repository (EDGEWIRE_BENCH_BASELINE=<its directory>,
+ * e.g. a `git worktree` of the commit before a change): `baseline-node`, `-deno`, `-bun`, run beside
+ * today's code in the same rounds, so a change's cost is read against the code before it. The
+ * checkout needs its node_modules (a symlink to this one's will do); older ones keep their entry
+ * files in main/, newer ones in service/.
+ */
+function baselines(dir: string | undefined): Target[] {
+  if (!dir) return [];
+  const entry = (runtime: string) =>
+    existsSync(join(dir, "service", `${runtime}.ts`))
+      ? join(dir, "service", `${runtime}.ts`)
+      : join(dir, "main", `${runtime}.ts`);
+  const base = { kind: "peer" as const, proto: "ws" as const, echoPath: "/echo", unsupported: {}, startMs: 30_000 };
+  return [
+    {
+      ...base,
+      name: "baseline-node",
+      runtime: "node",
+      command: (_p, _i, prof) => nodeTs(entry("node"), prof),
+      roomPath: (r) => `/rooms/${r}`,
+    },
+    {
+      ...base,
+      name: "baseline-deno",
+      runtime: "deno",
+      command: () => deno(entry("deno")),
+      roomPath: (r) => `/rooms/${r}`,
+    },
+    {
+      ...base,
+      name: "baseline-bun",
+      runtime: "bun",
+      command: (_p, _i, prof) => bun(entry("bun"), prof),
+      roomPath: (r) => `/rooms/${r}`,
+    },
+  ];
+}
+TARGETS.push(...baselines(process.env.EDGEWIRE_BENCH_BASELINE));
 
 /** the raw runtime server for an edgewire runtime */
 export const RAW_OF: Record<string, string | undefined> = {
