@@ -11,6 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Hono } from "hono";
 import type { Edgewire, Instance } from "../src/assemble.ts";
+import { historyBounds } from "../src/config.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/contract.ts";
 import type { Engine } from "../src/core/engine.ts";
 import type { Forward } from "../src/http/app.ts";
@@ -151,7 +152,12 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         runtime,
         env,
         mode: "object",
-        history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit, config.historyMaxAgeMs),
+        // One transaction per write, so a keyed push's message and key commit together or not at all.
+        history: (config) =>
+          new SqlHistory(ctx.storage.sql, {
+            ...historyBounds(config),
+            transaction: (fn) => ctx.storage.transactionSync(fn),
+          }),
       });
       this.#heartbeatMs = this.#instance.config.heartbeatMs;
       // Pings are answered by the runtime, so they do not wake a hibernated object.

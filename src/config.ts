@@ -11,7 +11,14 @@ import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core/engine.ts";
 import { DEFAULT_POLL_OPTIONS } from "./http/long-poll.ts";
 import { describeIssues } from "./protocol.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "./pubsub/history.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_IDEMPOTENCY_MAX_KEYS,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  DEFAULT_ROOM_IDLE_MS,
+  type KeyBounds,
+} from "./pubsub/history.ts";
 import { DEFAULT_PRESENCE_LIMIT } from "./pubsub/presence.ts";
 
 const int = (min: number, max: number) =>
@@ -213,6 +220,18 @@ export const SETTINGS = {
     default: String(DEFAULT_ROOM_IDLE_MS),
     doc: "a room nobody is in and nobody wrote to for this long is forgotten (it starts again at seq 1, in a new epoch): the memory broker drops it; on Redis its keys expire (an instance's heartbeat refreshes them for the rooms it has members in, a publish for the others)",
   }),
+  idempotencyWindowMs: setting({
+    env: "EDGEWIRE_IDEMPOTENCY_WINDOW_MS",
+    schema: int(1000, 30 * 24 * 3_600_000),
+    default: String(DEFAULT_IDEMPOTENCY_WINDOW_MS),
+    doc: "a backend push repeating an `Idempotency-Key` used in its room within this long publishes nothing and answers the first push's seq; keys expire after it (Redis expires each itself)",
+  }),
+  idempotencyMaxKeys: setting({
+    env: "EDGEWIRE_IDEMPOTENCY_MAX_KEYS",
+    schema: int(1, 10_000_000),
+    default: String(DEFAULT_IDEMPOTENCY_MAX_KEYS),
+    doc: "push keys kept at most, oldest dropped first: by the memory broker over all rooms (about 250 B each with a UUID key: 25 MB at the default), by a Durable Object for its room; Redis keeps every key for the window",
+  }),
   presenceLimit: setting({
     env: "EDGEWIRE_PRESENCE_LIMIT",
     schema: int(1, 100_000),
@@ -299,4 +318,13 @@ export function loadConfig(env: Record<string, unknown>, defaults: ConfigInput =
       "edgewire: bad configuration: EDGEWIRE_INSPECTOR needs EDGEWIRE_METRICS_TOKEN (its API's bearer token)",
     );
   return config as Config;
+}
+
+/** The bounds of a history store (memory or a Durable Object's SQLite) from `config`: one mapping for both. */
+export function historyBounds(config: Config): { limit: number; maxAgeMs: number; keys: KeyBounds } {
+  return {
+    limit: config.historyLimit,
+    maxAgeMs: config.historyMaxAgeMs,
+    keys: { windowMs: config.idempotencyWindowMs, maxKeys: config.idempotencyMaxKeys },
+  };
 }

@@ -10,7 +10,14 @@ import { randomId, utf8Length } from "../bytes.ts";
 import { Metrics } from "../metrics.ts";
 import { decodeValue } from "../msgpack.ts";
 import { CloseCode, CloseReason, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
-import { type Broker, BrokerUnavailableError, type RoomRef, roomRef } from "../pubsub/broker.ts";
+import {
+  type Broker,
+  BrokerUnavailableError,
+  type KeyedPublish,
+  type PushKey,
+  type RoomRef,
+  roomRef,
+} from "../pubsub/broker.ts";
 import { ConnectionContext } from "./context.ts";
 import type { Admitted, ConnRecord, Frame, Peer, Runtime } from "./contract.ts";
 import { compile, type Handlers, type RateLimit, StateTooLargeError } from "./handlers.ts";
@@ -343,6 +350,11 @@ export class Engine {
   /** publish from the backend to room `room` of route `route`, exactly as a member's message */
   push(route: string, room: string, data: unknown): Promise<MessageFrame> {
     return Promise.resolve(this.broker.publish(roomRef(route, room), SERVER_SENDER, data));
+  }
+
+  /** publish from the backend unless `key` was used in the room within the idempotency window (then: what it got) */
+  pushKeyed(route: string, room: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
+    return Promise.resolve(this.broker.publishKeyed(roomRef(route, room), SERVER_SENDER, data, key));
   }
 
   /** the broker's ref of room `room` of route `route` */

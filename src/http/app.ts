@@ -16,11 +16,18 @@ import { pathParams, roomName, roomPath } from "../core/room-path.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
-import { dataIssue } from "../json-data.ts";
-import { ErrorCode, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
+import {
+  ErrorCode,
+  IDEMPOTENCY_KEY_HEADER,
+  POLL_PROTOCOL_HEADER,
+  PROBE_HEADER,
+  type PushResult,
+  REPLAYED_HEADER,
+} from "../protocol.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
+import { keyIssue, pushRoom, type Refusal, refused } from "./push.ts";
 
 /** Where a Worker hands a request on: a room's object, or an object holding a plain route's polling sessions. */
 export type ForwardTarget =
@@ -443,6 +450,10 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       const s = instanceOf(c);
       const t = target(c, s);
       if (t instanceof Response) return discard(c, t);
+      // A bad key is refused before anything else is read (in a Worker: before an object is woken).
+      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
+      const badKey = key === undefined ? undefined : keyIssue(key);
+      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode !== "object") {
         const refused = await s.admission.push(c, route.name, t.room as string);
         if (refused) return discard(c, refused);
@@ -458,13 +469,12 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       } catch {
         return httpError(c, 400, ErrorCode.invalidBody, "the body must be JSON: it is published as the message's data");
       }
-      const issue = dataIssue(data);
-      if (issue) return httpError(c, 400, ErrorCode.invalidBody, `data: ${issue}`);
-      const checked = t.handlers.checkData(data);
-      if (typeof checked === "string") return httpError(c, 400, ErrorCode.invalidBody, checked);
-      const room = t.room as string;
-      const frame = await s.engine.push(route.name, room, checked.data);
-      return c.json({ room, seq: frame.seq } satisfies PushResult);
+      const [outcome] = (await pushRoom(s.engine, t.handlers, t.room as string, [
+        { data, key, size: body.length },
+      ])) as [PushResult | Refusal];
+      if (refused(outcome)) return httpError(c, outcome.status, outcome.code, outcome.message);
+      if (outcome.repeated) c.header(REPLAYED_HEADER, "true");
+      return c.json(outcome satisfies PushResult);
     });
   }
 

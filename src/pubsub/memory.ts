@@ -3,7 +3,7 @@
  * synchronous, so a room's order is the order in which `publish` was called.
  */
 import type { BroadcastFrame, Member, MessageFrame } from "../protocol.ts";
-import type { Broker, Delivery, DeliveryListener, JoinSnapshot, RoomRef } from "./broker.ts";
+import type { Broker, Delivery, DeliveryListener, JoinSnapshot, KeyedPublish, PushKey, RoomRef } from "./broker.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
 
@@ -70,19 +70,24 @@ export class MemoryBroker implements Broker {
     this.#rooms.get(ref.key)?.deliver(delivery);
   }
 
-  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+  // The frame a publish makes around its seq.
+  #make(ref: RoomRef, from: string, data: unknown): (seq: number) => MessageFrame {
     const ts = this.#now();
     const room = ref.name;
-    const { frame, text } = await this.#history.append(ref.key, (seq) => ({
-      type: "message",
-      room,
-      seq,
-      from,
-      data,
-      ts,
-    }));
+    return (seq) => ({ type: "message", room, seq, from, data, ts });
+  }
+
+  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    const { frame, text } = await this.#history.append(ref.key, this.#make(ref, from, data));
     this.#deliver(ref, { frame: text });
     return frame;
+  }
+
+  async publishKeyed(ref: RoomRef, from: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
+    const appended = await this.#history.appendKeyed(ref.key, this.#make(ref, from, data), key);
+    if (!("frame" in appended)) return { kind: appended.sameBody ? "repeat" : "reused", seq: appended.seq };
+    this.#deliver(ref, { frame: appended.text });
+    return { kind: "published", frame: appended.frame };
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {
