@@ -11,6 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Hono } from "hono";
 import type { Edgewire, Instance } from "../src/assemble.ts";
+import { historyBounds } from "../src/config.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import type { Forward } from "../src/http/app.ts";
 import { CloseCode } from "../src/protocol.ts";
@@ -147,7 +148,12 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         runtime,
         env,
         mode: "object",
-        history: (config) => new SqlHistory(ctx.storage.sql, config.historyLimit, config.historyMaxAgeMs),
+        // One transaction per write, so a keyed push's message and key commit together or not at all.
+        history: (config) =>
+          new SqlHistory(ctx.storage.sql, {
+            ...historyBounds(config),
+            transaction: (fn) => ctx.storage.transactionSync(fn),
+          }),
       });
       void this.#instance.start(); // object mode: nothing that keeps the object awake
       this.#heartbeatMs = this.#instance.config.heartbeatMs;

@@ -6,7 +6,8 @@
  * adapter assembles it into an Instance for its runtime.
  */
 import type { Context, Hono } from "hono";
-import { type Config, type ConfigInput, loadConfig } from "./config.ts";
+import { type Config, type ConfigInput, historyBounds, loadConfig } from "./config.ts";
+
 import { Engine } from "./core/engine.ts";
 import type { ConnectionEvents, ConnRecord, Runtime } from "./core/ports.ts";
 import type { AnyRoute } from "./core/route.ts";
@@ -105,12 +106,7 @@ export class Instance implements Serving {
     const history =
       typeof options.history === "function"
         ? options.history(config)
-        : (options.history ??
-          new MemoryHistory({
-            limit: config.historyLimit,
-            idleMs: config.roomIdleMs,
-            maxAgeMs: config.historyMaxAgeMs,
-          }));
+        : (options.history ?? new MemoryHistory({ ...historyBounds(config), idleMs: config.roomIdleMs }));
     this.broker = options.broker
       ? options.broker(config, this.log)
       : new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });

@@ -430,7 +430,8 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
     {
       method: "POST",
       path: `${address}/messages`,
-      summary: "backend push (Authorization: Bearer <EDGEWIRE_PUSH_TOKEN>): the JSON body is published as data",
+      summary:
+        "backend push (Authorization: Bearer <EDGEWIRE_PUSH_TOKEN>): the JSON body is published as data → {room, seq}; with Idempotency-Key, a retry within the window publishes nothing → {room, seq, repeated: true}",
     },
   );
 }

@@ -21,6 +21,15 @@ export const DEFAULT_HISTORY_LIMIT = 1000;
 export const DEFAULT_HISTORY_MAX_AGE_MS = 24 * 3_600_000;
 /** Default time an unoccupied room without messages is remembered: 10 minutes. */
 export const DEFAULT_ROOM_IDLE_MS = 10 * 60_000;
+/** Default time a push's idempotency key is remembered: a day, as Stripe's API keeps them. */
+export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+/** Default most idempotency keys kept (the memory broker's, all rooms; a Durable Object's, its room). */
+export const DEFAULT_IDEMPOTENCY_MAX_KEYS = 100_000;
+/** How long push keys are remembered, and how many at most (the oldest go first past it). */
+export interface KeyBounds {
+  windowMs: number;
+  maxKeys: number;
+}
 /** Members above which a room announces counts instead of joins and leaves. */
 export const DEFAULT_PRESENCE_LIMIT = 100;
 /** Long-polling's defaults (docs/protocol.md). */
@@ -231,6 +240,18 @@ export const SETTINGS = {
     default: String(DEFAULT_ROOM_IDLE_MS),
     doc: "a room nobody is in and nobody wrote to for this long is forgotten (it starts again at seq 1, in a new epoch): the memory broker drops it; on Redis its keys expire (an instance's heartbeat refreshes them for the rooms it has members in, a publish for the others)",
   }),
+  idempotencyWindowMs: setting({
+    env: "EDGEWIRE_IDEMPOTENCY_WINDOW_MS",
+    schema: int(1000, 30 * 24 * 3_600_000),
+    default: String(DEFAULT_IDEMPOTENCY_WINDOW_MS),
+    doc: "a backend push repeating an `Idempotency-Key` used in its room within this long publishes nothing and answers the first push's seq; keys expire after it (Redis expires each itself)",
+  }),
+  idempotencyMaxKeys: setting({
+    env: "EDGEWIRE_IDEMPOTENCY_MAX_KEYS",
+    schema: int(1, 10_000_000),
+    default: String(DEFAULT_IDEMPOTENCY_MAX_KEYS),
+    doc: "push keys kept at most, oldest dropped first: by the memory broker over all rooms (about 250 B each with a UUID key: 25 MB at the default), by a Durable Object for its room; Redis keeps every key for the window",
+  }),
   presenceLimit: setting({
     env: "EDGEWIRE_PRESENCE_LIMIT",
     schema: int(1, 100_000),
@@ -317,4 +338,13 @@ export function loadConfig(env: Record<string, unknown>, defaults: ConfigInput =
       "edgewire: bad configuration: EDGEWIRE_INSPECTOR needs EDGEWIRE_METRICS_TOKEN (its API's bearer token)",
     );
   return config as Config;
+}
+
+/** The bounds of a history store (memory or a Durable Object's SQLite) from `config`: one mapping for both. */
+export function historyBounds(config: Config): { limit: number; maxAgeMs: number; keys: KeyBounds } {
+  return {
+    limit: config.historyLimit,
+    maxAgeMs: config.historyMaxAgeMs,
+    keys: { windowMs: config.idempotencyWindowMs, maxKeys: config.idempotencyMaxKeys },
+  };
 }

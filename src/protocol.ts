@@ -73,6 +73,8 @@ export const ErrorCode = {
   heartbeatTimeout: "heartbeat_timeout",
   badHandshake: "bad_handshake",
   invalidState: "invalid_state",
+  invalidIdempotencyKey: "invalid_idempotency_key",
+  idempotencyKeyReused: "idempotency_key_reused",
 } as const;
 
 /** One of the stable error codes. */
@@ -123,7 +125,8 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
     frame: true,
     http: [503],
     close: 1013,
-    meaning: "the broker is unreachable (frame, or close 1013), or too many polling sessions (503)",
+    meaning:
+      "the broker is unreachable (frame, or close 1013; a backend push it cannot store: 503, nothing published), or too many polling sessions (503)",
   },
   internal_error: {
     http: [500],
@@ -159,6 +162,16 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
     http: [400],
     meaning:
       "the connection's first state, made from the request (its query, claims), fails the route's state schema or size limit; `message` names the field",
+  },
+  invalid_idempotency_key: {
+    http: [400],
+    meaning:
+      "a push's `Idempotency-Key` (or a batch message's `key`) that is empty, longer than 255 characters or not printable ASCII",
+  },
+  idempotency_key_reused: {
+    http: [422],
+    meaning:
+      "a push repeating an idempotency key used in its room within the window, with other data: nothing was published (a retry must send the same data)",
   },
   bad_handshake: {
     http: [426, 400],
@@ -376,7 +389,15 @@ export type ServerFrame =
 export interface PushResult {
   room: string;
   seq: number;
+  /** the push repeated an idempotency key: nothing was published, `seq` is the first push's */
+  repeated?: true;
 }
+
+/** Request header of a backend push's idempotency key: a repeat within the window publishes nothing. */
+export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
+
+/** Response header of a push that repeated its idempotency key (`true`), as Stripe's API answers a replay. */
+export const REPLAYED_HEADER = "idempotent-replayed";
 
 /** HTTP error body shape used by every route. */
 export interface HttpError {

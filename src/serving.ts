@@ -138,6 +138,7 @@ export async function serveWith(
               historyLimit: config.historyLimit,
               historyMaxAgeMs: config.historyMaxAgeMs,
               roomIdleMs: config.roomIdleMs,
+              idempotencyWindowMs: config.idempotencyWindowMs,
               log,
             }),
         }

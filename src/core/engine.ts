@@ -11,7 +11,14 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "../config.ts";
 import { Metrics } from "../metrics.ts";
 import { decodeValue } from "../msgpack.ts";
 import { CloseCode, CloseReason, ErrorCode, type MessageFrame, SERVER_SENDER } from "../protocol.ts";
-import { type Broker, BrokerUnavailableError, type RoomRef, roomRef } from "../pubsub/broker.ts";
+import {
+  type Broker,
+  BrokerUnavailableError,
+  type KeyedPublish,
+  type PushKey,
+  type RoomRef,
+  roomRef,
+} from "../pubsub/broker.ts";
 import { compile, StateTooLargeError } from "./compile.ts";
 import { ConnectionContext } from "./context.ts";
 import { Hub } from "./hub.ts";
@@ -363,6 +370,11 @@ export class Engine implements ConnectionEvents, ConnectionServices {
   /** publish from the backend to room `room` of route `route`, exactly as a member's message */
   push(route: string, room: string, data: unknown): Promise<MessageFrame> {
     return Promise.resolve(this.broker.publish(roomRef(route, room), SERVER_SENDER, data));
+  }
+
+  /** publish from the backend unless `key` was used in the room within the idempotency window (then: what it got) */
+  pushKeyed(route: string, room: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
+    return Promise.resolve(this.broker.publishKeyed(roomRef(route, room), SERVER_SENDER, data, key));
   }
 
   /** the broker's ref of room `room` of route `route` */

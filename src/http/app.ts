@@ -15,12 +15,18 @@ import { pathParams, roomName, roomPath } from "../core/room-path.ts";
 import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
-import { dataIssue } from "../message-data.ts";
-import { ErrorCode, type MessageFrame, POLL_PROTOCOL_HEADER, PROBE_HEADER, type PushResult } from "../protocol.ts";
-import { BrokerUnavailableError } from "../pubsub/broker.ts";
+import {
+  ErrorCode,
+  IDEMPOTENCY_KEY_HEADER,
+  POLL_PROTOCOL_HEADER,
+  PROBE_HEADER,
+  type PushResult,
+  REPLAYED_HEADER,
+} from "../protocol.ts";
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
+import { keyIssue, pushRoom, type Refusal, refused } from "./push.ts";
 
 /** Where a Worker hands a request on: a room's object, or an object holding a plain route's polling sessions. */
 export type ForwardTarget =
@@ -443,6 +449,10 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       const s = instanceOf(c);
       const t = target(c, s);
       if (t instanceof Response) return discard(c, t);
+      // A bad key is refused before anything else is read (in a Worker: before an object is woken).
+      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
+      const badKey = key === undefined ? undefined : keyIssue(key);
+      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode !== "object") {
         const refused = await s.admission.push(c, route.name, t.room as string);
         if (refused) return discard(c, refused);
@@ -458,22 +468,17 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       } catch {
         return httpError(c, 400, ErrorCode.invalidBody, "the body must be JSON: it is published as the message's data");
       }
-      const issue = dataIssue(data);
-      if (issue) return httpError(c, 400, ErrorCode.invalidBody, `data: ${issue}`);
-      const checked = t.handlers.checkData(data);
-      if (typeof checked === "string") return httpError(c, 400, ErrorCode.invalidBody, checked);
-      const room = t.room as string;
-      let frame: MessageFrame;
-      try {
-        frame = await s.engine.push(route.name, room, checked.data);
-      } catch (error) {
+      const [outcome] = (await pushRoom(s.engine, t.handlers, t.room as string, [
+        { data, key, size: body.length },
+      ])) as [PushResult | Refusal];
+      if (refused(outcome)) {
         // Not stored, so not acknowledged: the backend pushes again after Retry-After.
-        if (!(error instanceof BrokerUnavailableError)) throw error;
-        if (error.code === "draining") s.admission.retryAfter(c);
-        else c.header("Retry-After", "1");
-        return httpError(c, 503, error.code, error.message);
+        if (outcome.code === ErrorCode.draining) s.admission.retryAfter(c);
+        else if (outcome.status === 503) c.header("Retry-After", "1");
+        return httpError(c, outcome.status, outcome.code, outcome.message);
       }
-      return c.json({ room, seq: frame.seq } satisfies PushResult);
+      if (outcome.repeated) c.header(REPLAYED_HEADER, "true");
+      return c.json(outcome satisfies PushResult);
     });
   }
 

@@ -73,10 +73,36 @@ export interface Fleet {
   serveRequests(handler: (payload: unknown) => Promise<unknown>): void;
 }
 
+/**
+ * A backend push's idempotency key, scoped to its room, with a digest of the data it publishes:
+ * a repeat of the key within the window publishes nothing, and answers the first push's seq.
+ */
+export interface PushKey {
+  /** the client's key (1–255 printable ASCII characters) */
+  key: string;
+  /** a digest of the data, so the same key with other data is told apart from a retry */
+  fingerprint: string;
+}
+
+/**
+ * What a keyed publish did: published the frame; or found the key used already within the window
+ * and published nothing — with the same data (`repeat`, a retry) or other data (`reused`, a bug).
+ */
+export type KeyedPublish =
+  | { kind: "published"; frame: MessageFrame }
+  | { kind: "repeat"; seq: number }
+  | { kind: "reused"; seq: number };
+
 /** A pub/sub engine for rooms. */
 export interface Broker {
   /** sequence, store and deliver a member's or backend's message; resolves to the frame with its `seq` */
   publish(room: RoomRef, from: string, data: unknown): MaybePromise<MessageFrame>;
+  /**
+   * publish unless `key` was used in this room within the idempotency window; the key and its
+   * seq are stored in the same step as the message (one script, one storage write), so a crash
+   * between the two cannot leave a published message without its key or a key without its message
+   */
+  publishKeyed(room: RoomRef, from: string, data: unknown, key: PushKey): MaybePromise<KeyedPublish>;
   /** deliver an unsequenced JSON broadcast (not kept in history) to the room's members, except `except` */
   broadcast(room: RoomRef, from: string, data: unknown, except?: string): MaybePromise<void>;
   /** deliver binary bytes to the room's members except `from`; binary is not sequenced */

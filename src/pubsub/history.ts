@@ -5,9 +5,16 @@
  */
 
 import { randomId } from "../bytes.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "../config.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_IDEMPOTENCY_MAX_KEYS,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  DEFAULT_ROOM_IDLE_MS,
+  type KeyBounds,
+} from "../config.ts";
 import type { MessageFrame } from "../protocol.ts";
-import type { MaybePromise } from "./broker.ts";
+import type { MaybePromise, PushKey } from "./broker.ts";
 
 /**
  * Where a room's sequence stands: its last `seq` and its epoch. The epoch
@@ -20,12 +27,31 @@ export interface Head {
   epoch: string;
 }
 
+/** A frame appended to a room's history, and its JSON. */
+export interface Appended {
+  frame: MessageFrame;
+  text: string;
+}
+
+/** A keyed append that found its key used within the window: nothing was appended. */
+export interface Prior {
+  /** the seq the key's first push got */
+  seq: number;
+  /** whether that push had the same data (a retry), or other data (the key reused) */
+  sameBody: boolean;
+}
+
 /** Where a room's sequence counter and recent messages live; rooms are broker keys. */
 export interface HistoryStore {
   /** the room's last assigned sequence number (0 for a new room) and its epoch */
   head(room: string): MaybePromise<Head>;
   /** assign the next sequence number to `make(seq)`'s frame and keep it; returns the frame and its JSON */
-  append(room: string, make: (seq: number) => MessageFrame): MaybePromise<{ frame: MessageFrame; text: string }>;
+  append(room: string, make: (seq: number) => MessageFrame): MaybePromise<Appended>;
+  /**
+   * append unless `key` was used in `room` within the idempotency window (then: what it got); the
+   * key is kept with its seq in the same step as the frame
+   */
+  appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): MaybePromise<Appended | Prior>;
   /** messages with seq > `after`, oldest first, at most `limit` */
   since(room: string, after: number, limit: number): MaybePromise<MessageFrame[]>;
   /** the room has members or listeners on this instance again */
@@ -35,6 +61,15 @@ export interface HistoryStore {
   /** what it keeps outlives the process (a Durable Object's SQLite); memory: false */
   readonly durable?: boolean;
 }
+
+/** How long push keys are remembered, and how many at most (config.ts defines it, with its defaults). */
+export type { KeyBounds } from "../config.ts";
+
+/** The default key bounds: a day, 100 000 keys. */
+export const DEFAULT_KEY_BOUNDS: KeyBounds = {
+  windowMs: DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  maxKeys: DEFAULT_IDEMPOTENCY_MAX_KEYS,
+};
 
 interface RoomLog {
   seq: number;
@@ -52,8 +87,16 @@ export interface MemoryHistoryOptions {
   idleMs?: number;
   /** drop messages older than this (default a day) */
   maxAgeMs?: number;
+  /** how long push keys are kept, and how many (default a day, 100 000) */
+  keys?: KeyBounds;
   /** clock, injectable for tests */
   now?: () => number;
+}
+
+interface KeyEntry {
+  seq: number;
+  fingerprint: string;
+  at: number;
 }
 
 /**
@@ -61,7 +104,10 @@ export interface MemoryHistoryOptions {
  * room. Rooms nobody is in and nobody wrote to for `idleMs` are forgotten, so
  * memory is bounded by live rooms, not by every room name ever seen (measured
  * before this: 5 000 one-message rooms kept 8 MB on Node for good). A
- * forgotten room starts again at seq 1.
+ * forgotten room starts again at seq 1. Push keys are kept apart from the rooms, so a
+ * room forgotten while idle still answers a retry of its last push within the window;
+ * they are bounded by age (the window) and by count over all rooms (`keys.maxKeys`,
+ * oldest first): a bound per room would bound nothing with rooms unbounded.
  */
 export class MemoryHistory implements HistoryStore {
   /** most messages kept per room */
@@ -70,8 +116,12 @@ export class MemoryHistory implements HistoryStore {
   readonly idleMs: number;
   /** oldest message kept */
   readonly maxAgeMs: number;
+  /** how long and how many push keys are kept */
+  readonly keyBounds: KeyBounds;
   readonly #now: () => number;
   readonly #rooms = new Map<string, RoomLog>();
+  /** push keys by "room\nkey", oldest first (insertion order is time order): expiry and eviction pop the front */
+  readonly #keys = new Map<string, KeyEntry>();
   /** unoccupied rooms by when they went quiet, oldest first (a Map keeps insertion order) */
   readonly #idle = new Map<string, number>();
 
@@ -80,12 +130,18 @@ export class MemoryHistory implements HistoryStore {
     this.limit = options.limit ?? DEFAULT_HISTORY_LIMIT;
     this.idleMs = options.idleMs ?? DEFAULT_ROOM_IDLE_MS;
     this.maxAgeMs = options.maxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
+    this.keyBounds = options.keys ?? DEFAULT_KEY_BOUNDS;
     this.#now = options.now ?? Date.now;
   }
 
   /** number of rooms remembered (for tests and metrics) */
   get size(): number {
     return this.#rooms.size;
+  }
+
+  /** number of push keys remembered (for tests) */
+  get keyCount(): number {
+    return this.#keys.size;
   }
 
   #log(room: string): RoomLog {
@@ -136,6 +192,23 @@ export class MemoryHistory implements HistoryStore {
       this.#sweep();
     }
     return { frame, text: JSON.stringify(frame) };
+  }
+
+  appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): Appended | Prior {
+    const now = this.#now();
+    const expired = now - this.keyBounds.windowMs;
+    for (const [id, entry] of this.#keys) {
+      if (entry.at > expired) break;
+      this.#keys.delete(id);
+    }
+    const id = `${room}\n${key.key}`;
+    const prior = this.#keys.get(id);
+    if (prior) return { seq: prior.seq, sameBody: prior.fingerprint === key.fingerprint };
+    const appended = this.append(room, make);
+    this.#keys.set(id, { seq: appended.frame.seq, fingerprint: key.fingerprint, at: now });
+    // Past the bound the oldest key goes: a retry of it would publish again, but retries come soon after.
+    if (this.#keys.size > this.keyBounds.maxKeys) this.#keys.delete(this.#keys.keys().next().value as string);
+    return appended;
   }
 
   since(room: string, after: number, limit: number): MessageFrame[] {

@@ -9,6 +9,8 @@ import {
   type Delivery,
   type DeliveryListener,
   type JoinSnapshot,
+  type KeyedPublish,
+  type PushKey,
   type RoomRef,
 } from "./broker.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
@@ -85,7 +87,8 @@ export class MemoryBroker implements Broker {
     if (!this.#history.durable) this.#draining = true;
   }
 
-  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+  // The frame a publish makes around its seq; none while draining (it could not be kept).
+  #make(ref: RoomRef, from: string, data: unknown): (seq: number) => MessageFrame {
     if (this.#draining) {
       throw new BrokerUnavailableError(
         "this instance is shutting down, and its history with it: publish again once it is back",
@@ -94,16 +97,20 @@ export class MemoryBroker implements Broker {
     }
     const ts = this.#now();
     const room = ref.name;
-    const { frame, text } = await this.#history.append(ref.key, (seq) => ({
-      type: "message",
-      room,
-      seq,
-      from,
-      data,
-      ts,
-    }));
+    return (seq) => ({ type: "message", room, seq, from, data, ts });
+  }
+
+  async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    const { frame, text } = await this.#history.append(ref.key, this.#make(ref, from, data));
     this.#deliver(ref, { frame: text });
     return frame;
+  }
+
+  async publishKeyed(ref: RoomRef, from: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
+    const appended = await this.#history.appendKeyed(ref.key, this.#make(ref, from, data), key);
+    if (!("frame" in appended)) return { kind: appended.sameBody ? "repeat" : "reused", seq: appended.seq };
+    this.#deliver(ref, { frame: appended.text });
+    return { kind: "published", frame: appended.frame };
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {

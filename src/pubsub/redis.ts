@@ -11,7 +11,10 @@
  * - presence is a hash and a join-ordered set per room, with each member's
  *   instance; instances heartbeat, and a crashed instance's members are removed
  *   (leave 1006) by the survivors within `instanceTtlMs` + one sweep;
- * - every room key expires after `roomIdleMs` without members or messages.
+ * - every room key expires after `roomIdleMs` without members or messages;
+ * - a keyed push checks and stores its key (`k:<room>:<key>` → "seq fingerprint", expiring with
+ *   the idempotency window) in the publish script itself, so the key exists exactly when the
+ *   message does, whichever instance took the push and whether it lives on.
  *
  * Redis down: commands fail at once (no offline queue) — a publish is answered
  * with an error, never acked — the client reconnects with backoff, and on
@@ -22,7 +25,12 @@
  */
 import { createClient, type RedisClientType } from "@redis/client";
 import { fromBase64, randomId, toBase64 } from "../bytes.ts";
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS, DEFAULT_ROOM_IDLE_MS } from "../config.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
+  DEFAULT_ROOM_IDLE_MS,
+} from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { BroadcastFrame, Member, MessageFrame, PresenceFrame } from "../protocol.ts";
 import {
@@ -32,6 +40,8 @@ import {
   type DeliveryListener,
   type Fleet,
   type JoinSnapshot,
+  type KeyedPublish,
+  type PushKey,
   type RoomRef,
 } from "./broker.ts";
 import { PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
@@ -48,6 +58,8 @@ export interface RedisBrokerOptions {
   historyLimit?: number;
   historyMaxAgeMs?: number;
   roomIdleMs?: number;
+  /** how long a push's idempotency key is kept (default a day); Redis expires each itself */
+  idempotencyWindowMs?: number;
   /** how often this instance says it is alive (default 3 s) */
   heartbeatMs?: number;
   /** an instance silent this long is dead, its members removed (default 10 s) */
@@ -58,7 +70,13 @@ export interface RedisBrokerOptions {
 
 // One round trip per publish: the sequence, the history and the delivery, atomically. The idle
 // TTLs are refreshed when ARGV[6] is '1' (nobody's heartbeat covers the room) or the room is new.
-const PUBLISH = `local seq = redis.call('INCR', KEYS[1])
+// A keyed push passes its key as KEYS[5] (fingerprint ARGV[7], window ARGV[8]): a key already there
+// answers {0, "<seq> <fingerprint>"} and nothing is published; otherwise it is set with the message.
+const PUBLISH = `if KEYS[5] then
+  local prior = redis.call('GET', KEYS[5])
+  if prior then return {0, prior} end
+end
+local seq = redis.call('INCR', KEYS[1])
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then epoch = ARGV[3]; redis.call('SET', KEYS[2], epoch) end
 local frame = ARGV[1] .. seq .. ARGV[2]
@@ -67,6 +85,7 @@ redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
 if ARGV[6] == '1' or seq == 1 then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 end
+if KEYS[5] then redis.call('SET', KEYS[5], seq .. ' ' .. ARGV[7], 'PX', ARGV[8]) end
 return {seq, epoch}`;
 
 // Join: the member in, the room's epoch made if new, the size, the oldest members, the head.
@@ -136,6 +155,7 @@ export class RedisBroker implements Broker, Fleet {
   readonly #limit: number;
   readonly #maxAgeMs: number;
   readonly #idleMs: number;
+  readonly #keyWindowMs: number;
   readonly #beatMs: number;
   readonly #ttlMs: number;
   readonly #log: Logger | undefined;
@@ -161,6 +181,7 @@ export class RedisBroker implements Broker, Fleet {
     this.#limit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#maxAgeMs = options.historyMaxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
     this.#idleMs = options.roomIdleMs ?? DEFAULT_ROOM_IDLE_MS;
+    this.#keyWindowMs = options.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS;
     this.#ttlMs = options.instanceTtlMs ?? 10_000;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -309,18 +330,42 @@ export class RedisBroker implements Broker, Fleet {
   }
 
   async publish(ref: RoomRef, from: string, data: unknown): Promise<MessageFrame> {
+    const published = await this.#publish(ref, from, data, undefined);
+    // Only a keyed publish can find a prior one.
+    if (published.kind !== "published") throw new Error("edgewire: an unkeyed publish found a key");
+    return published.frame;
+  }
+
+  publishKeyed(ref: RoomRef, from: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
+    return this.#publish(ref, from, data, key);
+  }
+
+  async #publish(ref: RoomRef, from: string, data: unknown, key: PushKey | undefined): Promise<KeyedPublish> {
     const ts = this.#now();
     // The frame around its seq: Redis puts the number in, so one script orders, stores and sends it.
     const head = `{"type":"message","room":${JSON.stringify(ref.name)},"seq":`;
     const tail = `,"from":${JSON.stringify(from)},"data":${JSON.stringify(data) ?? "null"},"ts":${ts}}`;
-    const [seq] = (await this.#call("publish", () =>
-      this.#eval(
-        PUBLISH,
-        [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)],
-        [head, tail, this.#newEpoch(), String(this.#limit), String(this.#idleMs), this.#refreshes(ref) ? "1" : "0"],
-      ),
-    )) as [number, string];
-    return { type: "message", room: ref.name, seq: Number(seq), from, data, ts };
+    const keys = [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)];
+    const args = [
+      head,
+      tail,
+      this.#newEpoch(),
+      String(this.#limit),
+      String(this.#idleMs),
+      this.#refreshes(ref) ? "1" : "0",
+    ];
+    // Keys live beside the room's keys, not among them: they outlive an idle room (the window is a day).
+    if (key) {
+      keys.push(`${this.#p}k:${ref.key}:${key.key}`);
+      args.push(key.fingerprint, String(this.#keyWindowMs));
+    }
+    const [seq, second] = (await this.#call("publish", () => this.#eval(PUBLISH, keys, args))) as [number, string];
+    if (Number(seq) === 0) {
+      const space = second.indexOf(" ");
+      const first = Number(second.slice(0, space));
+      return { kind: second.slice(space + 1) === key?.fingerprint ? "repeat" : "reused", seq: first };
+    }
+    return { kind: "published", frame: { type: "message", room: ref.name, seq: Number(seq), from, data, ts } };
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {

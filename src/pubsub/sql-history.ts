@@ -6,34 +6,77 @@
  * new epoch tells resuming clients so. Publishes that arrive together are
  * written together and released after the write (one commit and one output-gate
  * wait for a burst, not one each: measured 0.62× → 1.47× raw-workerd fan-out).
+ * A keyed push's key is written with its message, in one transaction (`ew_push_keys`).
  */
 import { randomId } from "../bytes.ts";
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS } from "../config.ts";
 import type { MessageFrame } from "../protocol.ts";
-import { BrokerUnavailableError } from "./broker.ts";
-import type { Head, HistoryStore } from "./history.ts";
+import { BrokerUnavailableError, type PushKey } from "./broker.ts";
+import {
+  type Appended,
+  DEFAULT_KEY_BOUNDS,
+  type Head,
+  type HistoryStore,
+  type KeyBounds,
+  type Prior,
+} from "./history.ts";
 
 /** The slice of a SQL storage API this store needs (`SqlStorage` in workerd). */
 export interface SqlLike {
   exec(query: string, ...bindings: unknown[]): { toArray(): Record<string, unknown>[] };
 }
 
-// Durable Object SQLite takes at most 100 bound parameters per statement: 25 rows of 4.
+/** Options of the SQLite history. */
+export interface SqlHistoryOptions {
+  /** messages kept per room (default 1000) */
+  limit?: number;
+  /** oldest message kept (default a day) */
+  maxAgeMs?: number;
+  /** how long push keys are kept and how many (default a day, 100 000) */
+  keys?: KeyBounds;
+  /** run `fn` as one transaction (a Durable Object's `ctx.storage.transactionSync`): a message and its key commit together */
+  transaction?: <T>(fn: () => T) => T;
+  /** clock, injectable for tests */
+  now?: () => number;
+}
+
+// Durable Object SQLite takes at most 100 bound parameters per statement: 25 rows of 4, 20 keys of 5.
 const ROWS_PER_INSERT = 25;
+const KEYS_PER_INSERT = 20;
+// Expired and surplus keys are deleted every this many keyed writes (as history trims every 64 messages).
+const KEY_TRIM_EVERY = 64;
 
 interface Pending {
   room: string;
   seq: number;
   frame: MessageFrame;
   text: string;
-  resolve: (written: { frame: MessageFrame; text: string }) => void;
+  key: PushKey | undefined;
+  resolve: (written: Appended) => void;
   reject: (error: Error) => void;
 }
 
-/** History, sequence numbers and epochs in SQLite tables `ew_rooms` and `ew_messages`. */
+/** A keyed push not written yet: a repeat of its key waits for the write, then answers its seq. */
+interface InFlight {
+  seq: number;
+  fingerprint: string;
+  written: Promise<unknown>;
+}
+
+/** History, sequence numbers and epochs in SQLite tables `ew_rooms` and `ew_messages`; push keys in `ew_push_keys`. */
 export class SqlHistory implements HistoryStore {
   /** SQLite storage outlives the object's isolate */
   readonly durable = true;
+  /** messages kept per room */
+  readonly limit: number;
+  /** oldest message kept */
+  readonly maxAgeMs: number;
+  /** how long and how many push keys are kept */
+  readonly keyBounds: KeyBounds;
+  readonly #now: () => number;
+  readonly #transaction: <T>(fn: () => T) => T;
+  readonly #inFlight = new Map<string, InFlight>();
+  #keyedWrites = 0;
   // Each room's last seq, once read: this object is the only writer of its storage.
   readonly #seq = new Map<string, number>();
   // Seqs given to messages not written yet. head() reports only written ones: a joiner's welcome
@@ -43,16 +86,24 @@ export class SqlHistory implements HistoryStore {
   /** create the tables if they are missing */
   constructor(
     private readonly sql: SqlLike,
-    readonly limit: number = DEFAULT_HISTORY_LIMIT,
-    readonly maxAgeMs: number = DEFAULT_HISTORY_MAX_AGE_MS,
-    private readonly now: () => number = Date.now,
+    options: SqlHistoryOptions = {},
   ) {
+    this.limit = options.limit ?? DEFAULT_HISTORY_LIMIT;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
+    this.keyBounds = options.keys ?? DEFAULT_KEY_BOUNDS;
+    this.#now = options.now ?? Date.now;
+    this.#transaction = options.transaction ?? ((fn) => fn());
     sql.exec(
       "CREATE TABLE IF NOT EXISTS ew_rooms (room TEXT PRIMARY KEY, seq INTEGER NOT NULL, epoch TEXT NOT NULL DEFAULT '')",
     );
     sql.exec(
       "CREATE TABLE IF NOT EXISTS ew_messages (room TEXT NOT NULL, seq INTEGER NOT NULL, frame TEXT NOT NULL, ts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room, seq))",
     );
+    // The seq a room's push key got, and when; rowid follows insertion, so the oldest go first past the bound.
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS ew_push_keys (room TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (room, key))",
+    );
+    sql.exec("CREATE INDEX IF NOT EXISTS ew_push_keys_at ON ew_push_keys (at)");
     // Objects made before epochs existed: add the columns (SQLite has no ADD COLUMN IF NOT EXISTS).
     for (const [table, column] of [
       ["ew_rooms", "epoch TEXT NOT NULL DEFAULT ''"],
@@ -102,17 +153,61 @@ export class SqlHistory implements HistoryStore {
     );
   }
 
-  append(room: string, make: (seq: number) => MessageFrame): Promise<{ frame: MessageFrame; text: string }> {
+  append(room: string, make: (seq: number) => MessageFrame): Promise<Appended> {
+    return this.#append(room, make, undefined);
+  }
+
+  appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): Prior | Promise<Appended | Prior> {
+    const id = `${room}\n${key.key}`;
+    const sameBody = (fingerprint: string) => fingerprint === key.fingerprint;
+    // A repeat of a push still being written: its answer once it is (and its failure if it fails).
+    const flying = this.#inFlight.get(id);
+    if (flying) return flying.written.then(() => ({ seq: flying.seq, sameBody: sameBody(flying.fingerprint) }));
+    const row = this.sql
+      .exec(
+        "SELECT seq, fingerprint FROM ew_push_keys WHERE room = ? AND key = ? AND at >= ?",
+        room,
+        key.key,
+        this.#now() - this.keyBounds.windowMs,
+      )
+      .toArray()[0];
+    if (row) return { seq: Number(row.seq), sameBody: sameBody(String(row.fingerprint)) };
+    const written = this.#append(room, make, key);
+    const seq = this.#assigned.get(room) as number;
+    this.#inFlight.set(id, { seq, fingerprint: key.fingerprint, written });
+    return written;
+  }
+
+  #append(room: string, make: (seq: number) => MessageFrame, key: PushKey | undefined): Promise<Appended> {
     const seq = (this.#assigned.get(room) ?? this.#writtenSeq(room)) + 1;
     this.#assigned.set(room, seq);
     const frame = make(seq);
     const text = JSON.stringify(frame);
     return new Promise((resolve, reject) => {
-      this.#pending.push({ room, seq, frame, text, resolve, reject });
+      this.#pending.push({ room, seq, frame, text, key, resolve, reject });
       // Publishes that arrive together (a burst of events) are written by one task after them, so they
       // share one commit and one wait at the output gate instead of one each.
       if (this.#pending.length === 1) setTimeout(() => this.#flush(), 0);
     });
+  }
+
+  // One chunk of rows and their keys, in one transaction: a message is never stored without its key.
+  #insert(rows: Pending[]): void {
+    this.sql.exec(
+      `INSERT INTO ew_messages (room, seq, frame, ts) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`,
+      ...rows.flatMap((r) => [r.room, r.seq, r.text, r.frame.ts]),
+    );
+    const keyed = rows.filter((r) => r.key !== undefined);
+    const at = this.#now();
+    for (let i = 0; i < keyed.length; i += KEYS_PER_INSERT) {
+      const chunk = keyed.slice(i, i + KEYS_PER_INSERT);
+      // REPLACE: a row past the window may still be there (trims are periodic); the new push takes its key.
+      this.sql.exec(
+        `INSERT OR REPLACE INTO ew_push_keys (room, key, seq, fingerprint, at) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`,
+        ...chunk.flatMap((r) => [r.room, r.key?.key, r.seq, r.key?.fingerprint, at]),
+      );
+    }
+    this.#keyedWrites += keyed.length;
   }
 
   #flush(): void {
@@ -122,10 +217,7 @@ export class SqlHistory implements HistoryStore {
     try {
       for (; written < batch.length; written += ROWS_PER_INSERT) {
         const rows = batch.slice(written, written + ROWS_PER_INSERT);
-        this.sql.exec(
-          `INSERT INTO ew_messages (room, seq, frame, ts) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`,
-          ...rows.flatMap((r) => [r.room, r.seq, r.text, r.frame.ts]),
-        );
+        this.#transaction(() => this.#insert(rows));
         for (const r of rows) this.#written(r.room, r.seq);
       }
     } catch (error) {
@@ -136,9 +228,26 @@ export class SqlHistory implements HistoryStore {
       const why = new BrokerUnavailableError(`history write failed (${(error as Error).message})`);
       for (const r of lost) r.reject(why);
     }
+    // Written or refused, a key is no longer in flight: a repeat reads the table (or publishes, after a failure).
+    for (const r of batch) if (r.key) this.#inFlight.delete(`${r.room}\n${r.key.key}`);
+    if (this.#keyedWrites >= KEY_TRIM_EVERY) this.#trimKeys();
     // Resolved after the write was issued: what the publishers send now (fan-out, acks) is held by
     // the output gate until the write is durable, as when each publish wrote its own row.
     for (const r of batch.slice(0, written)) r.resolve({ frame: r.frame, text: r.text });
+  }
+
+  // Keys past the window go, and past the bound the oldest (by rowid, which follows insertion).
+  #trimKeys(): void {
+    this.#keyedWrites = 0;
+    try {
+      this.sql.exec("DELETE FROM ew_push_keys WHERE at < ?", this.#now() - this.keyBounds.windowMs);
+      this.sql.exec(
+        "DELETE FROM ew_push_keys WHERE rowid <= (SELECT MAX(rowid) FROM ew_push_keys) - ?",
+        this.keyBounds.maxKeys,
+      );
+    } catch {
+      // a trim that failed is done at the next one
+    }
   }
 
   #written(room: string, seq: number): void {
@@ -150,7 +259,7 @@ export class SqlHistory implements HistoryStore {
         "DELETE FROM ew_messages WHERE room = ? AND (seq <= ? OR ts < ?)",
         room,
         seq - this.limit,
-        this.now() - this.maxAgeMs,
+        this.#now() - this.maxAgeMs,
       );
     }
   }
@@ -169,7 +278,7 @@ export class SqlHistory implements HistoryStore {
         "SELECT frame FROM ew_messages WHERE room = ? AND seq > ? AND ts >= ? ORDER BY seq LIMIT ?",
         room,
         after,
-        this.now() - this.maxAgeMs,
+        this.#now() - this.maxAgeMs,
         limit,
       )
       .toArray()

@@ -18,6 +18,7 @@ import { fallbackCases } from "./fallback-cases.ts";
 import { HARDENED_ENV, hardeningCases } from "./hardening-cases.ts";
 import { msgpackCases, msgpackExampleCases } from "./msgpack-cases.ts";
 import { POLLING_ENV, pollingCases } from "./polling-cases.ts";
+import { pushCases } from "./push-cases.ts";
 import { chatRefusalCases, refusalCases } from "./refusal-cases.ts";
 import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
 import { roomPathCases } from "./room-path-cases.ts";
@@ -41,6 +42,7 @@ const allCases = [
   ...chatRefusalCases,
   ...clientCases,
   ...roomPathCases,
+  ...pushCases,
   ...closeTimeoutCases,
   ...badInputCases,
 ].filter((c) => !only || c.name.includes(only));

@@ -210,6 +210,48 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
     });
   });
 
+  it("a retried push reaching another instance answers the first seq, also after the instance that took it was killed; members see it once", async () => {
+    const prefix = testPrefix("fleet-idem");
+    const [first, second] = await Promise.all([
+      startServer("node", fleetEnv(prefix)),
+      startServer("bun", fleetEnv(prefix)),
+    ]);
+    const watcher = member(second.ws, "dashboard");
+    const keyed = async (s: RunningServer, data: unknown, key: string) => {
+      const res = await fetch(`${s.http}/rooms/dashboard/messages`, {
+        method: "POST",
+        body: JSON.stringify(data),
+        headers: { authorization: `Bearer ${TOKEN}`, "idempotency-key": key },
+      });
+      return { status: res.status, replayed: res.headers.get("idempotent-replayed"), body: await res.json() };
+    };
+    try {
+      await watcher.client.ready;
+      assert.deepEqual((await keyed(first, { n: 1 }, "widget-7:update-1")).body, { room: "dashboard", seq: 1 });
+      const retry = await keyed(second, { n: 1 }, "widget-7:update-1");
+      assert.deepEqual([retry.replayed, retry.body], ["true", { room: "dashboard", seq: 1, repeated: true }]);
+      const reused = await keyed(second, { n: 9 }, "widget-7:update-1");
+      assert.equal(reused.status, 422, "other data under the key, seen from the other instance");
+      assert.deepEqual((await keyed(first, { n: 2 }, "widget-7:update-2")).body, { room: "dashboard", seq: 2 });
+      first.signal("SIGKILL");
+      await first.exited;
+      const late = await keyed(second, { n: 2 }, "widget-7:update-2");
+      assert.deepEqual(
+        [late.replayed, late.body],
+        ["true", { room: "dashboard", seq: 2, repeated: true }],
+        "the key lives in Redis, not in the instance that took the push",
+      );
+      assert.deepEqual((await keyed(second, { n: 3 }, "widget-7:update-3")).body, { room: "dashboard", seq: 3 });
+      await until(() => watcher.seen.length >= 3, 10_000, "the three pushes");
+      await sleep(300);
+      assert.deepEqual(watcher.seen, [1, 2, 3], "each push once, whichever instance the retries reached");
+    } finally {
+      watcher.client.close();
+      await Promise.all([first.stop(), second.stop()]);
+      await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+
   it("a user route's presence update crosses instances: a rename on Node reaches a member on Bun (examples/chat)", async () => {
     const prefix = testPrefix("fleet-chat");
     const env = fleetEnv(prefix);

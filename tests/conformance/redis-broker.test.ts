@@ -4,7 +4,8 @@
  * redeliver, e.g. one published while it was re-subscribing after a Redis
  * restart — is read from the room's stream before the next one is delivered,
  * so members get every message once and in order; what the stream lost too
- * (trimmed) is stepped past instead of blocking the room.
+ * (trimmed) is stepped past instead of blocking the room. A keyed push's key is stored by the
+ * publish script with the window as its TTL, and any broker on the Redis answers its repeat.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -77,6 +78,40 @@ describe("redis broker", () => {
     await until(seqs, 3);
     assert.deepEqual(seqs, [1, 2, 3], "the missed message arrives, before the one after it, once");
     off();
+  });
+
+  it("a keyed publish stores its key in the same script, expiring with the window; a repeat through another broker publishes nothing", async () => {
+    const { ref, seqs, off } = await roomWithOne("keyed");
+    const other = new RedisBroker({ url: SHARED_REDIS, prefix, idempotencyWindowMs: 60_000 });
+    await other.start();
+    try {
+      const key = { key: "order 42/retry", fingerprint: "f1" };
+      const first = await broker.publishKeyed(ref, "server", { n: 2 }, key);
+      assert.equal(first.kind, "published");
+      await withRedis(async (redis) => {
+        const stored = `${prefix}k:${ref.key}:${key.key}`;
+        assert.equal(await redis.get(stored), "2 f1", "the key names its seq and the data's fingerprint");
+        const ttl = await redis.pTTL(stored);
+        assert.ok(ttl > 86_000_000 && ttl <= 86_400_000, `the default window (a day) is its TTL: ${ttl}`);
+      });
+      assert.deepEqual(await other.publishKeyed(ref, "server", { n: 2 }, key), { kind: "repeat", seq: 2 });
+      assert.deepEqual(await other.publishKeyed(ref, "server", { n: 3 }, { ...key, fingerprint: "f2" }), {
+        kind: "reused",
+        seq: 2,
+      });
+      const second = await other.publishKeyed(ref, "server", { n: 3 }, { key: "k2", fingerprint: "f3" });
+      assert.equal(second.kind, "published");
+      await withRedis(async (redis) => {
+        const ttl = await redis.pTTL(`${prefix}k:${ref.key}:k2`);
+        assert.ok(ttl > 59_000 && ttl <= 60_000, `that broker's window is its TTL: ${ttl}`);
+      });
+      await until(seqs, 3);
+      await sleep(100);
+      assert.deepEqual(seqs, [1, 2, 3], "each push delivered once");
+    } finally {
+      off();
+      await other.close();
+    }
   });
 
   it("steps past a hole the stream does not hold either (trimmed) instead of waiting on it", async () => {

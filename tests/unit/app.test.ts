@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { negotiate } from "../../src/http/admission.ts";
 import { createEdgewire, echo, rooms } from "../../src/index.ts";
+import { BrokerUnavailableError } from "../../src/pubsub/broker.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
 
@@ -120,6 +121,59 @@ describe("app routes", () => {
     assert.equal(wrong.status, 401);
     const ok = await app.request("/rooms/r/messages", { method: "POST", body: "1", headers: auth });
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("backend push: idempotency keys", () => {
+  const auth = { authorization: "Bearer k3y" };
+  const pushWith = (app: ReturnType<typeof fakeApp>["app"], body: string, key?: string, room = "dash") =>
+    app.request(`/rooms/${room}/messages`, {
+      method: "POST",
+      body,
+      headers: { ...auth, ...(key === undefined ? {} : { "idempotency-key": key }) },
+    });
+  const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+
+  it("a retry with the same key answers the first seq, marked repeated, and publishes nothing", async () => {
+    const { app, engine } = fakeApp({ pushToken: "k3y" });
+    const peer = new FakePeer(record("room", "dash"));
+    engine.opened(peer);
+    await settle();
+    const first = await pushWith(app, '{"v":1}', "req-1");
+    assert.deepEqual([first.status, first.headers.get("idempotent-replayed")], [200, null]);
+    assert.deepEqual(await first.json(), { room: "dash", seq: 1 });
+    const retry = await pushWith(app, '{ "v": 1 }', "req-1"); // spaced differently: the same data
+    assert.deepEqual([retry.status, retry.headers.get("idempotent-replayed")], [200, "true"]);
+    assert.deepEqual(await retry.json(), { room: "dash", seq: 1, repeated: true });
+    assert.deepEqual(await (await pushWith(app, '{"v":1}', "req-2")).json(), { room: "dash", seq: 2 });
+    assert.deepEqual(await (await pushWith(app, '{"v":1}')).json(), { room: "dash", seq: 3 }, "no key: no check");
+    assert.deepEqual(await (await pushWith(app, '{"v":1}', "req-1", "other")).json(), { room: "other", seq: 1 });
+    assert.equal(peer.ofType("message").length, 3);
+  });
+
+  it("refuses a key reused with other data (422) and a bad key (400), publishing nothing", async () => {
+    const { app, engine } = fakeApp({ pushToken: "k3y" });
+    await pushWith(app, "1", "k");
+    const reused = await pushWith(app, "2", "k");
+    assert.deepEqual([reused.status, await codeOf(reused)], [422, "idempotency_key_reused"]);
+    for (const bad of ["", "x".repeat(256), "café", "tab\there"]) {
+      const res = await pushWith(app, "1", bad);
+      assert.deepEqual([res.status, await codeOf(res)], [400, "invalid_idempotency_key"], JSON.stringify(bad));
+    }
+    assert.equal((await pushWith(app, "1", "x".repeat(255))).status, 200, "255 characters is the bound");
+    assert.equal((await pushWith(app, "1", ' ~!"#')).status, 200, "printable ASCII, space included");
+    assert.equal((await engine.broker.snapshot(engine.ref("room", "dash"))).seq, 3);
+  });
+
+  it("a push the broker cannot store is 503 try_again_later, and a retry with its key then publishes", async () => {
+    const { app, engine } = fakeApp({ pushToken: "k3y" });
+    const broker = engine.broker as { publishKeyed: (...a: unknown[]) => unknown };
+    const real = broker.publishKeyed.bind(broker);
+    broker.publishKeyed = () => Promise.reject(new BrokerUnavailableError("redis: publish failed (down)"));
+    const down = await pushWith(app, "1", "k");
+    assert.deepEqual([down.status, await codeOf(down)], [503, "try_again_later"]);
+    broker.publishKeyed = real;
+    assert.deepEqual(await (await pushWith(app, "1", "k")).json(), { room: "dash", seq: 1 });
   });
 });
 

@@ -211,6 +211,43 @@ describe("memory history: idle rooms are forgotten", () => {
   });
 });
 
+describe("memory broker: idempotency keys", () => {
+  const key = (k: string, fingerprint = "f1") => ({ key: k, fingerprint });
+
+  it("a repeated key publishes nothing and answers the first seq; other data is `reused`; keys are per room", async () => {
+    const broker = new MemoryBroker();
+    const ref = roomRef("room", "dash");
+    const seen: string[] = [];
+    broker.subscribe(ref, (d) => seen.push(d.frame as string));
+    const first = await broker.publishKeyed(ref, "server", { n: 1 }, key("k1"));
+    assert.equal(first.kind, "published");
+    assert.deepEqual(await broker.publishKeyed(ref, "server", { n: 1 }, key("k1")), { kind: "repeat", seq: 1 });
+    assert.deepEqual(await broker.publishKeyed(ref, "server", { n: 2 }, key("k1", "f2")), { kind: "reused", seq: 1 });
+    assert.equal((await broker.publishKeyed(ref, "server", { n: 2 }, key("k2"))).kind, "published");
+    const other = await broker.publishKeyed(roomRef("room", "other"), "server", { n: 1 }, key("k1"));
+    assert.equal(other.kind, "published", "the same key in another room is another push");
+    assert.equal(seen.length, 2, "members saw the first push once, and the second key's");
+  });
+
+  it("keys expire with the window, outlive a forgotten room, and the oldest go first past the bound", async () => {
+    let now = 0;
+    const history = new MemoryHistory({ idleMs: 1000, keys: { windowMs: 10_000, maxKeys: 3 }, now: () => now });
+    const broker = new MemoryBroker({ history, now: () => now });
+    const ref = roomRef("room", "r");
+    await broker.publishKeyed(ref, "server", 1, key("a"));
+    now = 5000; // the room was forgotten (idle 1 s); its key was not
+    await broker.publish(roomRef("room", "sweep"), "server", 0);
+    assert.equal(history.head(ref.key).seq, 0, "the room itself is forgotten");
+    assert.deepEqual(await broker.publishKeyed(ref, "server", 1, key("a")), { kind: "repeat", seq: 1 });
+    now = 10_001; // past the window
+    assert.equal((await broker.publishKeyed(ref, "server", 1, key("a"))).kind, "published");
+    for (const k of ["b", "c", "d"]) await broker.publishKeyed(ref, "server", 1, key(k));
+    assert.equal(history.keyCount, 3, "bounded");
+    assert.equal((await broker.publishKeyed(ref, "server", 1, key("a"))).kind, "published", "the oldest went first");
+    assert.deepEqual(await broker.publishKeyed(ref, "server", 1, key("d")), { kind: "repeat", seq: 4 });
+  });
+});
+
 describe("config", () => {
   it("has defaults and reads overrides", () => {
     const c = loadConfig({});

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { ROOT } from "../support/servers.ts";
 
 describe("SqlHistory on SQLite (bun:sqlite)", () => {
-  it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers", () => {
+  it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers; push keys commit with their message, answer repeats, expire and stay bounded", () => {
     const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-history.bun.ts")], {
       encoding: "utf8",
       timeout: 60_000,
@@ -33,6 +33,20 @@ describe("SqlHistory on SQLite (bun:sqlite)", () => {
       afterFailure: 255,
       freshFirst: 1,
       freshEpoch: true,
+      keyedFirst: 1,
+      keyedInFlight: { seq: 1, sameBody: true },
+      keyedAfterWake: { seq: 1, sameBody: true },
+      keyedOtherData: { seq: 1, sameBody: false },
+      messagesOfP: 1,
+      keyFailure: ["BrokerUnavailableError"],
+      // rolled back with its key: the transaction
+      messagesAfterKeyFailure: 1,
+      retryAfterKeyFailure: 2,
+      afterWindow: 3,
+      // "b" left with the window, "a" (the oldest) with the bound of 70
+      keysKept: 70,
+      oldestGone: true,
+      newestKept: { seq: 73, sameBody: true },
     });
   });
 });
