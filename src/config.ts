@@ -10,6 +10,7 @@
 import * as v from "valibot";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core/engine.ts";
 import { DEFAULT_POLL_OPTIONS } from "./http/long-poll.ts";
+import { DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_MESSAGES } from "./http/push.ts";
 import { describeIssues } from "./protocol.ts";
 import {
   DEFAULT_HISTORY_LIMIT,
@@ -219,6 +220,18 @@ export const SETTINGS = {
     schema: int(1000, 7 * 24 * 3_600_000),
     default: String(DEFAULT_ROOM_IDLE_MS),
     doc: "a room nobody is in and nobody wrote to for this long is forgotten (it starts again at seq 1, in a new epoch): the memory broker drops it; on Redis its keys expire (an instance's heartbeat refreshes them for the rooms it has members in, a publish for the others)",
+  }),
+  pushBatchMaxMessages: setting({
+    env: "EDGEWIRE_PUSH_BATCH_MAX_MESSAGES",
+    schema: int(1, 10_000),
+    default: String(DEFAULT_BATCH_MAX_MESSAGES),
+    doc: "messages one batch push (`POST /messages`) may carry; more: 413 `batch_too_large`",
+  }),
+  pushBatchMaxBytes: setting({
+    env: "EDGEWIRE_PUSH_BATCH_MAX_BYTES",
+    schema: int(1024, 256 * 1024 * 1024),
+    default: String(DEFAULT_BATCH_MAX_BYTES),
+    doc: "largest batch push body; larger: 413 `batch_too_large` (each message's data is still held to `EDGEWIRE_MAX_MESSAGE_BYTES`)",
   }),
   idempotencyWindowMs: setting({
     env: "EDGEWIRE_IDEMPOTENCY_WINDOW_MS",
