@@ -346,12 +346,14 @@ function mountBatchPush(app: Hono, routes: readonly AnyRoute[], instanceOf: (c: 
         ErrorCode.batchTooLarge,
         `a batch body is at most ${max} bytes (EDGEWIRE_PUSH_BATCH_MAX_BYTES)`,
       );
-    if (Number(c.req.header("content-length")) > max) return discard(c, tooLarge());
-    // An object trusts its Worker, which checked the credential against every room of the part.
-    const credential = s.mode === "object" ? undefined : await s.admission.pushCredential(c);
+    // An object trusts its Worker, which checked the credential against every room of the part and
+    // the bound (a part, re-serialised, may differ from its share of the original body by a few bytes).
+    const trusted = s.mode === "object";
+    if (!trusted && Number(c.req.header("content-length")) > max) return discard(c, tooLarge());
+    const credential = trusted ? undefined : await s.admission.pushCredential(c);
     if (credential instanceof Response) return discard(c, credential);
     const text = await c.req.text();
-    if (text.length > max) return tooLarge();
+    if (!trusted && text.length > max) return tooLarge();
     const messages = batchMessages(text, s.config.pushBatchMaxMessages);
     if (refused(messages)) return httpError(c, messages.status, messages.code, messages.message);
     // Mounted at a prefix, `to` names rooms as clients join them: under it.
@@ -513,14 +515,14 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       const s = instanceOf(c);
       const t = target(c, s);
       if (t instanceof Response) return discard(c, t);
-      // A bad key is refused before anything else is read (in a Worker: before an object is woken).
-      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
-      const badKey = key === undefined ? undefined : keyIssue(key);
-      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode !== "object") {
         const refused = await s.admission.push(c, route.name, t.room as string);
         if (refused) return discard(c, refused);
       }
+      // A bad key is refused before the body is read (in a Worker: before an object is woken).
+      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
+      const badKey = key === undefined ? undefined : keyIssue(key);
+      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode === "worker") return forwardRoom(c, s, "/messages");
       const body = await c.req.text();
       if (body.length > s.engine.maxMessageBytes) {
