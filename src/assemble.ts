@@ -326,7 +326,7 @@ export class Edgewire {
       // Hono would serve whichever came first, silently: the user's route or our endpoint.
       if (builtin.has(route.path))
         throw new Error(
-          `edgewire: route "${route.name}" has the path ${route.path}, which edgewire's own endpoint takes; move the route, or turn the endpoint off or move it (options health, readiness, metrics, demo, clientScript, asyncapi)`,
+          `edgewire: route "${route.name}" has the path ${route.path}, which edgewire's own endpoint takes; move the route, or turn the endpoint off or move it (options health, readiness, metrics, demo, clientScript, asyncapi, batchPush)`,
         );
       if (names.has(route.name))
         throw new Error(`edgewire: two routes are named "${route.name}"; give one of them a name`);

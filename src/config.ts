@@ -30,6 +30,14 @@ export interface KeyBounds {
   windowMs: number;
   maxKeys: number;
 }
+/**
+ * Default most messages in one batch: 100, a dashboard's tick of widget updates. (A Worker sends
+ * each room's part as one subrequest, and Workers Free allows 50 per request: there, a batch
+ * should name at most 50 rooms; a part refused by the platform answers try_again_later.)
+ */
+export const DEFAULT_BATCH_MAX_MESSAGES = 100;
+/** Default largest batch body: 4 MiB, four messages at the default message limit (the body is parsed whole). */
+export const DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024;
 /** Members above which a room announces counts instead of joins and leaves. */
 export const DEFAULT_PRESENCE_LIMIT = 100;
 /** Long-polling's defaults (docs/protocol.md). */
@@ -239,6 +247,18 @@ export const SETTINGS = {
     schema: int(1000, 7 * 24 * 3_600_000),
     default: String(DEFAULT_ROOM_IDLE_MS),
     doc: "a room nobody is in and nobody wrote to for this long is forgotten (it starts again at seq 1, in a new epoch): the memory broker drops it; on Redis its keys expire (an instance's heartbeat refreshes them for the rooms it has members in, a publish for the others)",
+  }),
+  pushBatchMaxMessages: setting({
+    env: "EDGEWIRE_PUSH_BATCH_MAX_MESSAGES",
+    schema: int(1, 10_000),
+    default: String(DEFAULT_BATCH_MAX_MESSAGES),
+    doc: "messages one batch push (`POST /messages`) may carry; more: 413 `batch_too_large`",
+  }),
+  pushBatchMaxBytes: setting({
+    env: "EDGEWIRE_PUSH_BATCH_MAX_BYTES",
+    schema: int(1024, 256 * 1024 * 1024),
+    default: String(DEFAULT_BATCH_MAX_BYTES),
+    doc: "largest batch push body; larger: 413 `batch_too_large` (each message's data is still held to `EDGEWIRE_MAX_MESSAGE_BYTES`)",
   }),
   idempotencyWindowMs: setting({
     env: "EDGEWIRE_IDEMPOTENCY_WINDOW_MS",

@@ -75,6 +75,7 @@ export const ErrorCode = {
   invalidState: "invalid_state",
   invalidIdempotencyKey: "invalid_idempotency_key",
   idempotencyKeyReused: "idempotency_key_reused",
+  batchTooLarge: "batch_too_large",
 } as const;
 
 /** One of the stable error codes. */
@@ -172,6 +173,11 @@ export const ERROR_CODES: { readonly [K in ErrorCode]: ErrorCodeInfo } = {
     http: [422],
     meaning:
       "a push repeating an idempotency key used in its room within the window, with other data: nothing was published (a retry must send the same data)",
+  },
+  batch_too_large: {
+    http: [413],
+    meaning:
+      "a batch push with more messages than `EDGEWIRE_PUSH_BATCH_MAX_MESSAGES` or a body over `EDGEWIRE_PUSH_BATCH_MAX_BYTES`: nothing was published",
   },
   bad_handshake: {
     http: [426, 400],
@@ -391,6 +397,23 @@ export interface PushResult {
   seq: number;
   /** the push repeated an idempotency key: nothing was published, `seq` is the first push's */
   repeated?: true;
+}
+
+/** One message of a batch push: the room's path as a client joins it, the data to publish, its idempotency key. */
+export interface BatchPushMessage {
+  to: string;
+  data: unknown;
+  key?: string;
+}
+
+/** Body of `POST /messages`: messages to any rooms of the edgewire's room routes. */
+export interface BatchPush {
+  messages: BatchPushMessage[];
+}
+
+/** Reply to `POST /messages`: each message's result in the order sent, its seq or its own error. */
+export interface BatchPushReply {
+  results: (PushResult | HttpError)[];
 }
 
 /** Request header of a backend push's idempotency key: a repeat within the window publishes nothing. */

@@ -49,3 +49,20 @@ export function roomPath(path: string, room: string): string {
     .map((segment) => (segment.startsWith(":") ? (values[i++] ?? "") : segment))
     .join("/");
 }
+
+/** The parameter values `path` gives route path `pattern` (`/org/:org/board/:board`), or undefined when it does not match. */
+export function matchPath(pattern: string, path: string): Record<string, string> | undefined {
+  const want = pattern.split("/");
+  const have = path.split("/");
+  if (want.length !== have.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i] as string;
+    const value = have[i] as string;
+    if (segment.startsWith(":")) {
+      if (value === "") return undefined;
+      params[segment.slice(1)] = value;
+    } else if (segment !== value) return undefined;
+  }
+  return params;
+}

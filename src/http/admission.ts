@@ -156,14 +156,23 @@ export class Admission {
 
   /** the room a room route's request names (its path parameters' values, joined by "/"), or the 400 that refuses it */
   room(c: Context, handlers: CompiledRoute): string | Response {
+    const named = this.nameRoom(handlers, c.req.param());
+    return "issue" in named ? this.#refuse(c, 400, ErrorCode.invalidRoom, named.issue) : named.room;
+  }
+
+  /** the room these parameter values name on `handlers`' route, or why one is not a room name (naming it on a path of several) */
+  nameRoom(
+    handlers: CompiledRoute,
+    values: Readonly<Record<string, string | undefined>>,
+  ): { room: string } | { issue: string } {
     for (const param of handlers.params) {
-      const parsed = v.safeParse(this.#roomName, c.req.param(param));
+      const parsed = v.safeParse(this.#roomName, values[param]);
       if (!parsed.success) {
         const which = handlers.params.length > 1 ? `${param}: ` : "";
-        return this.#refuse(c, 400, ErrorCode.invalidRoom, which + describeIssues(parsed.issues));
+        return { issue: which + describeIssues(parsed.issues) };
       }
     }
-    return roomName(handlers.params, c.req.param());
+    return { room: roomName(handlers.params, values) };
   }
 
   /** whether the request's Origin may connect (and, for polling, read responses) */
@@ -327,20 +336,47 @@ export class Admission {
    * a JWT with a `push` claim, or the API was opened on purpose).
    */
   async push(c: Context, route: string, room: string): Promise<Response | undefined> {
-    if (this.#config.pushOpen) return undefined;
+    const credential = await this.pushCredential(c);
+    if (credential instanceof Response) return credential;
+    const denied = this.#denies(credential, route, room);
+    return denied ? this.#refuse(c, 403, ErrorCode.forbidden, denied) : undefined;
+  }
+
+  /**
+   * A backend push's credential, verified once per request (a batch checks it against each of
+   * its rooms with `pushDenied`): every room (the push token, or the API opened), the claims of a
+   * JWT, or the 401 that refuses the request.
+   */
+  async pushCredential(c: Context): Promise<PushCredential | Response> {
+    if (this.#config.pushOpen) return { all: true };
     const bearer = bearerOf(c);
     const token = this.#config.pushToken;
-    if (bearer !== undefined && token !== undefined && sameSecret(bearer, token)) return undefined;
+    if (bearer !== undefined && token !== undefined && sameSecret(bearer, token)) return { all: true };
     if (bearer !== undefined && this.#auth.configured && bearer.split(".").length === 3) {
       const verified = await this.#auth.verify(bearer);
       if (!verified.ok) return this.#refuse(c, 401, ErrorCode.unauthorized, verified.reason);
-      if (verified.claims.push === undefined || !claimAllows(verified.claims, "push", route, room)) {
-        return this.#refuse(c, 403, ErrorCode.forbidden, `the token has no push claim for ${route}:${room}`);
-      }
-      return undefined;
+      return { all: false, claims: verified.claims };
     }
     const why =
       token === undefined ? " (no EDGEWIRE_PUSH_TOKEN is configured: set one, or a JWT key and a push claim)" : "";
     return this.#refuse(c, 401, ErrorCode.unauthorized, `backend push needs Authorization: Bearer <token>${why}`);
   }
+
+  /** why `credential` may not push to `route:room` (a batch's message is refused with it, counted as a refusal), or undefined */
+  pushDenied(credential: PushCredential, route: string, room: string): string | undefined {
+    const denied = this.#denies(credential, route, room);
+    if (denied) this.#metrics.refused.inc(ErrorCode.forbidden);
+    return denied;
+  }
+
+  #denies(credential: PushCredential, route: string, room: string): string | undefined {
+    if (credential.all) return undefined;
+    // A JWT without a push claim pushes nowhere (a connection's token is not a backend's).
+    const { claims } = credential;
+    if (claims.push !== undefined && claimAllows(claims, "push", route, room)) return undefined;
+    return `the token has no push claim for ${route}:${room}`;
+  }
 }
+
+/** Who a backend push comes from: the push token (every room), or a JWT's claims (its `push` claim's rooms). */
+export type PushCredential = { all: true } | { all: false; claims: Record<string, unknown> };

@@ -9,6 +9,7 @@
  */
 import { type Context, Hono } from "hono";
 import { type AsyncApiDocument, type AsyncApiOptions, asyncApiDocument, mountedAt } from "../asyncapi.ts";
+import type { Config } from "../config.ts";
 import type { Engine } from "../core/engine.ts";
 import type { CompiledRoute, ConnRecord } from "../core/ports.ts";
 import { pathParams, roomName, roomPath } from "../core/room-path.ts";
@@ -16,6 +17,7 @@ import type { AnyRoute } from "../core/route.ts";
 import { CLIENT_JS, CLIENT_MSGPACK_JS } from "../demo/client-bundle.gen.ts";
 import { DEMO_HTML } from "../demo/page.ts";
 import {
+  type BatchPushReply,
   ErrorCode,
   IDEMPOTENCY_KEY_HEADER,
   POLL_PROTOCOL_HEADER,
@@ -26,7 +28,16 @@ import {
 import { type Admission, bearerOf, httpError, sameSecret } from "./admission.ts";
 import { type InspectorSource, mountInspector } from "./inspector.ts";
 import type { PollTransport } from "./long-poll.ts";
-import { keyIssue, pushRoom, type Refusal, refused } from "./push.ts";
+import {
+  BATCH_PATH,
+  batchMessages,
+  keyIssue,
+  pushBatch,
+  pushRoom,
+  type Refusal,
+  refused,
+  type SendPart,
+} from "./push.ts";
 
 /** Where a Worker hands a request on: a room's object, or an object holding a plain route's polling sessions. */
 export type ForwardTarget =
@@ -106,6 +117,8 @@ export interface Serving extends InspectorSource {
   readonly admission: Admission;
   readonly polling: PollTransport;
   readonly forward: Forward | undefined;
+  /** the validated configuration (the batch push's bounds) */
+  readonly config: Config;
   /** the bearer token /metrics requires, if any */
   readonly metricsToken: string | undefined;
   /** upgrade an admitted connection (the runtime's) */
@@ -149,6 +162,8 @@ export interface AppOptions {
   clientScript?: boolean;
   /** serve the routes' AsyncAPI 3.0 document at `/asyncapi.json` (default true: it describes the public protocol); options name the service */
   asyncapi?: boolean | AsyncApiOptions;
+  /** serve the batch push at `POST /messages`: many rooms' messages in one request (default true: it has the push API's credentials) */
+  batchPush?: boolean;
 }
 
 /** The paths the app's own endpoints take with `options`: a route of the user's may not take one too. */
@@ -160,6 +175,7 @@ export function builtinPaths(options: AppOptions): string[] {
     ...(options.demo ? ["/"] : []),
     ...((options.clientScript ?? options.demo) ? ["/client.js", "/client-msgpack.js"] : []),
     ...((options.asyncapi ?? true) ? [ASYNCAPI_PATH] : []),
+    ...((options.batchPush ?? true) ? [BATCH_PATH] : []),
   ];
 }
 
@@ -305,10 +321,59 @@ export function buildApp(routes: readonly AnyRoute[], options: AppOptions, insta
       return c.json(mountedAt(document, c.req.path.slice(0, -ASYNCAPI_PATH.length)));
     });
   }
+  if (options.batchPush ?? true) mountBatchPush(app, routes, instanceOf);
   for (const route of routes) mountRoute(app, route, instanceOf, options.metrics ?? true);
   // After the routes, so a user's own /inspector route wins; answers 404 unless EDGEWIRE_INSPECTOR is on.
   mountInspector(app, instanceOf);
   return app;
+}
+
+/**
+ * `POST /messages`: messages to many rooms of any room routes in one request. Read, authorised
+ * and split by room where it arrives; each room's part is pushed in order (in a Worker: sent to
+ * the room's object, one request per room), the rooms in parallel; one result per message.
+ */
+function mountBatchPush(app: Hono, routes: readonly AnyRoute[], instanceOf: (c: Context) => Serving): void {
+  const rooms = routes.filter((route) => route.kind === "room");
+  app.post(BATCH_PATH, async (c) => {
+    const s = instanceOf(c);
+    const max = s.config.pushBatchMaxBytes;
+    const tooLarge = () =>
+      httpError(
+        c,
+        413,
+        ErrorCode.batchTooLarge,
+        `a batch body is at most ${max} bytes (EDGEWIRE_PUSH_BATCH_MAX_BYTES)`,
+      );
+    // An object trusts its Worker, which checked the credential against every room of the part and
+    // the bound (a part, re-serialised, may differ from its share of the original body by a few bytes).
+    const trusted = s.mode === "object";
+    if (!trusted && Number(c.req.header("content-length")) > max) return discard(c, tooLarge());
+    const credential = trusted ? undefined : await s.admission.pushCredential(c);
+    if (credential instanceof Response) return discard(c, credential);
+    const text = await c.req.text();
+    if (!trusted && text.length > max) return tooLarge();
+    const messages = batchMessages(text, s.config.pushBatchMaxMessages);
+    if (refused(messages)) return httpError(c, messages.status, messages.code, messages.message);
+    // Mounted at a prefix, `to` names rooms as clients join them: under it.
+    const prefix = c.req.path.slice(0, -BATCH_PATH.length);
+    const forward = s.forward;
+    const send: SendPart | undefined =
+      s.mode === "worker" && forward
+        ? async (route, room, part) => {
+            // A fresh request: the part's own body, and none of the client's headers (none is needed).
+            const url = new URL(BATCH_PATH, c.req.url);
+            const request = new Request(url, {
+              method: "POST",
+              body: JSON.stringify(part),
+              headers: { "content-type": "application/json" },
+            });
+            return (await forward({ kind: "room", route: route.name, room }, request, c.env)).json();
+          }
+        : undefined;
+    const results = await pushBatch(s, rooms, messages, prefix, credential, send);
+    return c.json({ results } satisfies BatchPushReply);
+  });
 }
 
 /** The request as a Worker forwards it: the canonical path, internal headers set by us alone. */
@@ -449,14 +514,14 @@ function mountRoute(app: Hono, route: AnyRoute, instanceOf: (c: Context) => Serv
       const s = instanceOf(c);
       const t = target(c, s);
       if (t instanceof Response) return discard(c, t);
-      // A bad key is refused before anything else is read (in a Worker: before an object is woken).
-      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
-      const badKey = key === undefined ? undefined : keyIssue(key);
-      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode !== "object") {
         const refused = await s.admission.push(c, route.name, t.room as string);
         if (refused) return discard(c, refused);
       }
+      // A bad key is refused before the body is read (in a Worker: before an object is woken).
+      const key = c.req.header(IDEMPOTENCY_KEY_HEADER);
+      const badKey = key === undefined ? undefined : keyIssue(key);
+      if (badKey) return discard(c, httpError(c, 400, ErrorCode.invalidIdempotencyKey, `Idempotency-Key: ${badKey}`));
       if (s.mode === "worker") return forwardRoom(c, s, "/messages");
       const body = await c.req.text();
       if (body.length > s.engine.limits.maxMessageBytes) {

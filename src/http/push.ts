@@ -1,16 +1,23 @@
 /**
- * Backend pushes into one room: the checks a pushed message passes (its size, depth and the
- * route's schema), its idempotency key, and the publish. The single push (`POST {room}/messages`)
- * and each room's part of a batch run through `pushRoom`, on the instance that holds the room
- * (a process, or the room's Durable Object), so both answer alike on every broker.
+ * Backend pushes: the checks a pushed message passes (its size, depth and the route's schema),
+ * its idempotency key, and the publish. The single push (`POST {room}/messages`) and each room's
+ * part of a batch (`POST /messages`) run through `pushRoom`, on the instance that holds the room
+ * (a process, or the room's Durable Object), so both answer alike on every broker. A batch is
+ * read, authorised and split by room where it arrives (in a Worker: before any object is woken),
+ * and each room's part is pushed in order while the rooms go in parallel.
  */
 import { toBase64 } from "../bytes.ts";
 import type { Engine } from "../core/engine.ts";
 import type { CompiledRoute } from "../core/ports.ts";
+import { matchPath, roomPath } from "../core/room-path.ts";
+import type { AnyRoute } from "../core/route.ts";
 import { dataIssue } from "../message-data.ts";
-import { ErrorCode, type PushResult } from "../protocol.ts";
+import { type BatchPush, ErrorCode, type HttpError, type PushResult } from "../protocol.ts";
 import { BrokerUnavailableError, type KeyedPublish } from "../pubsub/broker.ts";
-import type { ErrorStatus } from "./admission.ts";
+import type { Admission, ErrorStatus, PushCredential } from "./admission.ts";
+
+/** Where the batch push is served: the edgewire's root (under its prefix when mounted), like /metrics. */
+export const BATCH_PATH = "/messages";
 
 /** The longest idempotency key: Stripe's bound. */
 export const MAX_IDEMPOTENCY_KEY = 255;
@@ -131,4 +138,160 @@ export async function pushRoom(
       }
     }),
   );
+}
+
+/** A refusal as a batch result (or an HTTP error body): its code and message. */
+const asError = (r: Refusal): HttpError => ({ error: { code: r.code, message: r.message } });
+
+/** The messages of a batch body, or the refusal of the whole request (not JSON, not the shape, too many). */
+export function batchMessages(text: string, maxMessages: number): unknown[] | Refusal {
+  const shape = 'the body must be {"messages":[{"to":"/rooms/lobby","data":…,"key"?:"…"}, …]}';
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { status: 400, code: ErrorCode.invalidBody, message: `not JSON: ${shape}` };
+  }
+  const messages = (body as { messages?: unknown } | null)?.messages;
+  if (typeof body !== "object" || body === null || Object.keys(body).length !== 1 || !Array.isArray(messages))
+    return { status: 400, code: ErrorCode.invalidBody, message: shape };
+  if (messages.length === 0) return { status: 400, code: ErrorCode.invalidBody, message: "the batch has no messages" };
+  if (messages.length > maxMessages) {
+    const message = `${messages.length} messages: a batch takes at most ${maxMessages} (EDGEWIRE_PUSH_BATCH_MAX_MESSAGES)`;
+    return { status: 413, code: ErrorCode.batchTooLarge, message };
+  }
+  return messages;
+}
+
+/** What a batch needs of the instance it arrives at. */
+export interface BatchHost {
+  readonly engine: Engine;
+  readonly admission: Admission;
+}
+
+/** One room's part of a batch: where it goes, and its messages' places in the batch. */
+interface Part {
+  handlers: CompiledRoute;
+  route: AnyRoute;
+  room: string;
+  places: number[];
+  items: PushItem[];
+}
+
+/** Sends one room's part to the instance holding the room (a Worker: its object); resolves to its results. */
+export type SendPart = (route: AnyRoute, room: string, part: BatchPush) => Promise<unknown>;
+
+const FIELDS = new Set(["to", "data", "key"]);
+
+/** Why one batch entry is not a message (`{to, data, key?}` and nothing else), or undefined. */
+function shapeIssue(m: unknown): string | undefined {
+  if (typeof m !== "object" || m === null || Array.isArray(m)) return 'a message is {"to","data","key"?}';
+  const entry = m as Record<string, unknown>;
+  // An unknown field is refused, not ignored: a misspelt "key" would silently lose the retry's protection.
+  const unknown = Object.keys(entry).find((k) => !FIELDS.has(k));
+  if (unknown !== undefined) return `unknown field ${JSON.stringify(unknown).slice(0, 80)}`;
+  if (typeof entry.to !== "string") return '"to" must be the room\'s path (a string)';
+  if (!("data" in entry)) return '"data" is required (null is data)';
+  if (entry.key !== undefined && typeof entry.key !== "string") return '"key" must be a string';
+  return undefined;
+}
+
+/**
+ * The room a batch message's `to` names: the first room route whose path it matches, under the
+ * prefix the batch arrived at (`/realtime/chat/lobby` when mounted at /realtime; the route's own
+ * path works too), with each value checked as a join checks it.
+ */
+function resolve(
+  host: BatchHost,
+  rooms: readonly AnyRoute[],
+  to: string,
+  prefix: string,
+): { route: AnyRoute; handlers: CompiledRoute; room: string } | Refusal {
+  const path = prefix !== "" && to.startsWith(`${prefix}/`) ? to.slice(prefix.length) : to;
+  for (const route of rooms) {
+    const params = matchPath(route.path, path);
+    if (!params) continue;
+    const handlers = host.engine.route(route.name) as CompiledRoute;
+    const named = host.admission.nameRoom(handlers, params);
+    if ("issue" in named) return { status: 400, code: ErrorCode.invalidRoom, message: named.issue };
+    return { route, handlers, room: named.room };
+  }
+  const message = `${JSON.stringify(to).slice(0, 300)} is no room of a room route`;
+  return { status: 404, code: ErrorCode.notFound, message };
+}
+
+/**
+ * Push a batch's `messages` (already parsed): each one checked, authorised for its room (unless
+ * `credential` is undefined: a Durable Object, which trusts its Worker) and sent with the others
+ * of its room — in order, in one part — to `send` (a Worker's object), or published here.
+ * Rooms go in parallel. Resolves to each message's result, in the order given.
+ */
+export async function pushBatch(
+  host: BatchHost,
+  rooms: readonly AnyRoute[],
+  messages: readonly unknown[],
+  prefix: string,
+  credential: PushCredential | undefined,
+  send: SendPart | undefined,
+): Promise<(PushResult | HttpError)[]> {
+  const results: (PushResult | HttpError | undefined)[] = new Array(messages.length);
+  const parts = new Map<string, Part>();
+  messages.forEach((m, place) => {
+    const shape = shapeIssue(m);
+    if (shape) {
+      results[place] = asError({ status: 400, code: ErrorCode.invalidBody, message: shape });
+      return;
+    }
+    const { to, data, key } = m as { to: string; data: unknown; key?: string };
+    const badKey = key === undefined ? undefined : keyIssue(key);
+    if (badKey) {
+      results[place] = asError({ status: 400, code: ErrorCode.invalidIdempotencyKey, message: badKey });
+      return;
+    }
+    const target = resolve(host, rooms, to, prefix);
+    if (refused(target)) {
+      results[place] = asError(target);
+      return;
+    }
+    const denied = credential && host.admission.pushDenied(credential, target.route.name, target.room);
+    if (denied) {
+      results[place] = asError({ status: 403, code: ErrorCode.forbidden, message: denied });
+      return;
+    }
+    const id = `${target.route.name}:${target.room}`;
+    const part = parts.get(id) ?? { ...target, places: [], items: [] };
+    parts.set(id, part);
+    part.places.push(place);
+    part.items.push({ data, key });
+  });
+  await Promise.all(
+    [...parts.values()].map(async (part) => {
+      const done = send ? await sent(send, part) : await pushRoom(host.engine, part.handlers, part.room, part.items);
+      part.places.forEach((place, i) => {
+        const r = done[i] as PushResult | Refusal | HttpError;
+        results[place] = "status" in r ? asError(r) : r;
+      });
+    }),
+  );
+  return results as (PushResult | HttpError)[];
+}
+
+// A part sent to its object: the results it answered, or — the object unreachable, or an answer
+// that is not one result per message — try_again_later for each (safe to retry with their keys).
+async function sent(send: SendPart, part: Part): Promise<(PushResult | HttpError)[]> {
+  const to = roomPath(part.route.path, part.room);
+  const body: BatchPush = {
+    messages: part.items.map((item) => ({ to, data: item.data, ...(item.key === undefined ? {} : { key: item.key }) })),
+  };
+  let why = "";
+  try {
+    const answer = (await send(part.route, part.room, body)) as { results?: unknown } | undefined;
+    if (Array.isArray(answer?.results) && answer.results.length === part.items.length)
+      return answer.results as (PushResult | HttpError)[];
+    why = "its answer was not one result per message";
+  } catch (error) {
+    why = (error as Error).message;
+  }
+  const message = `the room's object did not answer (${why}): it may or may not have published; push again (with keys: safely)`;
+  return part.items.map(() => asError({ status: 503, code: ErrorCode.tryAgainLater, message }));
 }

@@ -210,7 +210,7 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
     });
   });
 
-  it("a retried push reaching another instance answers the first seq, also after the instance that took it was killed; members see it once", async () => {
+  it("a retried push (single or batched) reaching another instance answers the first seq, also after the instance that took it was killed; members see it once", async () => {
     const prefix = testPrefix("fleet-idem");
     const [first, second] = await Promise.all([
       startServer("node", fleetEnv(prefix)),
@@ -232,7 +232,13 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
       assert.deepEqual([retry.replayed, retry.body], ["true", { room: "dashboard", seq: 1, repeated: true }]);
       const reused = await keyed(second, { n: 9 }, "widget-7:update-1");
       assert.equal(reused.status, 422, "other data under the key, seen from the other instance");
-      assert.deepEqual((await keyed(first, { n: 2 }, "widget-7:update-2")).body, { room: "dashboard", seq: 2 });
+      // A batch's keyed message is the same push as a single one with that key (keys are per room).
+      const batched = await fetch(`${first.http}/messages`, {
+        method: "POST",
+        body: JSON.stringify({ messages: [{ to: "/rooms/dashboard", data: { n: 2 }, key: "widget-7:update-2" }] }),
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.deepEqual(await batched.json(), { results: [{ room: "dashboard", seq: 2 }] });
       first.signal("SIGKILL");
       await first.exited;
       const late = await keyed(second, { n: 2 }, "widget-7:update-2");
@@ -241,6 +247,12 @@ describe("fleet on Redis", { concurrency: 1, timeout: 180_000 }, () => {
         ["true", { room: "dashboard", seq: 2, repeated: true }],
         "the key lives in Redis, not in the instance that took the push",
       );
+      const batchRetry = await fetch(`${second.http}/messages`, {
+        method: "POST",
+        body: JSON.stringify({ messages: [{ to: "/rooms/dashboard", data: { n: 1 }, key: "widget-7:update-1" }] }),
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.deepEqual(await batchRetry.json(), { results: [{ room: "dashboard", seq: 1, repeated: true }] });
       assert.deepEqual((await keyed(second, { n: 3 }, "widget-7:update-3")).body, { room: "dashboard", seq: 3 });
       await until(() => watcher.seen.length >= 3, 10_000, "the three pushes");
       await sleep(300);

@@ -1,7 +1,11 @@
 /** The app's routes through `app.request()`, with a fake runtime: no sockets. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Hono } from "hono";
+import * as v from "valibot";
+import { defineRoom } from "../../src/core/route.ts";
 import { negotiate } from "../../src/http/admission.ts";
+import { builtinPaths } from "../../src/http/app.ts";
 import { createEdgewire, echo, rooms } from "../../src/index.ts";
 import { BrokerUnavailableError } from "../../src/pubsub/broker.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
@@ -174,6 +178,125 @@ describe("backend push: idempotency keys", () => {
     assert.deepEqual([down.status, await codeOf(down)], [503, "try_again_later"]);
     broker.publishKeyed = real;
     assert.deepEqual(await (await pushWith(app, "1", "k")).json(), { room: "dash", seq: 1 });
+  });
+});
+
+describe("batch push (POST /messages)", () => {
+  const auth = { authorization: "Bearer b4tch" };
+  const board = defineRoom({ path: "/org/:org/board/:board", schema: v.object({ v: v.number() }) });
+  const edgewire = { routes: [echo, rooms, board] };
+  const post = (
+    app: { request: (path: string, init?: RequestInit) => Promise<Response> },
+    messages: unknown,
+    path = "/messages",
+  ) => app.request(path, { method: "POST", body: JSON.stringify({ messages }), headers: auth });
+
+  it("publishes each room's messages in order, answers one result per message in the order sent, and refuses what it must per message", async () => {
+    const { app, engine } = fakeApp({ pushToken: "b4tch", edgewire });
+    const lobby = new FakePeer(record("room", "lobby"));
+    const acme = new FakePeer(record("org/board", "acme/b1"));
+    engine.opened(lobby);
+    engine.opened(acme);
+    await settle();
+    const res = await post(app, [
+      { to: "/rooms/lobby", data: 1 },
+      { to: "/org/acme/board/b1", data: { v: 1 } },
+      { to: "/org/acme/board/b1", data: { v: "x" } },
+      { to: "/rooms/lobby", data: 2, key: "k" },
+      { to: "/rooms/lobby/", data: 3 },
+      { to: "/org/acme/board/b:1", data: { v: 2 } },
+      { to: "/rooms/lobby", data: 3, key: "k" },
+      { to: "/rooms/lobby", data: 9, key: "k" },
+      { to: "/rooms/lobby", data: "x".repeat(1024 * 1024) },
+      { to: "/rooms/lobby", data: 4 },
+      { to: "/rooms/lobby" },
+      "not a message",
+    ]);
+    assert.equal(res.status, 200);
+    const { results } = (await res.json()) as { results: Record<string, unknown>[] };
+    const codes = results.map((r) => (r.error as { code: string } | undefined)?.code ?? r);
+    assert.deepEqual(codes, [
+      { room: "lobby", seq: 1 },
+      { room: "acme/b1", seq: 1 },
+      "invalid_body",
+      { room: "lobby", seq: 2 },
+      "not_found",
+      "invalid_room",
+      "idempotency_key_reused", // the same key in one batch: the first one published
+      "idempotency_key_reused",
+      "message_too_large",
+      { room: "lobby", seq: 3 },
+      "invalid_body",
+      "invalid_body",
+    ]);
+    assert.match(
+      (results[5]?.error as { message: string } | undefined)?.message ?? "",
+      /^board: /,
+      "names the parameter",
+    );
+    assert.deepEqual(
+      lobby.ofType<{ data: unknown }>("message").map((m) => m.data),
+      [1, 2, 4],
+    );
+    assert.deepEqual(
+      acme.ofType<{ data: unknown }>("message").map((m) => m.data),
+      [{ v: 1 }],
+    );
+  });
+
+  it("is one of edgewire's own endpoints (a user route cannot take it), unless turned off", async () => {
+    assert.ok(builtinPaths({}).includes("/messages"));
+    assert.ok(!builtinPaths({ batchPush: false }).includes("/messages"));
+    const { app } = fakeApp({ pushToken: "b4tch", edgewire: { ...edgewire, batchPush: false } });
+    assert.equal((await post(app, [{ to: "/rooms/lobby", data: 1 }])).status, 404);
+  });
+
+  it("mounted at a prefix, it moves with it, and `to` names rooms as clients join them (the route's own path works too)", async () => {
+    const { instance } = fakeApp({ pushToken: "b4tch", edgewire });
+    const mine = new Hono();
+    mine.route("/realtime", instance.edgewire.app);
+    const app = {
+      request: (path: string, init?: RequestInit) =>
+        instance.fetch(new Request(new URL(path, "http://localhost"), init), undefined, undefined, mine),
+    };
+    const res = await post(
+      app,
+      [
+        { to: "/realtime/rooms/lobby", data: 1 },
+        { to: "/rooms/lobby", data: 2 },
+      ],
+      "/realtime/messages",
+    );
+    assert.deepEqual(((await res.json()) as { results: unknown[] }).results, [
+      { room: "lobby", seq: 1 },
+      { room: "lobby", seq: 2 },
+    ]);
+    assert.equal((await post(app, [{ to: "/rooms/lobby", data: 3 }])).status, 404, "not at the root any more");
+  });
+
+  it("refuses the whole request without a credential (401), over its bounds (413 batch_too_large) or in another shape (400)", async () => {
+    const { app } = fakeApp({
+      pushToken: "b4tch",
+      edgewire,
+      env: { EDGEWIRE_PUSH_BATCH_MAX_MESSAGES: "2", EDGEWIRE_PUSH_BATCH_MAX_BYTES: "2048" },
+    });
+    const code = async (res: Response) => [res.status, ((await res.json()) as { error: { code: string } }).error.code];
+    const one = [{ to: "/rooms/lobby", data: 1 }];
+    assert.deepEqual(
+      await code(await app.request("/messages", { method: "POST", body: JSON.stringify({ messages: one }) })),
+      [401, "unauthorized"],
+    );
+    assert.deepEqual(await code(await post(app, [...one, ...one, ...one])), [413, "batch_too_large"]);
+    assert.deepEqual(await code(await post(app, [{ to: "/rooms/lobby", data: "x".repeat(2048) }])), [
+      413,
+      "batch_too_large",
+    ]);
+    for (const body of ["{", "[]", '{"messages":[]}', '{"messages":[],"extra":1}'])
+      assert.deepEqual(
+        await code(await app.request("/messages", { method: "POST", body, headers: auth })),
+        [400, "invalid_body"],
+        body,
+      );
   });
 });
 
