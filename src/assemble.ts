@@ -10,7 +10,7 @@ import { type Config, type ConfigInput, historyBounds, loadConfig } from "./conf
 
 import { Engine } from "./core/engine.ts";
 import type { ConnectionEvents, ConnRecord, Runtime } from "./core/ports.ts";
-import type { AnyRoute } from "./core/route.ts";
+import { type AnyRoute, RouteError } from "./core/route.ts";
 import { Admission } from "./http/admission.ts";
 import {
   type AppOptions,
@@ -110,6 +110,15 @@ export class Instance implements Serving {
     this.broker = options.broker
       ? options.broker(config, this.log)
       : new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
+    // A stateful route on a broker that holds no room state would fail at its first transaction:
+    // refused here, at start, naming the route.
+    const stateful = edgewire.routes.find((route) => route.options.roomState !== undefined);
+    if (stateful && !this.broker.commit) {
+      throw new RouteError(
+        stateful.name,
+        "has roomState, and this broker holds no room state (the memory broker and Durable Objects do; Redis does not)",
+      );
+    }
     const publish = options.runtime.publish?.bind(options.runtime);
     this.engine = new Engine({
       routes: edgewire.routes,

@@ -178,6 +178,10 @@ const ROOM_SCHEMAS: Record<string, JsonSchemaObject> = {
       epoch: str("the epoch of the room's history: a seq means something only within its epoch"),
       resumed: { type: "boolean", description: "the resume was exact: every message after `seq` follows, once" },
       maxMessageBytes: int("the largest frame the server takes, in bytes; a larger one closes with 1009"),
+      view: {
+        description:
+          "a stateful room's view (what the route shows of its room state) as of `seq`; absent on an exact resume (the client keeps its own) and on rooms without room state",
+      },
     },
     ["type", "id", "room", "protocol", "seq", "members", "count"],
   ),
@@ -395,6 +399,10 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
       from: str(`the publishing member's id, or "${SERVER_SENDER}" for a backend push`),
       data: output,
       ts: int("when it was sequenced (ms since the epoch)"),
+      view: {
+        description:
+          "on a stateful room, the last message of a transaction that changed the view carries the view after it",
+      },
     },
     ["type", "room", "seq", "from", "data", "ts"],
   );

@@ -38,6 +38,10 @@ export interface KeyBounds {
 export const DEFAULT_BATCH_MAX_MESSAGES = 100;
 /** Default largest batch body: 4 MiB, four messages at the default message limit (the body is parsed whole). */
 export const DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024;
+/** Default largest room state, as JSON: 64 KiB, so a change's view costs little to send to every member. */
+export const DEFAULT_ROOM_STATE_MAX_BYTES = 64 * 1024;
+/** The largest room state a route may allow: 128 KiB, a Durable Object storage value's limit. */
+export const MAX_ROOM_STATE_BYTES = 128 * 1024;
 /** Members above which a room announces counts instead of joins and leaves. */
 export const DEFAULT_PRESENCE_LIMIT = 100;
 /** Long-polling's defaults (docs/protocol.md). */

@@ -32,6 +32,7 @@ export { type ParamNames, pathParams, type RoomParams, roomName, roomParams } fr
 export {
   type AnyRoute,
   ClientError,
+  type Committed,
   type Connection,
   defineRoom,
   defineRoute,
@@ -47,6 +48,8 @@ export {
   type RouteOutput,
   type StateInit,
   type StateOf,
+  type Transaction,
+  type TransactionResult,
 } from "./core/route.ts";
 /** The app's options and the Worker's forwarding seam. */
 export type { AppOptions, Forward, ForwardTarget, Mode } from "./http/app.ts";
@@ -64,7 +67,9 @@ export {
   type Member,
   type MessageFrame,
   type PresenceFrame,
+  type SequencedFrame,
   SUBPROTOCOL,
+  type ViewFrame,
   type WelcomeFrame,
 } from "./protocol.ts";
 /** Brokers and history stores, for adapters and custom assemblies. */

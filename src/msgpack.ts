@@ -5,9 +5,10 @@
  * little else:
  *
  *   message     [0, seq, from, data, ts]    (the room is the connection's own)
+ *               [0, seq, from, data, ts, view]   the last message of a transaction that changed the view
  *   broadcast   [1, from, data]
  *   relayed     bin: the bytes another member relayed
- *   the rest    a map, exactly the JSON frame (welcome, resync, presence, ack, pong, error)
+ *   the rest    a map, exactly the JSON frame (welcome, resync, view, presence, ack, pong, error)
  *
  * Client frames are one value per binary frame: the JSON frame's map (publish,
  * ping), or a bin to relay; a client may still send JSON text, so
@@ -151,6 +152,7 @@ export function decodeValue(bytes: Uint8Array): unknown {
 export function encodeFrame(frame: { readonly type: string }): Uint8Array {
   if (frame.type === "message") {
     const m = frame as MessageFrame;
+    if ("view" in m) return encoder.encode([MESSAGE_TAG, m.seq, m.from, m.data, m.ts, m.view]);
     return encoder.encode([MESSAGE_TAG, m.seq, m.from, m.data, m.ts]);
   }
   if (frame.type === "broadcast") {
@@ -184,6 +186,10 @@ export function fromWire(value: unknown, room: string): unknown {
   if (value[0] === MESSAGE_TAG && value.length === 5) {
     const [, seq, from, data, ts] = value as [number, number, string, unknown, number];
     return { type: "message", room, seq, from, data, ts } satisfies MessageFrame;
+  }
+  if (value[0] === MESSAGE_TAG && value.length === 6) {
+    const [, seq, from, data, ts, view] = value as [number, number, string, unknown, number, unknown];
+    return { type: "message", room, seq, from, data, ts, view } satisfies MessageFrame;
   }
   if (value[0] === BROADCAST_TAG && value.length === 3) {
     const [, from, data] = value as [number, string, unknown];

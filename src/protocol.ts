@@ -253,7 +253,7 @@ export interface Member<Info = unknown> {
 }
 
 /** Server → client: first frame on a room connection. `seq` is the room's last sequence number. */
-export interface WelcomeFrame<Info = unknown> {
+export interface WelcomeFrame<Info = unknown, View = unknown> {
   type: "welcome";
   id: string;
   room: string;
@@ -271,6 +271,12 @@ export interface WelcomeFrame<Info = unknown> {
   resumed?: boolean;
   /** the largest frame the server takes, in bytes: a larger one closes the connection with 1009 (the SDK refuses it first) */
   maxMessageBytes?: number;
+  /**
+   * A stateful room's view (what its route shows members of the room state) at this welcome's `seq`.
+   * Absent on rooms without room state, and on an exact resume: the client holds the view at the
+   * seq it resumed after, and the replayed frames carry every change since.
+   */
+  view?: View;
 }
 
 /**
@@ -295,14 +301,34 @@ export interface ResyncFrame {
 }
 
 /** Server → client: a room message, in the room's one order (`seq` only grows). */
-export interface MessageFrame<Data = unknown> {
+export interface MessageFrame<Data = unknown, View = unknown> {
   type: "message";
   room: string;
   seq: number;
   from: string;
   data: Data;
   ts: number;
+  /** the room's new view, on the last message of a transaction that changed it: the view as of this `seq` */
+  view?: View;
 }
+
+/**
+ * Server → client: a stateful room's view changed by a transaction that published no message. It is
+ * sequenced and kept in history like a message, so a client holds the view at the last `seq` it saw,
+ * also after a resume.
+ */
+export interface ViewFrame<View = unknown> {
+  type: "view";
+  room: string;
+  seq: number;
+  /** who committed it: a member's id, or `server` for a backend push or a timer */
+  from: string;
+  view: View;
+  ts: number;
+}
+
+/** What a room's history holds, in its one order: messages, and view changes that came without one. */
+export type SequencedFrame = MessageFrame | ViewFrame;
 
 /**
  * Server → client: a member joined, left, or its info changed (`update`: what `member` shows of
@@ -385,6 +411,7 @@ export type ServerFrame =
   | WelcomeFrame
   | ResyncFrame
   | MessageFrame
+  | ViewFrame
   | BroadcastFrame
   | PresenceFrame
   | AckFrame

@@ -1,6 +1,6 @@
 /**
  * A user's existing Hono app — its own logger, secure headers, server timing,
- * CORS, API-key middleware and REST routes — that serves edgewire's routes (the chat and cursor examples)
+ * CORS, API-key middleware and REST routes — that serves edgewire's routes (the chat, cursor and auction examples)
  * under `/realtime`. The middleware runs before every upgrade exactly as
  * before any other request: a socket without the key is refused with 401 and
  * never upgraded. Run it on any runtime: the harness (edgewire/testing) and
@@ -12,11 +12,12 @@ import { cors } from "hono/cors";
 import { logger } from "hono/logger";
 import { secureHeaders } from "hono/secure-headers";
 import { timing } from "hono/timing";
+import { auction } from "../auction/auction.ts";
 import { chat } from "../chat/chat.ts";
 import { cursors } from "../cursors/cursors.ts";
 
-/** The realtime part: two routes, mounted below. */
-export const realtime = createEdgewire({ routes: [chat, cursors] });
+/** The realtime part: three routes, mounted below. */
+export const realtime = createEdgewire({ routes: [chat, cursors, auction] });
 
 /** The demo API key this app's middleware asks for. */
 export const API_KEY = "demo-key";

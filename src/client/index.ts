@@ -61,9 +61,11 @@ export {
   type RoomMessage,
   type RoomOptions,
   type RoomOptionsFor,
+  type RoomStateChange,
   resumeUrl,
   roomNameOf,
   roomUrl,
+  type ViewOf,
 } from "./room.ts";
 /** The WebSocket-compatible socket. */
 export {

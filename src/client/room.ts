@@ -20,6 +20,7 @@ import {
   type ResyncFrame,
   roomNameSchema,
   SUBPROTOCOL,
+  type ViewFrame,
   type WelcomeFrame,
 } from "../protocol.ts";
 import type { CloseInfo, ReconnectingEvent, TransportEvent, TransportKind } from "./events.ts";
@@ -74,14 +75,23 @@ export interface RoomGap {
   epoch: string;
 }
 
+/** A stateful room's view changed (`RoomClient.state` already holds it): the view, and the seq it is as of. */
+export interface RoomStateChange<View = unknown> {
+  view: View;
+  /** the seq of the frame that carried it (the welcome's, a message's or a view frame's) */
+  seq: number;
+}
+
 /** Events of a RoomClient and what their listeners receive. */
-export interface RoomEventMap<Data, Info = unknown> {
+export interface RoomEventMap<Data, Info = unknown, View = unknown> {
   /** joined (also after every reconnect); id and members are already updated */
   welcome: WelcomeFrame<Info>;
   /** a published message (own ones included), data validated when a schema is set */
   message: RoomMessage<Data>;
   /** an unsequenced message another member's handler broadcast (typing indicators, cursor moves) */
   broadcast: BroadcastFrame<Data>;
+  /** a stateful room's view arrived (in a welcome) or changed (after a transaction), in seq order with the messages */
+  state: RoomStateChange<View>;
   /** a member joined, left or changed its info (`update`), the list was re-sent (`sync`) or a large room's count changed (`count`); members and count are already updated */
   presence: PresenceFrame<Info>;
   /** a frame the client could not use (not JSON, or data failing the schema) */
@@ -239,7 +249,7 @@ function report(error: unknown): void {
  * One membership of one room. `Data` is the type of message data (inferred
  * from `schema` by joinRoom); `Input` what publish() takes (the schema's input).
  */
-export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
+export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unknown> {
   /** the room's name (its parameters' values joined by "/" where its path has several) */
   readonly room: string;
   /** the room's path parameters (`{ room: "lobby" }`, `{ org: "acme", board: "b1" }`) */
@@ -251,7 +261,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
 
   readonly #schema: v.GenericSchema<Input, Data> | undefined;
   readonly #codec: RoomCodec | undefined;
-  readonly #listeners = new Map<keyof RoomEventMap<Data, Info>, Set<Listener<never>>>();
+  readonly #listeners = new Map<keyof RoomEventMap<Data, Info, View>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
   readonly #members = new Map<string, Member<Info>>();
   #count = 0;
@@ -260,6 +270,8 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
   #epoch = "";
   #welcomed = false;
   #nextId = 0;
+  /** a stateful room's view as of `#seq`, once a welcome brought one */
+  #view: View | undefined;
   /** the server's frame limit (from the welcome, or a 1009 close): larger publishes are refused here */
   #maxMessageBytes = Number.POSITIVE_INFINITY;
   readonly #fetch: (url: string) => Promise<Response>;
@@ -351,6 +363,15 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
     return this.#seq;
   }
 
+  /**
+   * A stateful room's view — what its route shows members of the room state — as of `seq`, the last
+   * frame seen: from the welcome, then from every change in the room's one order (the `state` event).
+   * Undefined before the first welcome and on rooms without room state.
+   */
+  get state(): View | undefined {
+    return this.#view;
+  }
+
   /** the epoch `seq` belongs to (from the welcome) */
   get epoch(): string {
     return this.#epoch;
@@ -367,7 +388,10 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
   }
 
   /** listen to an event; returns a function that stops listening */
-  on<K extends keyof RoomEventMap<Data, Info>>(type: K, listener: Listener<RoomEventMap<Data, Info>[K]>): () => void {
+  on<K extends keyof RoomEventMap<Data, Info, View>>(
+    type: K,
+    listener: Listener<RoomEventMap<Data, Info, View>[K]>,
+  ): () => void {
     let set = this.#listeners.get(type);
     if (!set) {
       set = new Set();
@@ -378,7 +402,10 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
   }
 
   /** stop listening */
-  off<K extends keyof RoomEventMap<Data, Info>>(type: K, listener: Listener<RoomEventMap<Data, Info>[K]>): void {
+  off<K extends keyof RoomEventMap<Data, Info, View>>(
+    type: K,
+    listener: Listener<RoomEventMap<Data, Info, View>[K]>,
+  ): void {
     this.#listeners.get(type)?.delete(listener as Listener<never>);
   }
 
@@ -506,6 +533,16 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
       case "message":
         this.#message(frame as unknown as MessageFrame);
         return;
+      case "view": {
+        const change = frame as unknown as ViewFrame<View>;
+        if (typeof change.seq !== "number" || !("view" in change)) {
+          this.#emit("invalid", { raw: frame, message: "view frame without seq or view" });
+          return;
+        }
+        this.#seq = change.seq;
+        this.#viewChanged(change.view, change.seq);
+        return;
+      }
       case "presence":
         this.#presence(frame as unknown as PresenceFrame<Info>);
         return;
@@ -578,9 +615,17 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
     if (typeof welcome.heartbeatMs === "number" && welcome.heartbeatMs > 0 && this.#followHeartbeat) {
       this.socket.setHeartbeat(welcome.heartbeatMs);
     }
+    // Before `ready` resolves, so `await room.ready` finds the view in `room.state`.
+    if ("view" in welcome) this.#view = welcome.view as View;
     this.#settle?.resolve(welcome);
     this.#settle = undefined;
     this.#emit("welcome", welcome);
+    if ("view" in welcome) this.#emit("state", { view: welcome.view as View, seq: welcome.seq });
+  }
+
+  #viewChanged(view: View, seq: number): void {
+    this.#view = view;
+    this.#emit("state", { view, seq });
   }
 
   #message(frame: MessageFrame): void {
@@ -589,6 +634,15 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
       return;
     }
     this.#seq = frame.seq;
+    // The view rides on the last message of its transaction: held before the message is told, so a
+    // listener reading `state` sees the view as of this message's seq.
+    const changed = "view" in frame;
+    if (changed) this.#view = frame.view as View;
+    this.#deliver(frame);
+    if (changed) this.#emit("state", { view: frame.view as View, seq: frame.seq });
+  }
+
+  #deliver(frame: MessageFrame): void {
     if (!this.#schema) {
       this.#emit("message", frame as RoomMessage<Data>);
       return;
@@ -663,12 +717,12 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown> {
     for (const p of pending) p.reject(new RoomError(code, message));
   }
 
-  #emit<K extends keyof RoomEventMap<Data, Info>>(type: K, value: RoomEventMap<Data, Info>[K]): void {
+  #emit<K extends keyof RoomEventMap<Data, Info, View>>(type: K, value: RoomEventMap<Data, Info, View>[K]): void {
     const set = this.#listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) {
       try {
-        (listener as Listener<RoomEventMap<Data, Info>[K]>)(value);
+        (listener as Listener<RoomEventMap<Data, Info, View>[K]>)(value);
       } catch (error) {
         report(error);
       }
@@ -683,6 +737,9 @@ export type InputOf<T> = T extends RouteDefinition<"room", infer I, infer _O, in
 /** What members see of each other when typed by a route: its `member` option's result; `unknown` otherwise. */
 export type InfoOf<T> =
   T extends RouteDefinition<"room", infer _I, infer _O, infer _S, infer _P, infer Info> ? Info : unknown;
+/** What a stateful room's members see of its state when typed by a route: its `view`'s result (or its `roomState`); `unknown` otherwise. */
+export type ViewOf<T> =
+  T extends RouteDefinition<"room", infer _I, infer _O, infer _S, infer _P, infer _Info, infer View> ? View : unknown;
 
 /**
  * The options joinRoom takes for `T`: none that type-check when `T` is a plain route (it has no room,
@@ -734,7 +791,7 @@ export function joinRoom<T = unknown>(
   baseUrl: string | URL,
   room: RoomArgFor<T>,
   ...options: RoomOptionsFor<T>
-): RoomClient<DataOf<T>, InputOf<T>, InfoOf<T>>;
+): RoomClient<DataOf<T>, InputOf<T>, InfoOf<T>, ViewOf<T>>;
 /** Join a room: a RoomClient. */
 export function joinRoom(
   baseUrl: string | URL,

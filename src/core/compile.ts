@@ -21,6 +21,7 @@ import { BrokerUnavailableError } from "../pubsub/broker.ts";
 import { claimAllows } from "./claims.ts";
 import type { CompiledRoute, Conn, ConnRecord, Frame, RateLimit } from "./ports.ts";
 import { pathParams } from "./room-path.ts";
+import { roomStateOf } from "./room-state.ts";
 import { type AnyRoute, ClientError, MAX_RECORD_BYTES, RouteError } from "./route.ts";
 
 type Awaitable<T> = T | Promise<T>;
@@ -188,6 +189,7 @@ function plain(route: AnyRoute): CompiledRoute {
     member: memberOf(route),
     checkData: dataChecker(route),
     published: asIs,
+    roomState: undefined,
     ...stateHandling(route),
   };
 }
@@ -197,6 +199,15 @@ const canPublish = (ctx: Conn): boolean => claimAllows(ctx.auth.claims, "publish
 
 const isMessageFrame = (value: unknown): value is MessageFrame =>
   typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
+
+// The seq a handler's result acknowledges: a published frame's, or a committed transaction's last message's.
+function ackedSeq(result: unknown): number | undefined {
+  if (isMessageFrame(result)) return result.seq;
+  const messages = (result as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(messages)) return undefined;
+  const last: unknown = messages[messages.length - 1];
+  return isMessageFrame(last) ? last.seq : undefined;
+}
 
 // How a room route answers binary: relay it, hand it to the route's handler, or refuse it.
 function binaryOf(route: AnyRoute): (ctx: Conn, bytes: Uint8Array) => void | Promise<void> {
@@ -221,7 +232,8 @@ function publisher(route: AnyRoute): (ctx: Conn, data: unknown, id: string | und
       return refuse(ctx, error, id);
     }
     if (id === undefined) return;
-    const ack: AckFrame = isMessageFrame(result) ? { type: "ack", id, seq: result.seq } : { type: "ack", id };
+    const seq = ackedSeq(result);
+    const ack: AckFrame = seq === undefined ? { type: "ack", id } : { type: "ack", id, seq };
     ctx.frame(ack);
   };
 }
@@ -292,6 +304,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
     member: memberOf(route),
     checkData: dataChecker(route),
     published: publishedChecker(route),
+    roomState: roomStateOf(route, pathParams(route.path)),
     ...stateHandling(route),
   };
 }

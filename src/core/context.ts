@@ -10,11 +10,20 @@
 
 import type { RouteStats } from "../metrics.ts";
 import { asJson, encodeFrame, encodeValue, transcode } from "../msgpack.ts";
-import { type ErrorFrame, type Member, type MessageFrame, MSGPACK_SUBPROTOCOL } from "../protocol.ts";
-import type { RoomRef } from "../pubsub/broker.ts";
+import {
+  type ErrorFrame,
+  type Member,
+  type MessageFrame,
+  MSGPACK_SUBPROTOCOL,
+  type SequencedFrame,
+} from "../protocol.ts";
+import type { ChangeFn, RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
-import type { Connection, Room, RoomContext } from "./route.ts";
+import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
+
+/** The most messages a handler reads from history at once (as a history page over HTTP). */
+const HISTORY_READ_MAX = 1000;
 
 const NO_AUTH: Readonly<Admitted> = Object.freeze({});
 const encoder = new TextEncoder();
@@ -193,6 +202,54 @@ export class ConnectionContext implements Conn {
     return Promise.resolve(this.#services.broker.relay(this.ref as RoomRef, this.peer.record.id, bytes));
   }
 
+  /** the room's state as last committed (a copy) */
+  async roomState(ref: RoomRef): Promise<unknown> {
+    const handling = this.route.roomState;
+    if (!handling)
+      return this.#misfit(new RouteError(this.route.name, "has no roomState: ctx.room.state() has nothing to read"));
+    const snapshot = await this.#services.broker.snapshot(ref);
+    return handling.read(snapshot.state, ref.name);
+  }
+
+  /**
+   * Run a transaction on the room's state and commit it with its messages. A state or message the
+   * route does not allow is its fault (logged, 1011); the ClientError the transaction threw, or the
+   * broker's outage, reject for the handler (and, unawaited, for the publish's answer) to meet.
+   */
+  transact(ref: RoomRef, fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
+    const handling = this.route.roomState;
+    const commit = this.#services.broker.commit?.bind(this.#services.broker);
+    if (!handling || !commit)
+      return this.#misfit(
+        new RouteError(this.route.name, "has no roomState: ctx.room.transact() has nothing to change"),
+      );
+    let state: unknown;
+    const change: ChangeFn = (stored) => {
+      const made = handling.change(stored, ref.name, fn, (data) => this.route.published(data));
+      state = made.state;
+      return made.change;
+    };
+    const committed = Promise.resolve()
+      .then(() => commit(ref, this.peer.record.id, change))
+      .then(({ frames }) => ({
+        state,
+        messages: frames.filter((f): f is MessageFrame => f.type === "message"),
+      }));
+    const settled = committed.catch((error: unknown) => {
+      if (error instanceof RouteError) this.#services.fault(this.peer, error);
+      throw error;
+    });
+    // A transaction the handler does not await must not become an unhandled rejection.
+    settled.catch(() => {});
+    return settled;
+  }
+
+  /** frames after `after` still in history */
+  async history(ref: RoomRef, after: number, limit: number): Promise<SequencedFrame[]> {
+    const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
+    return this.#services.broker.history(ref, Math.max(0, Math.floor(after)), bounded);
+  }
+
   /** the room's members, count and last seq */
   async members(ref: RoomRef): Promise<{ members: Member[]; count: number; seq: number }> {
     return this.#services.broker.snapshot(ref);
@@ -268,6 +325,18 @@ class RoomApi implements Room {
   /** the room's members, count and last seq */
   members(): Promise<{ members: Member[]; count: number; seq: number }> {
     return this.#c.members(this.#ref);
+  }
+  /** the room's state as last committed */
+  state(): Promise<unknown> {
+    return this.#c.roomState(this.#ref);
+  }
+  /** run a transaction on the room's state and commit it with its messages */
+  transact(fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
+    return this.#c.transact(this.#ref, fn);
+  }
+  /** frames after `after` still in the room's history */
+  history(after: number, limit = 100): Promise<SequencedFrame[]> {
+    return this.#c.history(this.#ref, after, limit);
   }
 }
 

@@ -10,7 +10,7 @@
 
 import type { RouteStats } from "../metrics.ts";
 import { transcode } from "../msgpack.ts";
-import type { Member, MessageFrame, ResyncFrame, WelcomeFrame } from "../protocol.ts";
+import type { Member, ResyncFrame, SequencedFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import type { Conn, Frame, Peer, Runtime } from "./ports.ts";
 
@@ -45,10 +45,11 @@ export interface LocalRoomInfo {
   readonly deliveries: number;
 }
 
-// A frame held during a join that the welcome's `seq` already covers.
+// A frame held during a join that the welcome's `seq` already covers (a message, or a view change).
 function alreadySeen(frame: Frame, seq: number): boolean {
-  if (typeof frame !== "string" || !frame.startsWith('{"type":"message"')) return false;
-  return (JSON.parse(frame) as MessageFrame).seq <= seq;
+  if (typeof frame !== "string" || !(frame.startsWith('{"type":"message"') || frame.startsWith('{"type":"view"')))
+    return false;
+  return (JSON.parse(frame) as SequencedFrame).seq <= seq;
 }
 
 /** Members of rooms on this instance, and delivery to them. */
@@ -101,7 +102,7 @@ export class Hub {
       if (!local.pending.has(peer)) return;
       this.#caughtUp(ctx, joined);
       const resume = record.resume;
-      let replay: MessageFrame[] = [];
+      let replay: SequencedFrame[] = [];
       const resyncs: ResyncFrame[] = [];
       // Where the stream starts for this member: its welcome's seq, then every message after it.
       let from = snapshot.seq;
@@ -114,6 +115,12 @@ export class Hub {
           replay = snapshot.seq > 0 ? await this.#broker.history(ref, 0, snapshot.seq) : [];
           if (!local.pending.has(peer)) return;
           from = (replay[0]?.seq ?? snapshot.seq + 1) - 1;
+          // A stateful room's view is known at its start (the initial state) and now, not in between:
+          // when the new epoch's start is gone, the member starts now, with the view of now.
+          if (from > 0 && ctx.route.roomState) {
+            replay = [];
+            from = snapshot.seq;
+          }
           resyncs.push(this.#resync(ref, snapshot, from, "epoch_changed", resume.seq + 1, undefined));
           if (from > 0) resyncs.push(this.#resync(ref, snapshot, from, "history_truncated", 1, from));
         } else if (behind > 0) {
@@ -129,6 +136,7 @@ export class Hub {
       record.resume = undefined;
       peer.save?.();
       const resumed = resume !== undefined && resyncs.length === 0;
+      const view = this.#viewAt(ctx, snapshot, from);
       const welcome: WelcomeFrame = {
         type: "welcome",
         id: record.id,
@@ -141,6 +149,7 @@ export class Hub {
         ...(resumed ? { resumed: true } : {}),
         ...(this.#heartbeatMs ? { heartbeatMs: this.#heartbeatMs } : {}),
         ...(this.#maxMessageBytes ? { maxMessageBytes: this.#maxMessageBytes } : {}),
+        ...view,
       };
       ctx.frame(welcome);
       for (const resync of resyncs) ctx.frame(resync);
@@ -153,6 +162,18 @@ export class Hub {
       local.pending.delete(peer);
       throw error;
     }
+  }
+
+  // The view at the welcome's seq: now's when the stream starts now; the initial state's when it
+  // starts at the epoch's beginning; none on an exact resume (the client holds the view at its seq,
+  // and the replayed frames carry every change since).
+  #viewAt(ctx: Conn, snapshot: JoinSnapshot, from: number): { view?: unknown } {
+    const handling = ctx.route.roomState;
+    if (!handling) return {};
+    const room = (ctx.ref as RoomRef).name;
+    if (from === snapshot.seq) return { view: handling.view(snapshot.state, room) };
+    if (from === 0) return { view: handling.view(undefined, room) };
+    return {};
   }
 
   // A handler may change the member's state while its join is in flight (a client that publishes

@@ -18,6 +18,7 @@ import type { Context } from "hono";
 import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
 import type { Broker, RoomRef } from "../pubsub/broker.ts";
+import type { RoomStateHandling } from "./room-state.ts";
 import type { Admitted, AnyRoute, RoomContext, StateInit } from "./route.ts";
 
 /** What admission attached to a connection (route.ts defines it: handlers see it as `ctx.auth`). */
@@ -183,6 +184,8 @@ export interface CompiledRoute {
   checkData(data: unknown): { data: unknown } | string;
   /** data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws RouteError); as it is without one */
   published(data: unknown): unknown;
+  /** a stateful room route's room state (its `roomState`), else undefined */
+  readonly roomState: RoomStateHandling | undefined;
 }
 
 /** A per-connection rate limit: frames per second, and how many at once. */

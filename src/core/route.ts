@@ -8,7 +8,8 @@
  * `defineRoom` a room route (presence, sequence numbers, history, join seam).
  */
 import * as v from "valibot";
-import type { MessageFrame } from "../protocol.ts";
+import { DEFAULT_ROOM_STATE_MAX_BYTES, MAX_ROOM_STATE_BYTES } from "../config.ts";
+import type { MessageFrame, SequencedFrame } from "../protocol.ts";
 import { describeIssues } from "../protocol.ts";
 import type { RoomParams } from "./room-path.ts";
 
@@ -39,8 +40,33 @@ export interface Connection<State = unknown> {
   close(code?: number, reason?: string): void;
 }
 
+/**
+ * What a transaction returns: the room's next state (absent: unchanged) and the messages to publish
+ * with it (absent: none). Both commit together or not at all.
+ */
+export interface TransactionResult<RoomState, In> {
+  state?: RoomState;
+  publish?: readonly In[];
+}
+
+/**
+ * A transaction: a synchronous function of the room's current state (a copy: it may be changed and
+ * returned) that returns what to commit, or undefined for nothing. It may run more than once — on a
+ * fleet, again on the fresh state when another instance committed first — so it must have no side
+ * effects: read the message, connection and parameters it closes over, decide, return. Throw a
+ * ClientError to refuse: nothing changes and the client gets the error.
+ */
+export type Transaction<RoomState, In> = (state: RoomState) => TransactionResult<RoomState, In> | undefined;
+
+/** What a committed transaction did: the state it left, and the messages it published with their `seq`. */
+export interface Committed<RoomState, Data> {
+  state: RoomState;
+  /** the published messages, in order (the last carries the new view when the view changed) */
+  messages: MessageFrame<Data>[];
+}
+
 /** The room a connection of a room route is in; `Data` is what members receive, `In` what a handler hands over. */
-export interface Room<Data = unknown, In = Data> {
+export interface Room<Data = unknown, In = Data, RoomState = unknown> {
   /** the room's name: its path parameter's value (`lobby`), or its parameters' values joined by "/" (`acme/b1`) */
   readonly name: string;
   /** sequence, keep in history and deliver to every member (the sender too); resolves to the frame with its `seq` */
@@ -51,6 +77,18 @@ export interface Room<Data = unknown, In = Data> {
   relay(bytes: Uint8Array): Promise<void>;
   /** the room's members (at most the presence limit listed), how many there are, and the last `seq` */
   members(): Promise<{ members: import("../protocol.ts").Member[]; count: number; seq: number }>;
+  /** the room's state as last committed (room routes with `roomState`; a copy): read-only, change it with `transact` */
+  state(): Promise<RoomState>;
+  /**
+   * Run `fn` on the room's state and commit what it returns — the next state and its messages,
+   * atomically and in one order with every other transaction of the room. Resolves once committed;
+   * rejects with the ClientError `fn` threw (nothing changed), or `try_again_later` when the broker
+   * could not commit. A next state that fails the route's `roomState` schema or size limit is the
+   * route's fault (logged, the connection closed with 1011), and nothing is stored.
+   */
+  transact(fn: Transaction<RoomState, In>): Promise<Committed<RoomState, Data>>;
+  /** messages (and view changes) after `after` still in the room's history, oldest first, at most `limit` (≤ 1000) */
+  history(after: number, limit?: number): Promise<SequencedFrame[]>;
 }
 
 /** What every handler receives: the connection and what admission attached. */
@@ -61,9 +99,9 @@ export interface RouteContext<State = unknown> {
 }
 
 /** What a room route's handlers receive: the connection, admission, the room and its path parameters. */
-export interface RoomContext<State = unknown, Data = unknown, In = Data, Params = RoomParams>
+export interface RoomContext<State = unknown, Data = unknown, In = Data, Params = RoomParams, RoomState = unknown>
   extends RouteContext<State> {
-  readonly room: Room<Data, In>;
+  readonly room: Room<Data, In, RoomState>;
   /** the room's path parameters, typed from the route's path (`/org/:org/board/:board` → `{ org, board }`) */
   readonly params: Params;
 }
@@ -83,11 +121,12 @@ export type PublishedOf<TSchema, TPublish> = OutputOr<TPublish, OutputOr<TSchema
 /** What its handlers hand to publish and broadcast: its `publishes` schema's input, else its message schema's output. */
 type PublishInOf<TSchema, TPublish> = InputOr<TPublish, OutputOr<TSchema, unknown>>;
 /** The context of a room route's handlers. */
-type RoomCtx<TSchema, TState, TPublish, TPath extends string> = RoomContext<
+type RoomCtx<TSchema, TState, TPublish, TPath extends string, TRoomState> = RoomContext<
   StateOf<TState>,
   PublishedOf<TSchema, TPublish>,
   PublishInOf<TSchema, TPublish>,
-  RoomParams<TPath>
+  RoomParams<TPath>,
+  StateOf<TRoomState>
 >;
 
 /** Options shared by both kinds of route. */
@@ -175,8 +214,15 @@ export interface RouteOptions<TSchema, TState> extends CommonOptions<TState> {
 }
 
 /** Options of a room route: presence, sequence numbers, history and the join seam come with it. */
-export interface RoomOptions<TSchema, TState, TPublish = undefined, TPath extends string = string, TInfo = unknown>
-  extends CommonOptions<TState> {
+export interface RoomOptions<
+  TSchema,
+  TState,
+  TPublish = undefined,
+  TPath extends string = string,
+  TInfo = unknown,
+  TRoomState = undefined,
+  TView = unknown,
+> extends CommonOptions<TState> {
   /**
    * The path, with one or more named parameters: `/chat/:room`, `/auction/:item`,
    * `/org/:org/board/:board`. The room is the tuple of their values (its name: the values joined
@@ -205,21 +251,42 @@ export interface RoomOptions<TSchema, TState, TPublish = undefined, TPath extend
    * position — a broadcast carries that), where it would add a frame per member per message.
    */
   memberUpdates?: boolean;
+  /**
+   * valibot schema of the room's own state, shared by its members on every instance (the best bid of
+   * an auction, a game's board): serialisable JSON, at most `maxRoomStateBytes`. Handlers read it with
+   * `ctx.room.state()` and change it only with `ctx.room.transact`. It lives as long as the room's
+   * history does, and starts again from `initialRoomState` when that is lost (a new epoch).
+   */
+  roomState?: TRoomState;
+  /** the room's first state, from its path parameters; without it the `roomState` schema must accept `{}` */
+  initialRoomState?: (params: RoomParams<TPath>) => InputOr<TRoomState, undefined>;
+  /**
+   * What members see of the room state (default: all of it): in the welcome, and after every change
+   * that changes it, in the room's one order. A sealed-bid auction shows no bids.
+   */
+  view?: (state: StateOf<TRoomState>) => TView;
+  /** the most bytes the room state takes as JSON (default 65 536, at most 131 072: a Durable Object storage value) */
+  maxRoomStateBytes?: number;
   /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
-  binary?: "relay" | ((ctx: RoomCtx<TSchema, TState, TPublish, TPath>, bytes: Uint8Array) => Awaitable<void>);
+  binary?:
+    | "relay"
+    | ((ctx: RoomCtx<TSchema, TState, TPublish, TPath, TRoomState>, bytes: Uint8Array) => Awaitable<void>);
   /** joined: the welcome went out and the live stream flows */
-  open?(ctx: RoomCtx<TSchema, TState, TPublish, TPath>): Awaitable<void>;
+  open?(ctx: RoomCtx<TSchema, TState, TPublish, TPath, TRoomState>): Awaitable<void>;
   /**
    * A publish arrived with valid data. Without this handler the data is published as it is. Return
-   * the result of `ctx.room.publish` to acknowledge the client's publish with that `seq`.
+   * the result of `ctx.room.publish` (or of `ctx.room.transact`: its last message) to acknowledge
+   * the client's publish with that `seq`.
    */
   message?(
-    ctx: RoomCtx<TSchema, TState, TPublish, TPath>,
+    ctx: RoomCtx<TSchema, TState, TPublish, TPath, TRoomState>,
     data: OutputOr<TSchema, unknown>,
+  ): Awaitable<
     // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing must type-check too
-  ): Awaitable<void | MessageFrame<PublishedOf<TSchema, TPublish>>>;
+    void | MessageFrame<PublishedOf<TSchema, TPublish>> | Committed<StateOf<TRoomState>, PublishedOf<TSchema, TPublish>>
+  >;
   /** left: the others have been told; 1006 when it dropped without a Close frame */
-  close?(ctx: RoomCtx<TSchema, TState, TPublish, TPath>, code: number, reason: string): Awaitable<void>;
+  close?(ctx: RoomCtx<TSchema, TState, TPublish, TPath, TRoomState>, code: number, reason: string): Awaitable<void>;
 }
 
 /**
@@ -235,15 +302,23 @@ export interface RouteDefinition<
   State = unknown,
   Path extends string = string,
   Info = unknown,
+  View = unknown,
 > {
   readonly kind: Kind;
   readonly name: string;
   readonly path: Path;
   /** internal: the options as given */
   readonly options: RouteOptions<v.GenericSchema | undefined, v.GenericSchema | undefined> &
-    RoomOptions<v.GenericSchema | undefined, v.GenericSchema | undefined, v.GenericSchema | undefined, string>;
-  /** type-level only: what a typed client sends, receives, and what the state is */
-  readonly "~types"?: { input: Input; output: Output; state: State; info: Info };
+    RoomOptions<
+      v.GenericSchema | undefined,
+      v.GenericSchema | undefined,
+      v.GenericSchema | undefined,
+      string,
+      unknown,
+      v.GenericSchema | undefined
+    >;
+  /** type-level only: what a typed client sends, receives, what the state is and what the room's view is */
+  readonly "~types"?: { input: Input; output: Output; state: State; info: Info; view: View };
 }
 
 /** Any route definition (its type parameters only type the client, so every route fits). */
@@ -309,6 +384,28 @@ function checkState(name: string, options: CommonOptions<v.GenericSchema | undef
   }
 }
 
+// Room state is a room route's; without initialRoomState its schema must make a state from `{}`.
+function checkRoomState(name: string, kind: "plain" | "room", options: RouteDefinition["options"]): void {
+  const { roomState, initialRoomState, view, maxRoomStateBytes } = options;
+  if (!roomState) {
+    if (initialRoomState || view || maxRoomStateBytes !== undefined)
+      throw new RouteError(name, "initialRoomState, view and maxRoomStateBytes need a roomState schema");
+    return;
+  }
+  if (kind !== "room") throw new RouteError(name, "room state belongs to room routes (defineRoom)");
+  const max = maxRoomStateBytes ?? DEFAULT_ROOM_STATE_MAX_BYTES;
+  if (!Number.isInteger(max) || max < 2 || max > MAX_ROOM_STATE_BYTES)
+    throw new RouteError(name, `maxRoomStateBytes is an integer from 2 to ${MAX_ROOM_STATE_BYTES}, not ${max}`);
+  if (initialRoomState) return;
+  const parsed = v.safeParse(roomState, {});
+  if (!parsed.success) {
+    throw new RouteError(
+      name,
+      `its roomState schema does not accept {} (${describeIssues(parsed.issues)}): give it an initialRoomState`,
+    );
+  }
+}
+
 function define<Kind extends "plain" | "room">(kind: Kind, options: RouteDefinition["options"]): RouteDefinition<Kind> {
   const name = options.name ?? defaultName(options.path);
   if (name === "") throw new RouteError(options.path, "give the route a name (its path has no fixed segment)");
@@ -317,6 +414,7 @@ function define<Kind extends "plain" | "room">(kind: Kind, options: RouteDefinit
   if (name.includes(":"))
     throw new RouteError(name, 'a route\'s name cannot hold ":" (rooms are keyed "<route>:<room>")');
   checkState(name, options);
+  checkRoomState(name, kind, options);
   if (kind === "room" && options.publishes && !options.message) {
     throw new RouteError(
       name,
@@ -351,15 +449,26 @@ export function defineRoom<
   TPublish extends v.GenericSchema | undefined = undefined,
   const TPath extends string = string,
   TInfo = never,
+  TRoomState extends v.GenericSchema | undefined = undefined,
+  TView = StateOf<TRoomState>,
 >(
-  options: RoomOptions<TSchema, TState, TPublish, TPath, TInfo>,
-): RouteDefinition<"room", InputOr<TSchema, unknown>, PublishedOf<TSchema, TPublish>, StateOf<TState>, TPath, TInfo> {
+  options: RoomOptions<TSchema, TState, TPublish, TPath, TInfo, TRoomState, TView>,
+): RouteDefinition<
+  "room",
+  InputOr<TSchema, unknown>,
+  PublishedOf<TSchema, TPublish>,
+  StateOf<TState>,
+  TPath,
+  TInfo,
+  TRoomState extends v.GenericSchema ? TView : undefined
+> {
   return define("room", options as RouteDefinition["options"]) as RouteDefinition<
     "room",
     never,
     never,
     never,
     TPath,
-    TInfo
+    TInfo,
+    never
   >;
 }

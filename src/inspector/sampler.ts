@@ -10,7 +10,7 @@
  */
 import type { Engine } from "../core/engine.ts";
 import type { LabelledCounter, Metrics } from "../metrics.ts";
-import type { MessageFrame } from "../protocol.ts";
+import type { SequencedFrame } from "../protocol.ts";
 import type { Broker } from "../pubsub/broker.ts";
 import { roomRef } from "../pubsub/broker.ts";
 
@@ -76,7 +76,7 @@ export interface RoomView {
   /** members connected to this instance */
   localMembers: number;
   /** the last messages from history, oldest first */
-  messages: MessageFrame[];
+  messages: SequencedFrame[];
 }
 
 const record = (counter: LabelledCounter): Record<string, number> => Object.fromEntries(counter.entries());

@@ -4,7 +4,7 @@
  * A broker owns what must agree across instances: the sequence order,
  * presence, and delivery to every instance that has members in a room.
  */
-import type { Member, MessageFrame } from "../protocol.ts";
+import type { Member, MessageFrame, SequencedFrame } from "../protocol.ts";
 
 /**
  * The broker cannot reach its backend (Redis down): the operation did not
@@ -61,6 +61,28 @@ export interface JoinSnapshot {
   seq: number;
   /** the epoch of the room's history (empty: none yet) */
   epoch: string;
+  /** a stateful room's state JSON as of `seq` (undefined: none yet, its route's initial state) */
+  state?: string | undefined;
+}
+
+/**
+ * What a transaction made of a room's state JSON (undefined: none yet): the next state's JSON
+ * (absent: unchanged), the messages to publish and, when the view changed, the new view. Thrown
+ * errors refuse the transaction: nothing is committed.
+ */
+export interface Change {
+  state?: string | undefined;
+  messages: unknown[];
+  /** present when what members see changed: the view after the change */
+  view?: { value: unknown } | undefined;
+}
+
+/** A transaction as a broker runs it: a synchronous function of the stored state; it may run more than once. */
+export type ChangeFn = (state: string | undefined) => Change;
+
+/** What a commit published: its frames in order (messages, or one view frame), as members receive them. */
+export interface Committed {
+  frames: SequencedFrame[];
 }
 
 /** What a fleet broker offers beyond rooms: requests between its instances (long-polling reaches its session's). */
@@ -103,6 +125,13 @@ export interface Broker {
    * between the two cannot leave a published message without its key or a key without its message
    */
   publishKeyed(room: RoomRef, from: string, data: unknown, key: PushKey): MaybePromise<KeyedPublish>;
+  /**
+   * Run `change` on the room's state and commit what it returns in one step — the state, the
+   * messages with their seqs and the view riding on the last of them (or a view frame) — then deliver
+   * them; linearizable per room. Brokers without it hold no room state (assemble refuses stateful
+   * routes on them).
+   */
+  commit?(room: RoomRef, from: string, change: ChangeFn): MaybePromise<Committed>;
   /** deliver an unsequenced JSON broadcast (not kept in history) to the room's members, except `except` */
   broadcast(room: RoomRef, from: string, data: unknown, except?: string): MaybePromise<void>;
   /** deliver binary bytes to the room's members except `from`; binary is not sequenced */
@@ -119,8 +148,8 @@ export interface Broker {
   snapshot(room: RoomRef): MaybePromise<JoinSnapshot>;
   /** how many members the room has (cheaper than a snapshot) */
   count(room: RoomRef): MaybePromise<number>;
-  /** messages after `seq` still in history, oldest first */
-  history(room: RoomRef, after: number, limit: number): MaybePromise<MessageFrame[]>;
+  /** messages (and view changes) after `seq` still in history, oldest first */
+  history(room: RoomRef, after: number, limit: number): MaybePromise<SequencedFrame[]>;
   /** receive the room's deliveries until the returned function is called */
   subscribe(room: RoomRef, listener: DeliveryListener): () => void;
   /** release connections and timers */

@@ -13,7 +13,7 @@ import {
   DEFAULT_ROOM_IDLE_MS,
   type KeyBounds,
 } from "../config.ts";
-import type { MessageFrame } from "../protocol.ts";
+import type { MessageFrame, SequencedFrame } from "../protocol.ts";
 import type { MaybePromise, PushKey } from "./broker.ts";
 
 /**
@@ -25,6 +25,23 @@ import type { MaybePromise, PushKey } from "./broker.ts";
 export interface Head {
   seq: number;
   epoch: string;
+  /** the room state's JSON as of `seq` (a stateful room's), undefined while it has none: its route's initial state */
+  state?: string | undefined;
+}
+
+/**
+ * What a transaction makes of the stored state: the next state's JSON (absent: unchanged) and the
+ * frames to append, numbered from the room's last seq + 1 on. Made by `run`, which throws to refuse.
+ */
+export interface Step {
+  state?: string | undefined;
+  frames: SequencedFrame[];
+}
+
+/** What a commit appended: its frames and their JSON, in order. */
+export interface Commit {
+  frames: SequencedFrame[];
+  texts: string[];
 }
 
 /** A frame appended to a room's history, and its JSON. */
@@ -52,8 +69,13 @@ export interface HistoryStore {
    * key is kept with its seq in the same step as the frame
    */
   appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): MaybePromise<Appended | Prior>;
-  /** messages with seq > `after`, oldest first, at most `limit` */
-  since(room: string, after: number, limit: number): MaybePromise<MessageFrame[]>;
+  /**
+   * run `run` on the room's state JSON and last seq, and store what it returns in one step: the state
+   * and the frames, both or neither; a room's commits never interleave (`run` is synchronous)
+   */
+  commit(room: string, run: (state: string | undefined, seq: number) => Step): MaybePromise<Commit>;
+  /** messages (and view changes) with seq > `after`, oldest first, at most `limit` */
+  since(room: string, after: number, limit: number): MaybePromise<SequencedFrame[]>;
   /** the room has members or listeners on this instance again */
   occupied?(room: string): void;
   /** the room has no members and no listeners on this instance any more: it may be forgotten once idle */
@@ -74,7 +96,9 @@ export const DEFAULT_KEY_BOUNDS: KeyBounds = {
 interface RoomLog {
   seq: number;
   epoch: string;
-  frames: MessageFrame[];
+  frames: SequencedFrame[];
+  /** the room state's JSON (stateful rooms), undefined until a transaction sets it */
+  state: string | undefined;
   /** members or listeners are on it; an occupied room is never forgotten */
   occupied: boolean;
 }
@@ -147,7 +171,7 @@ export class MemoryHistory implements HistoryStore {
   #log(room: string): RoomLog {
     let log = this.#rooms.get(room);
     if (!log) {
-      log = { seq: 0, epoch: randomId(), frames: [], occupied: false };
+      log = { seq: 0, epoch: randomId(), frames: [], state: undefined, occupied: false };
       this.#rooms.set(room, log);
     }
     return log;
@@ -172,12 +196,35 @@ export class MemoryHistory implements HistoryStore {
     // A room never written to and never occupied has no history yet: no epoch. (A join occupies
     // the room first, which makes its log and epoch, so a joiner always sees the epoch that continues.)
     const log = this.#rooms.get(room);
-    return log ? { seq: log.seq, epoch: log.epoch } : { seq: 0, epoch: "" };
+    return log ? { seq: log.seq, epoch: log.epoch, state: log.state } : { seq: 0, epoch: "" };
   }
 
   append(room: string, make: (seq: number) => MessageFrame): { frame: MessageFrame; text: string } {
     const log = this.#log(room);
     const frame = make(++log.seq);
+    this.#keep(room, log, frame);
+    return { frame, text: JSON.stringify(frame) };
+  }
+
+  commit(room: string, run: (state: string | undefined, seq: number) => Step): Commit {
+    const log = this.#log(room);
+    // Synchronous from the read to the write: no other commit of this process can come between.
+    const step = run(log.state, log.seq);
+    const texts = step.frames.map((frame, i) => {
+      if (frame.seq !== log.seq + 1 + i) throw new RangeError(`a commit's frames are numbered from ${log.seq + 1}`);
+      return JSON.stringify(frame);
+    });
+    if (step.state !== undefined) log.state = step.state;
+    for (const frame of step.frames) {
+      log.seq = frame.seq;
+      this.#keep(room, log, frame);
+    }
+    if (step.frames.length === 0 && !log.occupied) this.#quiet(room);
+    return { frames: step.frames, texts };
+  }
+
+  // Keep a frame that has its seq: in the bounded ring, trimmed by count and age.
+  #keep(room: string, log: RoomLog, frame: SequencedFrame): void {
     log.frames.push(frame);
     // Trim in batches so a full room does not shift the array on every message.
     if (log.frames.length > this.limit * 1.25) log.frames.splice(0, log.frames.length - this.limit);
@@ -191,7 +238,6 @@ export class MemoryHistory implements HistoryStore {
       this.#quiet(room);
       this.#sweep();
     }
-    return { frame, text: JSON.stringify(frame) };
   }
 
   appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): Appended | Prior {
@@ -211,7 +257,7 @@ export class MemoryHistory implements HistoryStore {
     return appended;
   }
 
-  since(room: string, after: number, limit: number): MessageFrame[] {
+  since(room: string, after: number, limit: number): SequencedFrame[] {
     const frames = this.#rooms.get(room)?.frames ?? [];
     const oldest = this.#now() - this.maxAgeMs;
     const first = frames.findIndex((f) => f.seq > after && f.ts >= oldest);

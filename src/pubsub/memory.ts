@@ -2,10 +2,12 @@
  * The embedded default broker: everything in this process. Delivery is
  * synchronous, so a room's order is the order in which `publish` was called.
  */
-import type { BroadcastFrame, Member, MessageFrame } from "../protocol.ts";
+import type { BroadcastFrame, Member, MessageFrame, SequencedFrame } from "../protocol.ts";
 import {
   type Broker,
   BrokerUnavailableError,
+  type ChangeFn,
+  type Committed,
   type Delivery,
   type DeliveryListener,
   type JoinSnapshot,
@@ -32,6 +34,34 @@ class RoomState implements PresenceRoom {
     for (const listener of this.listeners) listener(delivery);
   }
 }
+
+/**
+ * The frames a committed change makes, numbered after `seq`: its messages, the last carrying the
+ * new view; or, when it published nothing but the view changed, one view frame.
+ */
+export function framesOf(
+  room: string,
+  from: string,
+  ts: number,
+  seq: number,
+  change: { messages: unknown[]; view?: { value: unknown } | undefined },
+): SequencedFrame[] {
+  const { messages, view } = change;
+  if (messages.length === 0) return view ? [{ type: "view", room, seq: seq + 1, from, view: view.value, ts }] : [];
+  const last = messages.length - 1;
+  return messages.map((data, i) => ({
+    type: "message",
+    room,
+    seq: seq + 1 + i,
+    from,
+    data,
+    ts,
+    ...(i === last && view ? { view: view.value } : {}),
+  }));
+}
+
+// A stateful room's state goes with its head; a room without one has no `state` at all.
+const stateOf = (head: { state?: string | undefined }) => (head.state === undefined ? {} : { state: head.state });
 
 /** Options of the memory broker. */
 export interface MemoryBrokerOptions {
@@ -87,14 +117,18 @@ export class MemoryBroker implements Broker {
     if (!this.#history.durable) this.#draining = true;
   }
 
-  // The frame a publish makes around its seq; none while draining (it could not be kept).
-  #make(ref: RoomRef, from: string, data: unknown): (seq: number) => MessageFrame {
+  #refuseWhileDraining(): void {
     if (this.#draining) {
       throw new BrokerUnavailableError(
         "this instance is shutting down, and its history with it: publish again once it is back",
         "draining",
       );
     }
+  }
+
+  // The frame a publish makes around its seq; none while draining (it could not be kept).
+  #make(ref: RoomRef, from: string, data: unknown): (seq: number) => MessageFrame {
+    this.#refuseWhileDraining();
     const ts = this.#now();
     const room = ref.name;
     return (seq) => ({ type: "message", room, seq, from, data, ts });
@@ -113,6 +147,17 @@ export class MemoryBroker implements Broker {
     return { kind: "published", frame: appended.frame };
   }
 
+  async commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
+    this.#refuseWhileDraining();
+    const ts = this.#now();
+    const { frames, texts } = await this.#history.commit(ref.key, (state, seq) => {
+      const made = change(state);
+      return { state: made.state, frames: framesOf(ref.name, from, ts, seq, made) };
+    });
+    for (const text of texts) this.#deliver(ref, { frame: text });
+    return { frames };
+  }
+
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {
     const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
     this.#deliver(ref, { frame: JSON.stringify(frame), except });
@@ -128,7 +173,7 @@ export class MemoryBroker implements Broker {
     this.#presence.joined(state, member);
     const members = this.#presence.welcome(state.byId.values());
     const head = await this.#history.head(ref.key);
-    return { members, count: state.byId.size, seq: head.seq, epoch: head.epoch };
+    return { members, count: state.byId.size, seq: head.seq, epoch: head.epoch, ...stateOf(head) };
   }
 
   restore(ref: RoomRef, member: Member): void {
@@ -154,14 +199,14 @@ export class MemoryBroker implements Broker {
   async snapshot(ref: RoomRef): Promise<JoinSnapshot> {
     const members = [...(this.#rooms.get(ref.key)?.byId.values() ?? [])];
     const head = await this.#history.head(ref.key);
-    return { members, count: members.length, seq: head.seq, epoch: head.epoch };
+    return { members, count: members.length, seq: head.seq, epoch: head.epoch, ...stateOf(head) };
   }
 
   count(ref: RoomRef): number {
     return this.#rooms.get(ref.key)?.byId.size ?? 0;
   }
 
-  history(ref: RoomRef, after: number, limit: number): MessageFrame[] | Promise<MessageFrame[]> {
+  history(ref: RoomRef, after: number, limit: number): SequencedFrame[] | Promise<SequencedFrame[]> {
     return this.#history.since(ref.key, after, limit);
   }
 

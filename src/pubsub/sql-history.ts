@@ -10,15 +10,17 @@
  */
 import { randomId } from "../bytes.ts";
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_HISTORY_MAX_AGE_MS } from "../config.ts";
-import type { MessageFrame } from "../protocol.ts";
+import type { MessageFrame, SequencedFrame } from "../protocol.ts";
 import { BrokerUnavailableError, type PushKey } from "./broker.ts";
 import {
   type Appended,
+  type Commit,
   DEFAULT_KEY_BOUNDS,
   type Head,
   type HistoryStore,
   type KeyBounds,
   type Prior,
+  type Step,
 } from "./history.ts";
 
 /** The slice of a SQL storage API this store needs (`SqlStorage` in workerd). */
@@ -46,14 +48,23 @@ const KEYS_PER_INSERT = 20;
 // Expired and surplus keys are deleted every this many keyed writes (as history trims every 64 messages).
 const KEY_TRIM_EVERY = 64;
 
+/** One append or commit waiting for the next write: its frames, a push's key, a transaction's state. */
 interface Pending {
   room: string;
-  seq: number;
-  frame: MessageFrame;
-  text: string;
+  frames: SequencedFrame[];
+  texts: string[];
   key: PushKey | undefined;
-  resolve: (written: Appended) => void;
+  /** the room state's JSON a transaction left (undefined: unchanged) */
+  state: string | undefined;
+  resolve: () => void;
   reject: (error: Error) => void;
+}
+
+/** One row of ew_messages to insert. */
+interface Row {
+  room: string;
+  frame: SequencedFrame;
+  text: string;
 }
 
 /** A keyed push not written yet: a repeat of its key waits for the write, then answers its seq. */
@@ -82,6 +93,8 @@ export class SqlHistory implements HistoryStore {
   // Seqs given to messages not written yet. head() reports only written ones: a joiner's welcome
   // must not claim a message it will receive live.
   readonly #assigned = new Map<string, number>();
+  // The room state a transaction left and that is not written yet: the next transaction runs on it.
+  readonly #assignedState = new Map<string, string>();
   #pending: Pending[] = [];
   /** create the tables if they are missing */
   constructor(
@@ -108,6 +121,8 @@ export class SqlHistory implements HistoryStore {
     for (const [table, column] of [
       ["ew_rooms", "epoch TEXT NOT NULL DEFAULT ''"],
       ["ew_messages", "ts INTEGER NOT NULL DEFAULT 0"],
+      // A stateful room's state (JSON), written in the transaction of the messages it came with.
+      ["ew_rooms", "state TEXT"],
     ]) {
       try {
         sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
@@ -118,11 +133,13 @@ export class SqlHistory implements HistoryStore {
   }
 
   head(room: string): Head {
-    const row = this.sql.exec("SELECT seq, epoch FROM ew_rooms WHERE room = ?", room).toArray()[0];
+    const row = this.sql.exec("SELECT seq, epoch, state FROM ew_rooms WHERE room = ?", room).toArray()[0];
     if (!row) return { seq: 0, epoch: "" };
     const seq = this.#lastSeq(room, Number(row.seq));
-    if (row.epoch === "") return { seq, epoch: this.#giveEpoch(room) };
-    return { seq, epoch: String(row.epoch) };
+    // The written state goes with the written seq: what is still pending is neither.
+    const state = typeof row.state === "string" ? row.state : undefined;
+    if (row.epoch === "") return { seq, epoch: this.#giveEpoch(room), state };
+    return { seq, epoch: String(row.epoch), state };
   }
 
   // The room row's seq is written only when history is trimmed (every 64 messages), so an append is
@@ -184,56 +201,116 @@ export class SqlHistory implements HistoryStore {
     const frame = make(seq);
     const text = JSON.stringify(frame);
     return new Promise((resolve, reject) => {
-      this.#pending.push({ room, seq, frame, text, key, resolve, reject });
-      // Publishes that arrive together (a burst of events) are written by one task after them, so they
-      // share one commit and one wait at the output gate instead of one each.
-      if (this.#pending.length === 1) setTimeout(() => this.#flush(), 0);
+      this.#queue({
+        room,
+        frames: [frame],
+        texts: [text],
+        key,
+        state: undefined,
+        resolve: () => resolve({ frame, text }),
+        reject,
+      });
     });
   }
 
-  // One chunk of rows and their keys, in one transaction: a message is never stored without its key.
-  #insert(rows: Pending[]): void {
-    this.sql.exec(
-      `INSERT INTO ew_messages (room, seq, frame, ts) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`,
-      ...rows.flatMap((r) => [r.room, r.seq, r.text, r.frame.ts]),
+  commit(room: string, run: (state: string | undefined, seq: number) => Step): Promise<Commit> {
+    const last = this.#assigned.get(room) ?? this.#writtenSeq(room);
+    // The state as the last transaction left it, written or not: this object is the only writer, and
+    // a write that fails fails every commit after it too (one transaction per flush).
+    const current = this.#assignedState.has(room) ? this.#assignedState.get(room) : this.head(room).state;
+    let step: Step;
+    try {
+      step = run(current, last);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { frames } = step;
+    const texts = frames.map((frame, i) => {
+      if (frame.seq !== last + 1 + i) throw new RangeError(`a commit's frames are numbered from ${last + 1}`);
+      return JSON.stringify(frame);
+    });
+    if (frames.length > 0) this.#assigned.set(room, last + frames.length);
+    if (step.state !== undefined) this.#assignedState.set(room, step.state);
+    return new Promise((resolve, reject) => {
+      this.#queue({
+        room,
+        frames,
+        texts,
+        key: undefined,
+        state: step.state,
+        resolve: () => resolve({ frames, texts }),
+        reject,
+      });
+    });
+  }
+
+  // Appends and commits that arrive together (a burst of events) are written by one task after them,
+  // so they share one transaction and one wait at the output gate instead of one each.
+  #queue(pending: Pending): void {
+    this.#pending.push(pending);
+    if (this.#pending.length === 1) setTimeout(() => this.#flush(), 0);
+  }
+
+  // The whole batch in one transaction: a message is never stored without its key, nor a
+  // transaction's state without its messages (or the reverse).
+  #insert(batch: Pending[]): void {
+    const rows: Row[] = batch.flatMap((p) =>
+      p.frames.map((frame, i) => ({ room: p.room, frame, text: p.texts[i] as string })),
     );
-    const keyed = rows.filter((r) => r.key !== undefined);
+    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+      this.sql.exec(
+        `INSERT INTO ew_messages (room, seq, frame, ts) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
+        ...chunk.flatMap((r) => [r.room, r.frame.seq, r.text, r.frame.ts]),
+      );
+    }
+    const keyed = batch.filter((p) => p.key !== undefined);
     const at = this.#now();
     for (let i = 0; i < keyed.length; i += KEYS_PER_INSERT) {
       const chunk = keyed.slice(i, i + KEYS_PER_INSERT);
       // REPLACE: a row past the window may still be there (trims are periodic); the new push takes its key.
       this.sql.exec(
         `INSERT OR REPLACE INTO ew_push_keys (room, key, seq, fingerprint, at) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`,
-        ...chunk.flatMap((r) => [r.room, r.key?.key, r.seq, r.key?.fingerprint, at]),
+        ...chunk.flatMap((p) => [p.room, p.key?.key, p.frames[0]?.seq, p.key?.fingerprint, at]),
       );
     }
     this.#keyedWrites += keyed.length;
+    // One write per room: the last state its transactions left.
+    const states = new Map<string, string>();
+    for (const p of batch) if (p.state !== undefined) states.set(p.room, p.state);
+    for (const [room, state] of states) this.sql.exec("UPDATE ew_rooms SET state = ? WHERE room = ?", state, room);
   }
 
   #flush(): void {
     const batch = this.#pending;
     this.#pending = [];
-    let written = 0;
+    let written = false;
     try {
-      for (; written < batch.length; written += ROWS_PER_INSERT) {
-        const rows = batch.slice(written, written + ROWS_PER_INSERT);
-        this.#transaction(() => this.#insert(rows));
-        for (const r of rows) this.#written(r.room, r.seq);
-      }
+      this.#transaction(() => this.#insert(batch));
+      written = true;
+      for (const p of batch) for (const frame of p.frames) this.#written(p.room, frame.seq);
     } catch (error) {
-      // Not stored, so not sent and not acked: the publishers are told to try again, and the seqs
-      // given to the lost rows are given again (nobody saw them).
-      const lost = batch.slice(written);
-      for (const r of lost) this.#assigned.set(r.room, this.#seq.get(r.room) ?? 0);
-      const why = new BrokerUnavailableError(`history write failed (${(error as Error).message})`);
-      for (const r of lost) r.reject(why);
+      if (!written) {
+        // Not stored, so not sent and not acked: the publishers are told to try again, and the seqs
+        // given to the lost frames are given again (nobody saw them); transactions run again on the
+        // state that was written.
+        for (const p of batch) {
+          this.#assigned.set(p.room, this.#seq.get(p.room) ?? 0);
+          this.#assignedState.delete(p.room);
+        }
+        const why = new BrokerUnavailableError(`history write failed (${(error as Error).message})`);
+        for (const p of batch) p.reject(why);
+      }
     }
+    // The states are written: the next transaction reads them from the table again.
+    if (written)
+      for (const p of batch) if (this.#assignedState.get(p.room) === p.state) this.#assignedState.delete(p.room);
     // Written or refused, a key is no longer in flight: a repeat reads the table (or publishes, after a failure).
-    for (const r of batch) if (r.key) this.#inFlight.delete(`${r.room}\n${r.key.key}`);
+    for (const p of batch) if (p.key) this.#inFlight.delete(`${p.room}\n${p.key.key}`);
     if (this.#keyedWrites >= KEY_TRIM_EVERY) this.#trimKeys();
     // Resolved after the write was issued: what the publishers send now (fan-out, acks) is held by
     // the output gate until the write is durable, as when each publish wrote its own row.
-    for (const r of batch.slice(0, written)) r.resolve({ frame: r.frame, text: r.text });
+    if (written) for (const p of batch) p.resolve();
   }
 
   // Keys past the window go, and past the bound the oldest (by rowid, which follows insertion).
@@ -272,7 +349,7 @@ export class SqlHistory implements HistoryStore {
     return this.head(room).seq;
   }
 
-  since(room: string, after: number, limit: number): MessageFrame[] {
+  since(room: string, after: number, limit: number): SequencedFrame[] {
     return this.sql
       .exec(
         "SELECT frame FROM ew_messages WHERE room = ? AND seq > ? AND ts >= ? ORDER BY seq LIMIT ?",
@@ -282,6 +359,6 @@ export class SqlHistory implements HistoryStore {
         limit,
       )
       .toArray()
-      .map((r) => JSON.parse(String(r.frame)) as MessageFrame);
+      .map((r) => JSON.parse(String(r.frame)) as SequencedFrame);
   }
 }

@@ -22,6 +22,7 @@ import { pushCases } from "./push-cases.ts";
 import { chatRefusalCases, refusalCases } from "./refusal-cases.ts";
 import { resumeCases, resumeRuntimeCases } from "./resume-cases.ts";
 import { roomPathCases } from "./room-path-cases.ts";
+import { roomStateCases } from "./room-state-cases.ts";
 import { runtimeCases } from "./runtime-cases.ts";
 
 const selected = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [...RUNTIMES]) as RuntimeName[];
@@ -42,6 +43,7 @@ const allCases = [
   ...chatRefusalCases,
   ...clientCases,
   ...roomPathCases,
+  ...roomStateCases,
   ...pushCases,
   ...closeTimeoutCases,
   ...badInputCases,

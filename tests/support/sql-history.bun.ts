@@ -105,4 +105,30 @@ await Promise.all(Array.from({ length: 70 }, (_, i) => k.appendKeyed("p", make("
 out.keysKept = (db.query("SELECT COUNT(*) AS n FROM ew_push_keys").get() as { n: number }).n;
 out.oldestGone = "frame" in (await k.appendKeyed("p", make("p"), key("a"))); // "a" was the oldest by count
 out.newestKept = await k.appendKeyed("p", make("p"), key("n69"));
+// Room state: a commit writes its state and frames in one transaction, the next commit runs on the
+// state the last one left (written or not), a wake reads it back, and a failed write refuses the
+// commits of its batch and rolls back to the written state.
+let t = new SqlHistory(sql, { limit: 50, maxAgeMs: 60_000, now, transaction });
+const step = (by: number, publish: boolean) => (state: string | undefined, seq: number) => {
+  const n = (state === undefined ? 0 : (JSON.parse(state) as { n: number }).n) + by;
+  const frames = publish ? [{ type: "message" as const, room: "s", seq: seq + 1, from: "a", data: n, ts: now() }] : [];
+  return { state: JSON.stringify({ n }), frames };
+};
+const commits = await Promise.all([
+  t.commit("s", step(1, true)),
+  t.commit("s", step(2, false)),
+  t.commit("s", step(3, true)),
+]);
+out.commitSeqs = commits.map((c) => c.frames.map((f) => f.seq));
+out.stateAfterCommits = t.head("s").state;
+t = new SqlHistory(sql, { limit: 50, maxAgeMs: 60_000, now, transaction }); // wake
+out.stateAfterWake = [t.head("s").seq, t.head("s").state];
+failNextInsert = true;
+const refusedCommits = await Promise.allSettled([t.commit("s", step(10, true)), t.commit("s", step(20, false))]);
+out.commitFailure = refusedCommits.map((f) => (f.status === "rejected" ? (f.reason as Error).name : "stored"));
+out.stateAfterFailure = [t.head("s").seq, t.head("s").state];
+out.afterCommitFailure = (await t.commit("s", step(100, true))).frames.map((f) => [
+  f.seq,
+  f.type === "message" && f.data,
+]);
 console.log(JSON.stringify(out));

@@ -182,3 +182,34 @@ export function memberInfo(): void {
   });
   void name;
 }
+
+// A stateful room: the client's `state` is the route's view (not the whole state), and so is a
+// change's; handlers' transactions see the room state's type and publish the route's output.
+export function roomStateTypes(): void {
+  const lot = joinRoom<typeof import("../../examples/auction/auction.ts").auction>("ws://localhost:8787", "lot-1", {
+    path: "/auction/:item",
+  });
+  const best: number | undefined = lot.state?.best?.amount;
+  const closed: boolean | undefined = lot.state?.closed;
+  // @ts-expect-error: the view hides the bidders' offers
+  void lot.state?.offers;
+  lot.on("state", (change) => {
+    const bids: number = change.view.bids;
+    const seq: number = change.seq;
+    void [bids, seq];
+  });
+  void [best, closed];
+  defineRoom({
+    path: "/poll/:room",
+    schema: v.object({ choice: v.string() }),
+    roomState: v.object({ votes: v.optional(v.record(v.string(), v.number()), {}) }),
+    message(ctx, vote) {
+      return ctx.room.transact((state) => {
+        const votes: Record<string, number> = state.votes;
+        // @ts-expect-error: the room state has no such field
+        void state.total;
+        return { state: { votes: { ...votes, [vote.choice]: (votes[vote.choice] ?? 0) + 1 } }, publish: [vote] };
+      });
+    },
+  });
+}

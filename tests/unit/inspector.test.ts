@@ -54,7 +54,7 @@ describe("inspector data", () => {
     assert.equal(view.count, 2);
     assert.equal(view.messages.length, 10);
     assert.deepEqual(
-      view.messages.map((m) => m.data),
+      view.messages.map((m) => (m.type === "message" ? m.data : m.view)),
       [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
     );
     const last = await sampler.room("room", "busy", 3);

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { ROOT } from "../support/servers.ts";
 
 describe("SqlHistory on SQLite (bun:sqlite)", () => {
-  it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers; push keys commit with their message, answer repeats, expire and stay bounded", () => {
+  it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers; push keys commit with their message, answer repeats, expire and stay bounded; room state commits with its frames and survives a wake", () => {
     const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-history.bun.ts")], {
       encoding: "utf8",
       timeout: 60_000,
@@ -47,6 +47,14 @@ describe("SqlHistory on SQLite (bun:sqlite)", () => {
       keysKept: 70,
       oldestGone: true,
       newestKept: { seq: 73, sameBody: true },
+      // the second commit published nothing: no seq; the third ran on its state (1 + 2 + 3)
+      commitSeqs: [[1], [], [2]],
+      stateAfterCommits: '{"n":6}',
+      stateAfterWake: [2, '{"n":6}'],
+      // a failed write refuses both commits of its batch, the state-only one too; nothing is stored
+      commitFailure: ["BrokerUnavailableError", "BrokerUnavailableError"],
+      stateAfterFailure: [2, '{"n":6}'],
+      afterCommitFailure: [[3, 106]],
     });
   });
 });

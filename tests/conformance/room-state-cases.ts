@@ -1,0 +1,200 @@
+/**
+ * Room state on every runtime (examples/auction, mounted in examples/hono-app): a transaction's
+ * state and message commit together, a refused one changes nothing, and members hold the route's
+ * view — from the welcome, then after every change in seq order — over WebSocket and long-polling,
+ * in JSON and MessagePack, across a resume, and (workerd) across a Durable Object's eviction.
+ */
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import type { auction } from "../../examples/auction/auction.ts";
+import { joinRoom, type RoomCodec, type RoomError, type WebSocketConstructor } from "../../src/client/index.ts";
+import { msgpack } from "../../src/client/msgpack.ts";
+import type { RunningServer } from "../support/servers.ts";
+import { type ClientKind, type TestSocket, withTimeout } from "../support/test-socket.ts";
+import type { Case } from "./cases.ts";
+import { connect, freshRoom } from "./cases.ts";
+
+const KEY = "demo-key";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Json = Record<string, unknown>;
+type View = { best: { amount: number; bidder: string } | null; bids: number; closed: boolean };
+
+async function until(test: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+/** A bidder through the SDK, typed from the route: its client and what it saw. */
+function bidder(s: RunningServer, item: string, name: string, kind: ClientKind, codec?: RoomCodec, role = "") {
+  const client = joinRoom<typeof auction>(`${s.ws}/realtime?key=${KEY}&name=${name}${role}`, item, {
+    path: "/auction/:item",
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    transport: kind === "sdk-polling" ? "polling" : "websocket",
+    ...(codec ? { codec } : {}),
+    reconnect: false,
+  });
+  // Every view it held, with the seq it was as of, and every message seq: one order.
+  const states: [number, View][] = [];
+  const seqs: number[] = [];
+  client.on("state", (change) => states.push([change.seq, change.view as View]));
+  client.on("message", (m) => seqs.push(m.seq));
+  return { client, states, seqs };
+}
+
+async function auctionRound(s: RunningServer, kind: ClientKind, codec?: RoomCodec): Promise<void> {
+  const item = freshRoom("lot");
+  const ada = bidder(s, item, "ada", kind, codec);
+  const bob = bidder(s, item, "bob", kind, codec);
+  const seller = bidder(s, item, "sam", kind, codec, "&role=seller");
+  const everyone = [ada, bob, seller];
+  try {
+    for (const b of everyone) await withTimeout(b.client.ready, 15_000, "join");
+    assert.deepEqual(
+      ada.client.state,
+      { best: null, bids: 0, closed: false },
+      "the welcome's view: the initial state's",
+    );
+    assert.deepEqual(await ada.client.publish({ type: "bid", amount: 10 }), { seq: 1 });
+    const low = await bob.client.publish({ type: "bid", amount: 12 }).catch((e: RoomError) => e.code);
+    assert.equal(low, "bid_too_low", "checked against the committed best bid (10 + 5)");
+    assert.deepEqual(await bob.client.publish({ type: "bid", amount: 15 }), { seq: 2 }, "the refused bid took no seq");
+    const notSeller = await ada.client.publish({ type: "close" }).catch((e: RoomError) => e.code);
+    assert.equal(notSeller, "not_the_seller");
+    assert.deepEqual(await seller.client.publish({ type: "close" }), { seq: 3 });
+    const late = await bob.client.publish({ type: "bid", amount: 100 }).catch((e: RoomError) => e.code);
+    assert.equal(late, "auction_closed", "a closed auction takes no bid: its state says so");
+    for (const b of everyone) await until(() => b.seqs.length >= 3, 10_000, "three messages");
+    const expected: [number, View][] = [
+      [1, { best: { amount: 10, bidder: "ada" }, bids: 1, closed: false }],
+      [2, { best: { amount: 15, bidder: "bob" }, bids: 2, closed: false }],
+      [3, { best: { amount: 15, bidder: "bob" }, bids: 2, closed: true }],
+    ];
+    for (const b of everyone) {
+      assert.deepEqual(b.states.slice(1), expected, "each change's view, with its message, in seq order");
+      assert.deepEqual(b.client.state, expected[2]?.[1], "the view as of the last seq seen");
+      assert.equal("offers" in (b.client.state ?? {}), false, "the view hides what the route does not show");
+    }
+    const carol = bidder(s, item, "carol", kind, codec);
+    everyone.push(carol);
+    await withTimeout(carol.client.ready, 15_000, "a late joiner");
+    assert.deepEqual(carol.client.state, expected[2]?.[1], "a later welcome carries the view as of its seq");
+    assert.equal(carol.client.seq, 3);
+  } finally {
+    for (const b of everyone) b.client.close();
+  }
+}
+
+/** Join the auction `item` with the ws package; its socket and welcome. */
+async function raw(s: RunningServer, item: string, name: string, query = "") {
+  const socket = await connect(`${s.ws}/realtime/auction/${item}?key=${KEY}&name=${name}${query}`, "edgewire.v1");
+  const welcome = await socket.json<Json & { seq: number; epoch: string; view?: View; resumed?: boolean }>();
+  assert.equal(welcome.type, "welcome");
+  return { socket, welcome };
+}
+
+const bid = (socket: TestSocket, amount: number, id: string) =>
+  socket.sendJson({ type: "publish", id, data: { type: "bid", amount } });
+
+/** The room state cases (against the examples app). */
+export const roomStateCases: Case[] = [
+  {
+    name: "room state (auction): bids and their messages commit together, refused ones change nothing; every member holds the view from the welcome on, in seq order",
+    clients: ["sdk-websocket", "sdk-polling"],
+    server: "examples",
+    run: (s, k) => auctionRound(s, k),
+  },
+  {
+    name: "room state over MessagePack: the view rides on the positional message, the same views as JSON",
+    clients: ["sdk-websocket", "sdk-polling"],
+    server: "examples",
+    run: (s, k) => auctionRound(s, k, msgpack),
+  },
+  {
+    name: "room state on the wire: welcome.view, the view on the transaction's message; an exact resume replays the changes (no view in its welcome), another epoch gets the initial view and every change since",
+    clients: ["ws"],
+    server: "examples",
+    async run(s) {
+      const item = freshRoom("wire");
+      const a = await raw(s, item, "ada");
+      assert.deepEqual(a.welcome.view, { best: null, bids: 0, closed: false });
+      bid(a.socket, 10, "b1");
+      const m1 = await a.socket.until<{ seq: number; view: View; data: Json }>("message");
+      assert.deepEqual(
+        [m1.seq, m1.data, m1.view.best],
+        [1, { type: "bid", amount: 10, bidder: "ada" }, { amount: 10, bidder: "ada" }],
+      );
+      assert.deepEqual(await a.socket.until("ack"), { type: "ack", id: "b1", seq: 1 });
+      bid(a.socket, 20, "b2");
+      await a.socket.until("ack");
+      bid(a.socket, 30, "b3");
+      await a.socket.until("ack");
+      const back = await raw(s, item, "bob", `&seq=1&epoch=${a.welcome.epoch}`);
+      assert.equal(back.welcome.resumed, true);
+      assert.equal("view" in back.welcome, false, "an exact resume: the client keeps the view it had at seq 1");
+      const replayed = [
+        await back.socket.json<{ seq: number; view: View }>(),
+        await back.socket.json<{ seq: number; view: View }>(),
+      ];
+      assert.deepEqual(
+        replayed.map((f) => [f.seq, f.view.best?.amount]),
+        [
+          [2, 20],
+          [3, 30],
+        ],
+        "the replayed messages carry the views after them",
+      );
+      // Another epoch: it has seen nothing of this one, which follows from its start, the initial view first.
+      const lost = await raw(s, item, "cat", "&seq=1&epoch=gone");
+      assert.deepEqual([lost.welcome.seq, lost.welcome.view], [0, { best: null, bids: 0, closed: false }]);
+      const resync = await lost.socket.json<{ type: string; reason: string }>();
+      assert.deepEqual([resync.type, resync.reason], ["resync", "epoch_changed"]);
+      const all: { seq: number; view: View }[] = [];
+      for (let i = 0; i < 3; i++) all.push(await lost.socket.json<{ seq: number; view: View }>());
+      assert.deepEqual(
+        all.map((f) => [f.seq, f.view.best?.amount]),
+        [
+          [1, 10],
+          [2, 20],
+          [3, 30],
+        ],
+      );
+      for (const m of [a, back, lost]) await m.socket.close();
+    },
+  },
+  {
+    name: "Durable Object evicted between two transactions keeps room state and view",
+    clients: ["ws"],
+    server: "examples",
+    unsupported: (r) =>
+      r === "workerd" ? undefined : "no eviction: a room's state lives in the process for its whole life",
+    async run(s) {
+      const item = freshRoom("evict-lot");
+      const presence = async () =>
+        (await (await fetch(`${s.http}/realtime/auction/${item}`, { headers: { "x-api-key": KEY } })).json()) as {
+          instance: string;
+        };
+      const keeper = await raw(s, item, "ada");
+      bid(keeper.socket, 10, "b1");
+      await keeper.socket.until("ack");
+      const before = await presence();
+      await sleep(13_000);
+      const late = await raw(s, item, "bob");
+      assert.notEqual((await presence()).instance, before.instance, "the object was evicted and rebuilt");
+      assert.deepEqual(late.welcome.view, { best: { amount: 10, bidder: "ada" }, bids: 1, closed: false });
+      bid(late.socket, 12, "low");
+      assert.equal(
+        (await late.socket.until<{ code: string }>("error")).code,
+        "bid_too_low",
+        "the state is the stored one",
+      );
+      bid(late.socket, 15, "b2");
+      const m = await late.socket.until<{ seq: number; view: View }>("message");
+      assert.deepEqual([m.seq, m.view.bids], [2, 2]);
+      await late.socket.close();
+      await keeper.socket.close();
+    },
+  },
+];
