@@ -421,7 +421,8 @@ export type ServerFrame =
 /** Body of `POST /rooms/:room/messages` replies. */
 export interface PushResult {
   room: string;
-  seq: number;
+  /** the message's seq; absent when the route's push handler published nothing */
+  seq?: number;
   /** the push repeated an idempotency key: nothing was published, `seq` is the first push's */
   repeated?: true;
 }

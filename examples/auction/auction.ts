@@ -3,7 +3,9 @@
  * every instance of a fleet and every Durable Object wake-up agrees on it, and a bid is accepted
  * only against the best bid committed before it — the check and the "bid" message commit together
  * in one transaction. Members see the view (best amount and bidder, how many bids, whether it is
- * closed), never the bidders' maximums (a proxy-bidding field kept to show what a view hides).
+ * closed), never the bidders' offers (kept to show what a view hides). The seller, or the backend
+ * with a push (`POST /auction/:item/messages` `{"type":"close"}`), closes it: through the route, so
+ * no bid commits after the close.
  */
 import { ClientError, defineRoom } from "edgewire";
 import * as v from "valibot";
@@ -67,6 +69,11 @@ export const auction = defineRoom({
         publish: [{ type: "bid", ...best }],
       };
     });
+  },
+  // The backend's pushes go through the route: closing takes effect in the room's one order.
+  push(ctx, message) {
+    if (message.type !== "close") throw new ClientError("backend_cannot_bid", 'a backend push closes: {"type":"close"}');
+    return ctx.room.transact((state) => close(state));
   },
 });
 

@@ -190,6 +190,9 @@ function plain(route: AnyRoute): CompiledRoute {
     checkData: dataChecker(route),
     published: asIs,
     roomState: undefined,
+    pushHandler: undefined,
+    occupied: undefined,
+    vacated: undefined,
     ...stateHandling(route),
   };
 }
@@ -199,6 +202,20 @@ const canPublish = (ctx: Conn): boolean => claimAllows(ctx.auth.claims, "publish
 
 const isMessageFrame = (value: unknown): value is MessageFrame =>
   typeof value === "object" && value !== null && (value as MessageFrame).type === "message";
+
+// A push handler's body is what a member's publish would carry: checked against the route's `schema`.
+function pushHandlerOf(route: AnyRoute): CompiledRoute["pushHandler"] {
+  const { push, schema } = route.options;
+  if (!push) return undefined;
+  return {
+    check(data) {
+      if (!schema) return { data };
+      const checked = v.safeParse(schema, data);
+      return checked.success ? { data: checked.output } : `data: ${describeIssues(checked.issues)}`;
+    },
+    run: async (ctx, data) => ackedSeq(await push(ctx, data)),
+  };
+}
 
 // The seq a handler's result acknowledges: a published frame's, or a committed transaction's last message's.
 function ackedSeq(result: unknown): number | undefined {
@@ -305,6 +322,9 @@ function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
     checkData: dataChecker(route),
     published: publishedChecker(route),
     roomState: roomStateOf(route, pathParams(route.path)),
+    pushHandler: pushHandlerOf(route),
+    occupied: route.options.occupied,
+    vacated: route.options.vacated,
     ...stateHandling(route),
   };
 }

@@ -17,10 +17,11 @@ import {
   MSGPACK_SUBPROTOCOL,
   type SequencedFrame,
 } from "../protocol.ts";
-import type { ChangeFn, RoomRef } from "../pubsub/broker.ts";
+import type { RoomRef } from "../pubsub/broker.ts";
 import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
+import { transact } from "./transact.ts";
 
 /** The most messages a handler reads from history at once (as a history page over HTTP). */
 const HISTORY_READ_MAX = 1000;
@@ -217,28 +218,12 @@ export class ConnectionContext implements Conn {
    * broker's outage, reject for the handler (and, unawaited, for the publish's answer) to meet.
    */
   transact(ref: RoomRef, fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
-    const handling = this.route.roomState;
-    const commit = this.#services.broker.commit?.bind(this.#services.broker);
-    if (!handling || !commit)
-      return this.#misfit(
-        new RouteError(this.route.name, "has no roomState: ctx.room.transact() has nothing to change"),
-      );
-    let state: unknown;
-    const change: ChangeFn = (stored) => {
-      const made = handling.change(stored, ref.name, fn, (data) => this.route.published(data));
-      state = made.state;
-      return made.change;
-    };
-    const committed = Promise.resolve()
-      .then(() => commit(ref, this.peer.record.id, change))
-      .then(({ frames }) => ({
-        state,
-        messages: frames.filter((f): f is MessageFrame => f.type === "message"),
-      }));
-    const settled = committed.catch((error: unknown) => {
-      if (error instanceof RouteError) this.#services.fault(this.peer, error);
-      throw error;
-    });
+    const settled = transact(this.#services.broker, this.route, ref, this.peer.record.id, fn).catch(
+      (error: unknown) => {
+        if (error instanceof RouteError) this.#services.fault(this.peer, error);
+        throw error;
+      },
+    );
     // A transaction the handler does not await must not become an unhandled rejection.
     settled.catch(() => {});
     return settled;

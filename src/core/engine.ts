@@ -19,6 +19,7 @@ import {
   type RoomRef,
   roomRef,
 } from "../pubsub/broker.ts";
+import { backendContext } from "./backend.ts";
 import { compile, StateTooLargeError } from "./compile.ts";
 import { ConnectionContext } from "./context.ts";
 import { Hub } from "./hub.ts";
@@ -370,6 +371,16 @@ export class Engine implements ConnectionEvents, ConnectionServices {
   /** publish from the backend to room `room` of route `route`, exactly as a member's message */
   push(route: string, room: string, data: unknown): Promise<MessageFrame> {
     return Promise.resolve(this.broker.publish(roomRef(route, room), SERVER_SENDER, data));
+  }
+
+  /**
+   * a backend push to a route with a push handler: the handler runs on the room, from `server`;
+   * resolves to the seq it answers (undefined: it published nothing), rejects with its ClientError
+   */
+  pushThrough(route: CompiledRoute, room: string, data: unknown): Promise<number | undefined> {
+    const handler = route.pushHandler;
+    if (!handler) return this.push(route.name, room, data).then((frame) => frame.seq);
+    return handler.run(backendContext(this.broker, route, roomRef(route.name, room)), data);
   }
 
   /** publish from the backend unless `key` was used in the room within the idempotency window (then: what it got) */

@@ -12,6 +12,7 @@ import type { RouteStats } from "../metrics.ts";
 import { transcode } from "../msgpack.ts";
 import type { Member, ResyncFrame, SequencedFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
+import { backendContext } from "./backend.ts";
 import type { Conn, Frame, Peer, Runtime } from "./ports.ts";
 
 /** A room's members on this instance. */
@@ -158,6 +159,8 @@ export class Hub {
       for (const frame of held) if (!alreadySeen(frame, snapshot.seq)) ctx.delivered(frame);
       local.pending.delete(peer);
       this.#live(local, ctx);
+      // The broker's count after this join, atomic with it: exactly one joiner sees the room go from 0 to 1.
+      if (snapshot.count === 1) this.#hook(ctx, "occupied");
     } catch (error) {
       local.pending.delete(peer);
       throw error;
@@ -225,7 +228,19 @@ export class Hub {
         this.#rooms.delete(ref.key);
       }
     }
-    await this.#broker.leave(ref, id, code, reason);
+    const remaining = await this.#broker.leave(ref, id, code, reason);
+    if (remaining === 0) this.#hook(ctx, "vacated");
+  }
+
+  // A lifecycle hook of the route, run on the room as the server; not awaited by the member's join
+  // or leave, and a failure is logged, never the member's.
+  #hook(ctx: Conn, hook: "occupied" | "vacated"): void {
+    const run = ctx.route[hook];
+    if (!run) return;
+    const ref = ctx.ref as RoomRef;
+    void Promise.resolve()
+      .then(() => run(backendContext(this.#broker, ctx.route, ref)))
+      .catch((error: unknown) => this.#report(`edgewire: ${hook} of room ${ref.key} failed`, error));
   }
 
   /**

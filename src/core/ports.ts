@@ -19,7 +19,7 @@ import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
 import type { Broker, RoomRef } from "../pubsub/broker.ts";
 import type { RoomStateHandling } from "./room-state.ts";
-import type { Admitted, AnyRoute, RoomContext, StateInit } from "./route.ts";
+import type { Admitted, AnyRoute, BackendContext, RoomContext, StateInit } from "./route.ts";
 
 /** What admission attached to a connection (route.ts defines it: handlers see it as `ctx.auth`). */
 export type { Admitted } from "./route.ts";
@@ -186,6 +186,19 @@ export interface CompiledRoute {
   published(data: unknown): unknown;
   /** a stateful room route's room state (its `roomState`), else undefined */
   readonly roomState: RoomStateHandling | undefined;
+  /** a room route's push handler (its `push`), with the check a body passes first; undefined: pushes publish as they are */
+  readonly pushHandler: PushHandler | undefined;
+  /** the room got its first member (its `occupied`) */
+  readonly occupied: ((ctx: BackendContext) => void | Promise<void>) | undefined;
+  /** the room lost its last member (its `vacated`) */
+  readonly vacated: ((ctx: BackendContext) => void | Promise<void>) | undefined;
+}
+
+/** A route's push handler: the check a pushed body passes, and the handler, whose result says the seq to answer. */
+export interface PushHandler {
+  check(data: unknown): { data: unknown } | string;
+  /** run it: the seq the push answers, or undefined when it published nothing; rejects with its ClientError */
+  run(ctx: BackendContext, data: unknown): Promise<number | undefined>;
 }
 
 /** A per-connection rate limit: frames per second, and how many at once. */

@@ -106,6 +106,14 @@ export interface RoomContext<State = unknown, Data = unknown, In = Data, Params 
   readonly params: Params;
 }
 
+/** What a room route's push handler and lifecycle hooks receive: the room, acted on by the server, and its parameters. */
+export interface BackendContext<Data = unknown, In = Data, Params = RoomParams, RoomState = unknown> {
+  /** the room: publishes, broadcasts and transactions come from `server` */
+  readonly room: Room<Data, In, RoomState>;
+  /** the room's path parameters */
+  readonly params: Params;
+}
+
 /** What may be awaited or not. */
 type Awaitable<T> = T | Promise<T>;
 
@@ -123,6 +131,14 @@ type PublishInOf<TSchema, TPublish> = InputOr<TPublish, OutputOr<TSchema, unknow
 /** The context of a room route's handlers. */
 type RoomCtx<TSchema, TState, TPublish, TPath extends string, TRoomState> = RoomContext<
   StateOf<TState>,
+  PublishedOf<TSchema, TPublish>,
+  PublishInOf<TSchema, TPublish>,
+  RoomParams<TPath>,
+  StateOf<TRoomState>
+>;
+
+/** The context of a room route's push handler and lifecycle hooks. */
+type BackendCtx<TSchema, TPublish, TPath extends string, TRoomState> = BackendContext<
   PublishedOf<TSchema, TPublish>,
   PublishInOf<TSchema, TPublish>,
   RoomParams<TPath>,
@@ -287,6 +303,26 @@ export interface RoomOptions<
   >;
   /** left: the others have been told; 1006 when it dropped without a Close frame */
   close?(ctx: RoomCtx<TSchema, TState, TPublish, TPath, TRoomState>, code: number, reason: string): Awaitable<void>;
+  /**
+   * A backend push arrived (`POST {path}/messages`, or its part of a batch), its body valid for the
+   * route's `schema` as a member's publish would be: publish, run a transaction, or refuse it by
+   * throwing a ClientError (the push answers its status and code; nothing changes). Return what
+   * `publish` or `transact` resolved to: the push answers that seq. Without this handler a push
+   * publishes its body as it is (checked against `publishes`, else `schema`). Pushes with an
+   * Idempotency-Key are refused on a route with a push handler: its transaction decides what a
+   * repeat is (its state can tell).
+   */
+  push?(
+    ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>,
+    data: OutputOr<TSchema, unknown>,
+  ): Awaitable<
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing must type-check too
+    void | MessageFrame<PublishedOf<TSchema, TPublish>> | Committed<StateOf<TRoomState>, PublishedOf<TSchema, TPublish>>
+  >;
+  /** the room got its first member (on this broker: across a fleet, the count went from 0 to 1) */
+  occupied?(ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>): Awaitable<void>;
+  /** the room lost its last member */
+  vacated?(ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>): Awaitable<void>;
 }
 
 /**

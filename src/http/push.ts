@@ -10,7 +10,7 @@ import { toBase64 } from "../bytes.ts";
 import type { Engine } from "../core/engine.ts";
 import type { CompiledRoute } from "../core/ports.ts";
 import { matchPath, roomPath } from "../core/room-path.ts";
-import type { AnyRoute } from "../core/route.ts";
+import { type AnyRoute, ClientError } from "../core/route.ts";
 import { dataIssue } from "../message-data.ts";
 import { type BatchPush, ErrorCode, type HttpError, type PushResult } from "../protocol.ts";
 import { BrokerUnavailableError, type KeyedPublish } from "../pubsub/broker.ts";
@@ -46,7 +46,8 @@ export async function fingerprint(json: string): Promise<string> {
 /** A refused push: its HTTP status (a single push answers with it), stable code and message. */
 export interface Refusal {
   status: ErrorStatus;
-  code: ErrorCode;
+  /** one of ErrorCode, or a route's own (its push handler's ClientError) */
+  code: ErrorCode | (string & {});
   message: string;
 }
 
@@ -70,6 +71,11 @@ function check(
   if (item.key !== undefined) {
     const issue = keyIssue(item.key);
     if (issue) return { status: 400, code: ErrorCode.invalidIdempotencyKey, message: issue };
+    // A push handler decides what a push does, so only its transaction can tell a repeat (by its state).
+    if (handlers.pushHandler) {
+      const message = `route "${handlers.name}" has a push handler: its transaction decides what a repeat is, not an idempotency key`;
+      return { status: 400, code: ErrorCode.invalidIdempotencyKey, message };
+    }
   }
   const json = item.size === undefined || item.key !== undefined ? (JSON.stringify(item.data) ?? "null") : undefined;
   const size = item.size ?? (json as string).length;
@@ -78,16 +84,21 @@ function check(
   }
   const issue = dataIssue(item.data);
   if (issue) return { status: 400, code: ErrorCode.invalidBody, message: `data: ${issue}` };
-  const checked = handlers.checkData(item.data);
+  const checked = handlers.pushHandler ? handlers.pushHandler.check(item.data) : handlers.checkData(item.data);
   if (typeof checked === "string") return { status: 400, code: ErrorCode.invalidBody, message: checked };
   return { data: checked.data, json };
 }
 
-/** What a publish's failure answers: the broker away is a 503 to retry; anything else a logged 500. */
+/**
+ * What a publish's failure answers: the broker away is a 503 to retry; a push handler's ClientError
+ * its own status and code (nothing changed); anything else a logged 500.
+ */
 function failure(engine: Engine, error: unknown): Refusal {
   if (error instanceof BrokerUnavailableError) {
     return { status: 503, code: error.code, message: `not published: ${error.message}` };
   }
+  if (error instanceof ClientError)
+    return { status: error.status as ErrorStatus, code: error.code, message: error.message };
   engine.report("backend push failed", error);
   return { status: 500, code: ErrorCode.internal, message: "internal error: the push may not have been published" };
 }
@@ -109,11 +120,13 @@ export async function pushRoom(
   const prints = await Promise.all(
     checked.map((c, i) => (refused(c) || items[i]?.key === undefined ? undefined : fingerprint(c.json as string))),
   );
-  const published = checked.map((c, i): Promise<KeyedPublish> | Refusal => {
+  const published = checked.map((c, i): Promise<KeyedPublish | Handled> | Refusal => {
     if (refused(c)) return c;
     const key = items[i]?.key;
     const print = prints[i];
     try {
+      if (handlers.pushHandler)
+        return engine.pushThrough(handlers, room, c.data).then((seq) => ({ kind: "handled", seq }));
       return key === undefined || print === undefined
         ? engine.push(handlers.name, room, c.data).then((frame) => ({ kind: "published", frame }))
         : engine.pushKeyed(handlers.name, room, c.data, { key, fingerprint: print });
@@ -126,6 +139,7 @@ export async function pushRoom(
       if (!(p instanceof Promise)) return p;
       try {
         const done = await p;
+        if (done.kind === "handled") return done.seq === undefined ? { room } : { room, seq: done.seq };
         if (done.kind === "published") return { room, seq: done.frame.seq };
         if (done.kind === "repeat") return { room, seq: done.seq, repeated: true };
         return {
@@ -138,6 +152,12 @@ export async function pushRoom(
       }
     }),
   );
+}
+
+/** What a push handler did: the seq it answers, or none (it published nothing). */
+interface Handled {
+  kind: "handled";
+  seq: number | undefined;
 }
 
 /** A refusal as a batch result (or an HTTP error body): its code and message. */

@@ -142,8 +142,11 @@ export interface Broker {
   restore(room: RoomRef, member: Member): void;
   /** replace what others see of a member (its `info`); with `announce`, tell the room (presence `update`, within the limit) */
   update(room: RoomRef, member: Member, announce: boolean): MaybePromise<void>;
-  /** remove a member and tell the others how its connection ended */
-  leave(room: RoomRef, memberId: string, code?: number, reason?: string): MaybePromise<void>;
+  /**
+   * remove a member and tell the others how its connection ended; resolves to how many members
+   * remain (0: it was the last, on every instance), undefined when it was not a member (any more)
+   */
+  leave(room: RoomRef, memberId: string, code?: number, reason?: string): MaybePromise<number | undefined>;
   /** the room's current members and last sequence number */
   snapshot(room: RoomRef): MaybePromise<JoinSnapshot>;
   /** how many members the room has (cheaper than a snapshot) */

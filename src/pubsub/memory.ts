@@ -187,13 +187,15 @@ export class MemoryBroker implements Broker {
     if (announce) this.#presence.updated(state, member);
   }
 
-  leave(ref: RoomRef, memberId: string, code?: number, reason?: string): void {
+  leave(ref: RoomRef, memberId: string, code?: number, reason?: string): number | undefined {
     const state = this.#rooms.get(ref.key);
     const member = state?.byId.get(memberId);
-    if (!state || !member) return;
+    if (!state || !member) return undefined;
     state.byId.delete(memberId);
     this.#presence.left(state, member, code === undefined ? {} : { code, reason: reason ?? "" });
+    const remaining = state.byId.size;
     this.#release(state);
+    return remaining;
   }
 
   async snapshot(ref: RoomRef): Promise<JoinSnapshot> {

@@ -423,17 +423,22 @@ export class RedisBroker implements Broker, Fleet {
     if (room && size >= 0) room.known = size;
   }
 
-  async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<void> {
-    await this.#remove(ref, memberId, code === undefined ? {} : { code, reason: reason ?? "" });
+  async leave(ref: RoomRef, memberId: string, code?: number, reason?: string): Promise<number | undefined> {
+    return this.#remove(ref, memberId, code === undefined ? {} : { code, reason: reason ?? "" });
   }
 
-  async #remove(ref: RoomRef, memberId: string, ending: { code?: number; reason?: string }): Promise<void> {
+  // How many members remain (the script's count, atomic with the removal), undefined when it was not one.
+  async #remove(
+    ref: RoomRef,
+    memberId: string,
+    ending: { code?: number; reason?: string },
+  ): Promise<number | undefined> {
     const [size, gone, all] = (await this.#eval(
       LEAVE,
       [this.#k(ref, "m"), this.#k(ref, "t")],
       [memberId, String(this.#presence.limit)],
     )) as [number, string | undefined, (string | null)[] | undefined];
-    if (Number(size) < 0 || gone === undefined) return;
+    if (Number(size) < 0 || gone === undefined) return undefined;
     const member = (JSON.parse(gone) as Entry).m;
     const list = (all ?? []).filter((v): v is string => v !== null).map((v) => (JSON.parse(v) as Entry).m);
     // The policy decides the frame from this view: the room's size now and, for a sync, its members.
@@ -443,6 +448,7 @@ export class RedisBroker implements Broker, Fleet {
     view.members = () => list;
     this.#presence.left(view, member, ending);
     view.members = members;
+    return Number(size);
   }
 
   // A room's local state, not subscribed: as is, for presence frames about a room this instance has no

@@ -10,7 +10,7 @@ import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServe
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { badInputCases } from "./bad-input-cases.ts";
 import { unsupported } from "./capabilities.ts";
-import { cases, SERVICE_ENV } from "./cases.ts";
+import { cases, PUSH_TOKEN, SERVICE_ENV } from "./cases.ts";
 import { clientCases } from "./client-cases.ts";
 import { closeTimeoutCases } from "./close-timeout-cases.ts";
 import { exampleCases } from "./example-cases.ts";
@@ -76,13 +76,18 @@ describe("conformance", { concurrency: true }, () => {
     describe(runtime, { concurrency: 1 }, () => {
       const servers: { service?: RunningServer; examples?: RunningServer; hardened?: RunningServer } = {};
       before(async () => {
-        // The service; a user's app (examples/hono-app mounting the chat and cursor examples);
+        // The service; a user's app (examples/hono-app mounting the chat, cursor and auction examples);
         // and the hardened fixture with every defence set tight.
         // Settled, not all: when one fails to start, the others are stopped — left running, their
         // processes kept this test process alive after the failure until CI's timeout.
         const started = await Promise.allSettled([
           startServer(runtime, { ...POLLING_ENV, ...SERVICE_ENV }),
-          startModule(runtime, { entry: "examples/hono-app/app.ts", health: "/realtime/healthz" }),
+          startModule(runtime, {
+            entry: "examples/hono-app/app.ts",
+            health: "/realtime/healthz",
+            // The auction's backend (its push handler closes an auction early).
+            env: { EDGEWIRE_PUSH_TOKEN: PUSH_TOKEN },
+          }),
           startModule(runtime, { entry: "tests/fixtures/hardened.ts", env: HARDENED_ENV }),
         ]);
         const up = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));

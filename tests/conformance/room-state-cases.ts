@@ -12,7 +12,7 @@ import { msgpack } from "../../src/client/msgpack.ts";
 import type { RunningServer } from "../support/servers.ts";
 import { type ClientKind, type TestSocket, withTimeout } from "../support/test-socket.ts";
 import type { Case } from "./cases.ts";
-import { connect, freshRoom } from "./cases.ts";
+import { connect, freshRoom, PUSH_TOKEN } from "./cases.ts";
 
 const KEY = "demo-key";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,7 +98,15 @@ async function raw(s: RunningServer, item: string, name: string, query = "") {
 const bid = (socket: TestSocket, amount: number, id: string) =>
   socket.sendJson({ type: "publish", id, data: { type: "bid", amount } });
 
-/** The room state cases (against the examples app). */
+/** A backend push to the auction `item` of the examples app. */
+const pushTo = (s: RunningServer, item: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${s.http}/realtime/auction/${item}/messages`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "x-api-key": KEY, authorization: `Bearer ${PUSH_TOKEN}`, ...headers },
+  });
+
+/** The room state cases (against the examples app and the hardened fixture). */
 export const roomStateCases: Case[] = [
   {
     name: "room state (auction): bids and their messages commit together, refused ones change nothing; every member holds the view from the welcome on, in seq order",
@@ -162,6 +170,80 @@ export const roomStateCases: Case[] = [
         ],
       );
       for (const m of [a, back, lost]) await m.socket.close();
+    },
+  },
+  {
+    name: "pushes go through the route: the push handler's transaction closes the auction in the room's order, a refused push answers its own code and changes nothing",
+    clients: ["ws"],
+    server: "examples",
+    async run(s) {
+      const item = freshRoom("pushed-lot");
+      const a = await raw(s, item, "ada");
+      bid(a.socket, 10, "b1");
+      await a.socket.until("ack");
+      const refused = await pushTo(s, item, { type: "bid", amount: 50 });
+      assert.equal(refused.status, 400);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "backend_cannot_bid");
+      const keyed = await pushTo(s, item, { type: "close" }, { "idempotency-key": "k1" });
+      assert.equal(keyed.status, 400, "a push handler decides what a repeat is: no idempotency key");
+      const invalid = await pushTo(s, item, { type: "nope" });
+      assert.equal(invalid.status, 400, "the body is checked against the route's schema first");
+      const closed = await pushTo(s, item, { type: "close" });
+      assert.equal(closed.status, 200);
+      assert.deepEqual(await closed.json(), { room: item, seq: 2 }, "the push answers its transaction's seq");
+      const m = await a.socket.until<{ seq: number; from: string; data: Json; view: View }>("message");
+      assert.deepEqual(
+        [m.seq, m.from, m.data, m.view.closed],
+        [2, "server", { type: "closed", winner: "ada", amount: 10 }, true],
+      );
+      bid(a.socket, 100, "b2");
+      assert.equal(
+        (await a.socket.until<{ code: string }>("error")).code,
+        "auction_closed",
+        "no bid commits after the close",
+      );
+      const again = await pushTo(s, item, { type: "close" });
+      assert.deepEqual(await again.json(), { room: item }, "closing a closed auction publishes nothing: no seq");
+      await a.socket.close();
+    },
+  },
+  {
+    name: "lifecycle hooks: occupied runs when a room gets its first member, vacated when it loses its last — once each",
+    clients: ["ws"],
+    server: "hardened",
+    async run(s) {
+      const room = freshRoom("visits").slice(0, 20);
+      const enter = async () => {
+        const socket = await connect(`${s.ws}/visits/${room}`, "edgewire.v1");
+        const welcome = await socket.json<{ type: string; view: { occupied: number; vacated: number } }>();
+        assert.equal(welcome.type, "welcome");
+        return { socket, welcome };
+      };
+      const a = await enter();
+      const first = await a.socket.until<{ view: { occupied: number; vacated: number } }>("view");
+      assert.deepEqual(first.view, { occupied: 1, vacated: 0 });
+      const b = await enter();
+      assert.deepEqual(b.welcome.view, { occupied: 1, vacated: 0 }, "a second member does not occupy it again");
+      await a.socket.close();
+      await b.socket.close();
+      // The vacated hook's transaction runs after the last leave: the next first member sees it.
+      let seen = { occupied: 0, vacated: 0 };
+      const deadline = Date.now() + 10_000;
+      while (seen.vacated === 0 && Date.now() < deadline) {
+        await sleep(100);
+        const c = await enter();
+        seen = c.welcome.view;
+        await c.socket.close();
+      }
+      assert.equal(seen.vacated >= 1, true, "vacated ran after the room emptied");
+      const d = await enter();
+      const occupiedAgain = await d.socket.until<{ view: { occupied: number; vacated: number } }>("view");
+      assert.equal(
+        occupiedAgain.view.occupied,
+        occupiedAgain.view.vacated + 1,
+        "each emptying, then each first join, once",
+      );
+      await d.socket.close();
     },
   },
   {
