@@ -110,14 +110,11 @@ export class Instance implements Serving {
     this.broker = options.broker
       ? options.broker(config, this.log)
       : new MemoryBroker({ history, presence: new PresencePolicy({ limit: config.presenceLimit }) });
-    // A stateful route on a broker that holds no room state would fail at its first transaction:
-    // refused here, at start, naming the route.
+    // A stateful route on a broker that holds no room state (a custom one) would fail at its first
+    // transaction: refused here, at start, naming the route.
     const stateful = edgewire.routes.find((route) => route.options.roomState !== undefined);
     if (stateful && !this.broker.commit) {
-      throw new RouteError(
-        stateful.name,
-        "has roomState, and this broker holds no room state (the memory broker and Durable Objects do; Redis does not)",
-      );
+      throw new RouteError(stateful.name, "has roomState, and this broker holds no room state (it has no commit)");
     }
     const publish = options.runtime.publish?.bind(options.runtime);
     this.engine = new Engine({
@@ -166,6 +163,8 @@ export class Instance implements Serving {
     this.#started = true;
     await this.broker.start?.();
     this.broker.fleet?.serveRequests((op) => runPollOp(this.polling, op as PollOp));
+    // Rooms' timers fire where rooms live: a process, or a Durable Object (its alarm); a Worker has none.
+    if (this.mode !== "worker") this.broker.timers?.start((ref, timer) => this.engine.fireTimer(ref, timer));
     if (this.mode !== "local") return;
     this.engine.startHeartbeat(this.config.heartbeatMs);
     this.sampler?.start();

@@ -42,6 +42,10 @@ export const DEFAULT_BATCH_MAX_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_ROOM_STATE_MAX_BYTES = 64 * 1024;
 /** The largest room state a route may allow: 128 KiB, a Durable Object storage value's limit. */
 export const MAX_ROOM_STATE_BYTES = 128 * 1024;
+/** Most pending timers per room. */
+export const DEFAULT_MAX_ROOM_TIMERS = 100;
+/** Largest data a timer carries, as JSON. */
+export const MAX_TIMER_DATA_BYTES = 4096;
 /** Members above which a room announces counts instead of joins and leaves. */
 export const DEFAULT_PRESENCE_LIMIT = 100;
 /** Long-polling's defaults (docs/protocol.md). */

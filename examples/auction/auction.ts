@@ -38,21 +38,41 @@ export const AuctionState = v.object({
 /** The room's state. */
 export type AuctionState = v.InferOutput<typeof AuctionState>;
 
-/** A bidder: its name, and whether it sells (may close the auction). */
-const Bidder = v.object({ name: Name, seller: v.boolean() });
+/** A bidder: its name, whether it sells (may close the auction), and the seller's deadline (ms from its join). */
+const Bidder = v.object({
+  name: Name,
+  seller: v.boolean(),
+  closeIn: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(7 * 86_400_000))),
+});
 
-/** The auction route: `/auction/:item?name=ada` (add `&role=seller` for the seller). */
+/**
+ * The auction route: `/auction/:item?name=ada` (add `&role=seller` for the seller, and
+ * `&closeIn=<ms>` to set the deadline).
+ */
 export const auction = defineRoom({
   path: "/auction/:item",
   schema: AuctionMessage,
   publishes: AuctionEvent,
   state: Bidder,
-  initialState: ({ query }) => ({ name: query.name ?? "", seller: query.role === "seller" }),
+  initialState: ({ query }) => ({
+    name: query.name ?? "",
+    seller: query.role === "seller",
+    ...(query.role === "seller" && query.closeIn ? { closeIn: Number(query.closeIn) } : {}),
+  }),
   member: (bidder) => ({ name: bidder.name }),
   roomState: AuctionState,
   initialRoomState: () => ({ best: null, bids: 0, offers: {}, closed: false }),
   // What bidders see: the best bid and the count, not each bidder's offers.
   view: (state) => ({ best: state.best, bids: state.bids, closed: state.closed }),
+  // The seller sets the deadline: a room timer, kept where the room lives (a fleet's Redis, the
+  // Durable Object's alarm), that fires once even if this instance is gone by then.
+  async open(ctx) {
+    const { seller, closeIn } = ctx.connection.state;
+    if (seller && closeIn !== undefined) await ctx.room.schedule("deadline", Date.now() + closeIn);
+  },
+  async timer(ctx, timer) {
+    if (timer.name === "deadline") await ctx.room.transact((state) => close(state));
+  },
   message(ctx, message) {
     const { name, seller } = ctx.connection.state;
     if (message.type === "close") {

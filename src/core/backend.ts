@@ -5,10 +5,11 @@
  * which answers it (a push's 500) or logs it (a hook's).
  */
 import { type Member, SERVER_SENDER, type SequencedFrame } from "../protocol.ts";
-import type { Broker, RoomRef } from "../pubsub/broker.ts";
+import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
 import type { CompiledRoute } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import type { BackendContext, Committed, Room, Transaction } from "./route.ts";
+import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
 import { transact } from "./transact.ts";
 
 /** The most frames a handler reads from history at once. */
@@ -59,6 +60,18 @@ class BackendRoom implements Room {
   async history(after: number, limit = 100): Promise<SequencedFrame[]> {
     const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
     return this.#broker.history(this.#ref, Math.max(0, Math.floor(after)), bounded);
+  }
+  /** schedule a room event */
+  schedule(name: string, at: number | Date, data?: unknown): Promise<void> {
+    return scheduleTimer(this.#broker, this.#route, this.#ref, name, at, data);
+  }
+  /** cancel one */
+  cancel(name: string): Promise<boolean> {
+    return cancelTimer(this.#broker, this.#route, this.#ref, name);
+  }
+  /** the pending ones */
+  timers(): Promise<RoomTimer[]> {
+    return listTimers(this.#broker, this.#route, this.#ref);
   }
 }
 

@@ -193,6 +193,7 @@ function plain(route: AnyRoute): CompiledRoute {
     pushHandler: undefined,
     occupied: undefined,
     vacated: undefined,
+    timer: undefined,
     ...stateHandling(route),
   };
 }
@@ -325,6 +326,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
     pushHandler: pushHandlerOf(route),
     occupied: route.options.occupied,
     vacated: route.options.vacated,
+    timer: route.options.timer,
     ...stateHandling(route),
   };
 }

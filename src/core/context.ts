@@ -17,10 +17,11 @@ import {
   MSGPACK_SUBPROTOCOL,
   type SequencedFrame,
 } from "../protocol.ts";
-import type { RoomRef } from "../pubsub/broker.ts";
+import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
 import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
+import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
 import { transact } from "./transact.ts";
 
 /** The most messages a handler reads from history at once (as a history page over HTTP). */
@@ -229,6 +230,18 @@ export class ConnectionContext implements Conn {
     return settled;
   }
 
+  /** run a timer operation; a misuse (no timer handler, a bad name) is the route's fault */
+  timers<T>(op: (broker: Broker, route: CompiledRoute) => Promise<T>): Promise<T> {
+    const done = Promise.resolve()
+      .then(() => op(this.#services.broker, this.route))
+      .catch((error: unknown) => {
+        if (error instanceof RouteError) this.#services.fault(this.peer, error);
+        throw error;
+      });
+    done.catch(() => {});
+    return done;
+  }
+
   /** frames after `after` still in history */
   async history(ref: RoomRef, after: number, limit: number): Promise<SequencedFrame[]> {
     const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
@@ -322,6 +335,18 @@ class RoomApi implements Room {
   /** frames after `after` still in the room's history */
   history(after: number, limit = 100): Promise<SequencedFrame[]> {
     return this.#c.history(this.#ref, after, limit);
+  }
+  /** schedule a room event */
+  schedule(name: string, at: number | Date, data?: unknown): Promise<void> {
+    return this.#c.timers((broker, route) => scheduleTimer(broker, route, this.#ref, name, at, data));
+  }
+  /** cancel one */
+  cancel(name: string): Promise<boolean> {
+    return this.#c.timers((broker, route) => cancelTimer(broker, route, this.#ref, name));
+  }
+  /** the pending ones */
+  timers(): Promise<RoomTimer[]> {
+    return this.#c.timers((broker, route) => listTimers(broker, route, this.#ref));
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type KeyedPublish,
   type PushKey,
   type RoomRef,
+  type RoomTimer,
   roomRef,
 } from "../pubsub/broker.ts";
 import { backendContext } from "./backend.ts";
@@ -381,6 +382,17 @@ export class Engine implements ConnectionEvents, ConnectionServices {
     const handler = route.pushHandler;
     if (!handler) return this.push(route.name, room, data).then((frame) => frame.seq);
     return handler.run(backendContext(this.broker, route, roomRef(route.name, room)), data);
+  }
+
+  /** a due timer of `ref`: its route's `timer` handler on the room, as the server; a failure is logged */
+  async fireTimer(ref: RoomRef, timer: RoomTimer): Promise<void> {
+    const route = this.#routes.get(ref.key.slice(0, ref.key.indexOf(":")));
+    if (!route?.timer) return this.report(`edgewire: timer "${timer.name}" of ${ref.key} has no timer handler`, undefined);
+    try {
+      await route.timer(backendContext(this.broker, route, ref), timer);
+    } catch (error) {
+      this.report(`edgewire: timer "${timer.name}" of room ${ref.key} failed`, error);
+    }
   }
 
   /** publish from the backend unless `key` was used in the room within the idempotency window (then: what it got) */

@@ -18,6 +18,7 @@ import type { Context } from "hono";
 import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
 import type { Broker, RoomRef } from "../pubsub/broker.ts";
+import type { RoomTimer } from "../pubsub/broker.ts";
 import type { RoomStateHandling } from "./room-state.ts";
 import type { Admitted, AnyRoute, BackendContext, RoomContext, StateInit } from "./route.ts";
 
@@ -192,6 +193,8 @@ export interface CompiledRoute {
   readonly occupied: ((ctx: BackendContext) => void | Promise<void>) | undefined;
   /** the room lost its last member (its `vacated`) */
   readonly vacated: ((ctx: BackendContext) => void | Promise<void>) | undefined;
+  /** a due timer of the room (its `timer`) */
+  readonly timer: ((ctx: BackendContext, timer: RoomTimer) => void | Promise<void>) | undefined;
 }
 
 /** A route's push handler: the check a pushed body passes, and the handler, whose result says the seq to answer. */

@@ -10,6 +10,7 @@
 import * as v from "valibot";
 import { DEFAULT_ROOM_STATE_MAX_BYTES, MAX_ROOM_STATE_BYTES } from "../config.ts";
 import type { MessageFrame, SequencedFrame } from "../protocol.ts";
+import type { RoomTimer } from "../pubsub/broker.ts";
 import { describeIssues } from "../protocol.ts";
 import type { RoomParams } from "./room-path.ts";
 
@@ -89,6 +90,16 @@ export interface Room<Data = unknown, In = Data, RoomState = unknown> {
   transact(fn: Transaction<RoomState, In>): Promise<Committed<RoomState, Data>>;
   /** messages (and view changes) after `after` still in the room's history, oldest first, at most `limit` (≤ 1000) */
   history(after: number, limit?: number): Promise<SequencedFrame[]>;
+  /**
+   * Schedule the room event `name` at `at` (ms since the epoch, or a Date), with JSON `data` (≤ 4 KiB):
+   * the route's `timer` handler runs it once, on one instance. A timer of the same name is replaced;
+   * a room holds at most 100.
+   */
+  schedule(name: string, at: number | Date, data?: unknown): Promise<void>;
+  /** cancel the timer `name`: whether it was pending */
+  cancel(name: string): Promise<boolean>;
+  /** the room's pending timers, soonest first */
+  timers(): Promise<RoomTimer[]>;
 }
 
 /** What every handler receives: the connection and what admission attached. */
@@ -323,6 +334,11 @@ export interface RoomOptions<
   occupied?(ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>): Awaitable<void>;
   /** the room lost its last member */
   vacated?(ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>): Awaitable<void>;
+  /**
+   * A timer a handler scheduled (`ctx.room.schedule`) is due: run on the room as the server, once,
+   * on one instance — a transaction here commits like any other (the auction closes at its deadline).
+   */
+  timer?(ctx: BackendCtx<TSchema, TPublish, TPath, TRoomState>, timer: RoomTimer): Awaitable<void>;
 }
 
 /**

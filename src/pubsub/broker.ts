@@ -80,6 +80,31 @@ export interface Change {
 /** A transaction as a broker runs it: a synchronous function of the stored state; it may run more than once. */
 export type ChangeFn = (state: string | undefined) => Change;
 
+/**
+ * The frames a committed change makes, numbered after `seq`: its messages, the last carrying the
+ * new view; or, when it published nothing but the view changed, one view frame.
+ */
+export function framesOf(
+  room: string,
+  from: string,
+  ts: number,
+  seq: number,
+  change: { messages: unknown[]; view?: { value: unknown } | undefined },
+): SequencedFrame[] {
+  const { messages, view } = change;
+  if (messages.length === 0) return view ? [{ type: "view", room, seq: seq + 1, from, view: view.value, ts }] : [];
+  const last = messages.length - 1;
+  return messages.map((data, i) => ({
+    type: "message",
+    room,
+    seq: seq + 1 + i,
+    from,
+    data,
+    ts,
+    ...(i === last && view ? { view: view.value } : {}),
+  }));
+}
+
 /** What a commit published: its frames in order (messages, or one view frame), as members receive them. */
 export interface Committed {
   frames: SequencedFrame[];
@@ -114,6 +139,33 @@ export type KeyedPublish =
   | { kind: "published"; frame: MessageFrame }
   | { kind: "repeat"; seq: number }
   | { kind: "reused"; seq: number };
+
+/** A room event scheduled by a handler: its name (unique in the room), when it is due (ms since the epoch), its data. */
+export interface RoomTimer {
+  name: string;
+  at: number;
+  data?: unknown;
+}
+
+/** Runs a due timer: the route's `timer` handler on the room; resolves once it ran (or failed, logged). */
+export type TimerRunner = (room: RoomRef, timer: RoomTimer) => Promise<void>;
+
+/**
+ * Where a broker keeps its rooms' timers, and what fires them: each scheduled timer runs once, on
+ * one instance, unless cancelled or replaced first (a timer of the same name replaces it).
+ */
+export interface TimerStore {
+  /** schedule `timer` in `room`, replacing one of the same name */
+  schedule(room: RoomRef, timer: RoomTimer): MaybePromise<void>;
+  /** cancel the timer `name` of `room`: whether one was pending */
+  cancel(room: RoomRef, name: string): MaybePromise<boolean>;
+  /** the room's pending timers, soonest first */
+  list(room: RoomRef): MaybePromise<RoomTimer[]>;
+  /** start firing due timers through `run` (an instance's start) */
+  start(run: TimerRunner): void;
+  /** stop firing (the instance stops) */
+  stop(): void;
+}
 
 /** A pub/sub engine for rooms. */
 export interface Broker {
@@ -170,4 +222,6 @@ export interface Broker {
   start?(): Promise<void>;
   /** a broker whose instances form a fleet (Redis): how they reach each other */
   readonly fleet?: Fleet;
+  /** where the rooms' timers live (memory: this process; Redis: the fleet; a Durable Object: its alarm) */
+  readonly timers?: TimerStore;
 }

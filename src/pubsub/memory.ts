@@ -10,13 +10,16 @@ import {
   type Committed,
   type Delivery,
   type DeliveryListener,
+  framesOf,
   type JoinSnapshot,
   type KeyedPublish,
   type PushKey,
   type RoomRef,
+  type TimerStore,
 } from "./broker.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { type PresenceClock, PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
+import { MemoryTimers } from "./timers.ts";
 
 class RoomState implements PresenceRoom {
   /** in join order (a Map keeps insertion order), so "the first N" are the oldest */
@@ -35,31 +38,6 @@ class RoomState implements PresenceRoom {
   }
 }
 
-/**
- * The frames a committed change makes, numbered after `seq`: its messages, the last carrying the
- * new view; or, when it published nothing but the view changed, one view frame.
- */
-export function framesOf(
-  room: string,
-  from: string,
-  ts: number,
-  seq: number,
-  change: { messages: unknown[]; view?: { value: unknown } | undefined },
-): SequencedFrame[] {
-  const { messages, view } = change;
-  if (messages.length === 0) return view ? [{ type: "view", room, seq: seq + 1, from, view: view.value, ts }] : [];
-  const last = messages.length - 1;
-  return messages.map((data, i) => ({
-    type: "message",
-    room,
-    seq: seq + 1 + i,
-    from,
-    data,
-    ts,
-    ...(i === last && view ? { view: view.value } : {}),
-  }));
-}
-
 // A stateful room's state goes with its head; a room without one has no `state` at all.
 const stateOf = (head: { state?: string | undefined }) => (head.state === undefined ? {} : { state: head.state });
 
@@ -71,6 +49,8 @@ export interface MemoryBrokerOptions {
   now?: () => number;
   /** the presence policy (default: limit 100, one count frame per 250 ms) */
   presence?: PresencePolicy;
+  /** where room timers live (default: in this process) */
+  timers?: TimerStore;
 }
 
 /** In-process rooms: presence in maps, deliveries by direct call. */
@@ -79,11 +59,14 @@ export class MemoryBroker implements Broker {
   readonly #history: HistoryStore;
   readonly #now: () => number;
   readonly #presence: PresencePolicy;
+  /** the rooms' timers: in this process, or (a Durable Object) behind its alarm */
+  readonly timers: TimerStore;
 
   /** a broker with its own in-memory history unless one is given */
   constructor(options: MemoryBrokerOptions = {}) {
     this.#history = options.history ?? new MemoryHistory();
     this.#now = options.now ?? Date.now;
+    this.timers = options.timers ?? new MemoryTimers(this.#now);
     this.#presence = options.presence ?? new PresencePolicy({ now: this.#now });
   }
 
@@ -222,6 +205,7 @@ export class MemoryBroker implements Broker {
   }
 
   close(): void {
+    this.timers.stop();
     for (const state of this.#rooms.values()) this.#presence.stop(state.clock);
     this.#rooms.clear();
   }

@@ -32,10 +32,12 @@ import {
   DEFAULT_ROOM_IDLE_MS,
 } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { BroadcastFrame, Member, MessageFrame, PresenceFrame } from "../protocol.ts";
+import type { BroadcastFrame, Member, MessageFrame, PresenceFrame, SequencedFrame } from "../protocol.ts";
 import {
   type Broker,
   BrokerUnavailableError,
+  type ChangeFn,
+  type Committed,
   type Delivery,
   type DeliveryListener,
   type Fleet,
@@ -45,6 +47,8 @@ import {
   type RoomRef,
 } from "./broker.ts";
 import { PresencePolicy, type PresenceRoom, presenceClock } from "./presence.ts";
+import { COMMIT, RedisCommits } from "./redis-commits.ts";
+import { RedisTimers } from "./redis-timers.ts";
 
 /** Options of the Redis broker. */
 export interface RedisBrokerOptions {
@@ -70,10 +74,11 @@ export interface RedisBrokerOptions {
 
 // One round trip per publish: the sequence, the history and the delivery, atomically. The idle
 // TTLs are refreshed when ARGV[6] is '1' (nobody's heartbeat covers the room) or the room is new.
-// A keyed push passes its key as KEYS[5] (fingerprint ARGV[7], window ARGV[8]): a key already there
-// answers {0, "<seq> <fingerprint>"} and nothing is published; otherwise it is set with the message.
-const PUBLISH = `if KEYS[5] then
-  local prior = redis.call('GET', KEYS[5])
+// KEYS[5] is the room's state (a stateful room's), whose TTL goes with its history's. A keyed push
+// passes its key as KEYS[6] (fingerprint ARGV[7], window ARGV[8]): a key already there answers
+// {0, "<seq> <fingerprint>"} and nothing is published; otherwise it is set with the message.
+const PUBLISH = `if KEYS[6] then
+  local prior = redis.call('GET', KEYS[6])
   if prior then return {0, prior} end
 end
 local seq = redis.call('INCR', KEYS[1])
@@ -84,20 +89,26 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'f', frame)
 redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
 if ARGV[6] == '1' or seq == 1 then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+  redis.call('PEXPIRE', KEYS[5], ARGV[5])
 end
-if KEYS[5] then redis.call('SET', KEYS[5], seq .. ' ' .. ARGV[7], 'PX', ARGV[8]) end
+if KEYS[6] then redis.call('SET', KEYS[6], seq .. ' ' .. ARGV[7], 'PX', ARGV[8]) end
 return {seq, epoch}`;
 
 // Join: the member in, the room's epoch made if new, the size, the oldest members, the head.
+// A stateful room's state (KEYS[6]) comes with the head it belongs to: the welcome's view is as of its seq.
 const JOIN = `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local epoch = redis.call('GET', KEYS[4])
 if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[4], epoch) end
-for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[5]) - 1)
 local members = {}
 if #ids > 0 then members = redis.call('HMGET', KEYS[1], unpack(ids)) end
-return {redis.call('HLEN', KEYS[1]), redis.call('GET', KEYS[3]) or '0', epoch, members}`;
+local st = redis.call('HMGET', KEYS[6], 'v', 's', 'e')
+local v = 0
+local s = false
+if st[3] == epoch and st[1] then v = tonumber(st[1]); s = st[2] end
+return {redis.call('HLEN', KEYS[1]), redis.call('GET', KEYS[3]) or '0', epoch, members, v, s}`;
 
 // KEYS: members hash, room channel. ARGV: member id, entry, the update frame up to its count, the
 // presence limit, announce ('1'). Replaces a member's entry only while it is in the room (a late update
@@ -172,6 +183,10 @@ export class RedisBroker implements Broker, Fleet {
   // A room's new epoch: this instance's random base and a counter, unique without a random draw per publish.
   readonly #epochBase = randomId();
   #epochs = 0;
+  /** room state transactions: one script per batch of a room's commits on this instance */
+  readonly #commits: RedisCommits;
+  /** the rooms' timers, in Redis: any instance fires them */
+  readonly timers: RedisTimers;
 
   /** a broker on `options.url`; call `start()` before use */
   constructor(options: RedisBrokerOptions) {
@@ -217,6 +232,28 @@ export class RedisBroker implements Broker, Fleet {
         }, 1000);
       });
     }
+    this.#commits = new RedisCommits({
+      commit: (keys, args) => this.#call("commit", () => this.#eval(COMMIT, keys, args)),
+      keys: (ref) => [
+        this.#k(ref, "seq"),
+        this.#k(ref, "epoch"),
+        this.#k(ref, "log"),
+        this.#channel(ref),
+        this.#k(ref, "st"),
+      ],
+      newEpoch: () => this.#newEpoch(),
+      refreshes: (ref) => this.#refreshes(ref),
+      historyLimit: this.#limit,
+      idleMs: this.#idleMs,
+      now: this.#now,
+    });
+    this.timers = new RedisTimers({
+      client: this.#cmd,
+      prefix: this.#p,
+      eval: (script, keys, args) => this.#call("timer", () => this.#eval(script, keys, args)),
+      now: this.#now,
+      warn: (message, error) => this.#log?.warn(message, { error: (error as Error).message }),
+    });
     const beat = options.heartbeatMs ?? 3000;
     this.#beatMs = beat;
     this.#timers.push(setInterval(() => void this.#heartbeat(), beat));
@@ -281,7 +318,8 @@ export class RedisBroker implements Broker, Fleet {
   }
 
   async #loadScripts(): Promise<void> {
-    for (const script of [PUBLISH, JOIN, UPDATE, LEAVE]) this.#shas.set(script, await this.#cmd.scriptLoad(script));
+    for (const script of [PUBLISH, JOIN, UPDATE, LEAVE, COMMIT])
+      this.#shas.set(script, await this.#cmd.scriptLoad(script));
   }
 
   // EVALSHA; a Redis that lost its script cache (restarted, SCRIPT FLUSH) gets the script itself once more.
@@ -345,7 +383,13 @@ export class RedisBroker implements Broker, Fleet {
     // The frame around its seq: Redis puts the number in, so one script orders, stores and sends it.
     const head = `{"type":"message","room":${JSON.stringify(ref.name)},"seq":`;
     const tail = `,"from":${JSON.stringify(from)},"data":${JSON.stringify(data) ?? "null"},"ts":${ts}}`;
-    const keys = [this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log"), this.#channel(ref)];
+    const keys = [
+      this.#k(ref, "seq"),
+      this.#k(ref, "epoch"),
+      this.#k(ref, "log"),
+      this.#channel(ref),
+      this.#k(ref, "st"),
+    ];
     const args = [
       head,
       tail,
@@ -368,6 +412,11 @@ export class RedisBroker implements Broker, Fleet {
     return { kind: "published", frame: { type: "message", room: ref.name, seq: Number(seq), from, data, ts } };
   }
 
+  /** a transaction: one script per batch of this instance's commits in the room, under one version check */
+  commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
+    return this.#commits.commit(ref, from, change);
+  }
+
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {
     const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
     return this.#send(ref, except, JSON.stringify(frame));
@@ -388,10 +437,17 @@ export class RedisBroker implements Broker, Fleet {
     const room = this.#room(ref);
     await this.#call("subscribe", () => room.subscribed);
     const entry: Entry = { m: member, i: this.instanceId };
-    const [size, seq, epoch, listed] = (await this.#call("join", () =>
+    const [size, seq, epoch, listed, version, stored] = (await this.#call("join", () =>
       this.#eval(
         JOIN,
-        [this.#k(ref, "m"), this.#k(ref, "t"), this.#k(ref, "seq"), this.#k(ref, "epoch"), this.#k(ref, "log")],
+        [
+          this.#k(ref, "m"),
+          this.#k(ref, "t"),
+          this.#k(ref, "seq"),
+          this.#k(ref, "epoch"),
+          this.#k(ref, "log"),
+          this.#k(ref, "st"),
+        ],
         [
           member.id,
           JSON.stringify(entry),
@@ -401,12 +457,14 @@ export class RedisBroker implements Broker, Fleet {
           String(this.#idleMs),
         ],
       ),
-    )) as [number, string, string, (string | null)[]];
+    )) as [number, string, string, (string | null)[], number, string | null];
     await this.#call("join", () => this.#cmd.sAdd(`${this.#p}i:${this.instanceId}:rooms`, ref.key));
     room.known = Number(size);
     this.#presence.joined(room, member);
     const members = listed.filter((v): v is string => v !== null).map((v) => (JSON.parse(v) as Entry).m);
-    return { members, count: Number(size), seq: Number(seq), epoch };
+    const state = typeof stored === "string" ? stored : undefined;
+    this.#commits.seen(ref, Number(version), state);
+    return { members, count: Number(size), seq: Number(seq), epoch, ...(state === undefined ? {} : { state }) };
   }
 
   restore(ref: RoomRef, member: Member): void {
@@ -470,26 +528,37 @@ export class RedisBroker implements Broker, Fleet {
   }
 
   async snapshot(ref: RoomRef): Promise<JoinSnapshot> {
-    const [ids, seq, epoch] = await Promise.all([
-      this.#cmd.zRange(this.#k(ref, "t"), 0, -1),
-      this.#cmd.get(this.#k(ref, "seq")),
-      this.#cmd.get(this.#k(ref, "epoch")),
-    ]);
+    // One MULTI: the seq, epoch and state read together (a state read apart could be a commit newer than its seq).
+    const [ids, seq, epoch, st] = (await this.#cmd
+      .multi()
+      .zRange(this.#k(ref, "t"), 0, -1)
+      .get(this.#k(ref, "seq"))
+      .get(this.#k(ref, "epoch"))
+      .hmGet(this.#k(ref, "st"), ["v", "s", "e"])
+      .exec()) as unknown as [string[], string | null, string | null, (string | null)[]];
     const values = ids.length ? await this.#cmd.hmGet(this.#k(ref, "m"), ids) : [];
     const members = values.filter((v): v is string => typeof v === "string").map((v) => (JSON.parse(v) as Entry).m);
-    return { members, count: members.length, seq: Number(seq ?? 0), epoch: epoch ?? "" };
+    // A state of another epoch is the lost history's: none.
+    const state = st[2] === epoch && typeof st[1] === "string" ? st[1] : undefined;
+    return {
+      members,
+      count: members.length,
+      seq: Number(seq ?? 0),
+      epoch: epoch ?? "",
+      ...(state === undefined ? {} : { state }),
+    };
   }
 
   async count(ref: RoomRef): Promise<number> {
     return this.#cmd.hLen(this.#k(ref, "m"));
   }
 
-  async history(ref: RoomRef, after: number, limit: number): Promise<MessageFrame[]> {
+  async history(ref: RoomRef, after: number, limit: number): Promise<SequencedFrame[]> {
     const entries = await this.#call("history", () =>
       this.#cmd.xRange(this.#k(ref, "log"), `(${after}-0`, "+", { COUNT: limit }),
     );
     const oldest = this.#now() - this.#maxAgeMs;
-    return entries.map((e) => JSON.parse(String(e.message.f)) as MessageFrame).filter((f) => f.ts >= oldest);
+    return entries.map((e) => JSON.parse(String(e.message.f)) as SequencedFrame).filter((f) => f.ts >= oldest);
   }
 
   subscribe(ref: RoomRef, listener: DeliveryListener): () => void {
@@ -499,6 +568,7 @@ export class RedisBroker implements Broker, Fleet {
       room.listeners.delete(listener);
       if (room.listeners.size > 0) return;
       this.#rooms.delete(ref.key);
+      this.#commits.forget(ref);
       this.#presence.stop(room.clock);
       void this.#sub.unsubscribe(this.#channel(ref)).catch(() => {});
       void this.#cmd.sRem(`${this.#p}i:${this.instanceId}:rooms`, ref.key).catch(() => {});
@@ -626,7 +696,7 @@ export class RedisBroker implements Broker, Fleet {
       const now = this.#now();
       await this.#cmd.zAdd(`${this.#p}instances`, { score: now, value: this.instanceId });
       for (const room of this.#rooms.values()) {
-        for (const part of ["m", "t", "seq", "epoch", "log"])
+        for (const part of ["m", "t", "seq", "epoch", "log", "st"])
           void this.#cmd.pExpire(this.#k(room.ref, part), this.#idleMs);
       }
     } catch {}
@@ -662,6 +732,7 @@ export class RedisBroker implements Broker, Fleet {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.timers.stop();
     for (const t of this.#timers) clearInterval(t);
     if (this.#recheck !== undefined) clearTimeout(this.#recheck);
     for (const room of this.#rooms.values()) this.#presence.stop(room.clock);

@@ -254,3 +254,66 @@ describe("room state", () => {
     assert.deepEqual(seen, [{ n: 2 }, [1, 2]]);
   });
 });
+
+describe("room timers (memory)", () => {
+  it("a scheduled timer runs its handler once; a replaced or cancelled one does not; list shows the pending", async () => {
+    const fired: unknown[] = [];
+    const route = defineRoom({
+      path: "/alarm/:room",
+      roomState: v.object({ rang: v.optional(v.number(), 0) }),
+      async message(ctx, data) {
+        const op = data as { op: string; name: string; inMs: number };
+        if (op.op === "schedule") await ctx.room.schedule(op.name, Date.now() + op.inMs, { n: op.name });
+        if (op.op === "cancel") await ctx.room.cancel(op.name);
+        if (op.op === "list") fired.push(["list", (await ctx.room.timers()).map((t) => t.name)]);
+      },
+      async timer(ctx, timer) {
+        fired.push([timer.name, timer.data]);
+        await ctx.room.transact((state) => ({ state: { rang: state.rang + 1 } }));
+      },
+    });
+    const broker = new MemoryBroker();
+    const engine = engineWith({ routes: [route], broker });
+    broker.timers.start((ref, timer) => engine.fireTimer(ref, timer));
+    const peer = new FakePeer(record("alarm", "x"));
+    engine.opened(peer);
+    await settle();
+    const send = (data: Json) => engine.message(peer, JSON.stringify({ type: "publish", data }));
+    send({ op: "schedule", name: "a", inMs: 20 });
+    send({ op: "schedule", name: "b", inMs: 20 });
+    send({ op: "schedule", name: "c", inMs: 40 });
+    await settle();
+    send({ op: "schedule", name: "a", inMs: 60 }); // replaces a
+    send({ op: "cancel", name: "b" });
+    send({ op: "list" });
+    await new Promise((r) => setTimeout(r, 120));
+    broker.timers.stop();
+    assert.deepEqual(fired, [
+      ["list", ["a", "c"]],
+      ["c", { n: "c" }],
+      ["a", { n: "a" }],
+    ]);
+    assert.deepEqual(
+      peer.ofType<{ view: Json }>("view").map((f) => f.view.rang),
+      [1, 2],
+      "each timer's transaction committed once",
+    );
+  });
+
+  it("scheduling without a timer handler, or with a bad name, is the route's fault", async () => {
+    const errors: unknown[] = [];
+    const route = defineRoom({
+      path: "/noalarm/:room",
+      message: (ctx) => ctx.room.schedule("x", Date.now() + 10),
+    });
+    const engine = engineWith({ routes: [route], log: (_m, e) => errors.push(e) });
+    const peer = new FakePeer(record("noalarm", "x"));
+    engine.opened(peer);
+    await settle();
+    engine.message(peer, JSON.stringify({ type: "publish", data: 1 }));
+    await settle();
+    await settle();
+    assert.equal(peer.closed?.code, 1011);
+    assert.ok(errors.some((e) => /no timer handler/.test(String(e))));
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * Room state transactions on a Redis fleet. Every commit is one Lua script (COMMIT) that checks the
+ * state's version, sequences, stores and publishes the messages, and writes the state: both or
+ * neither. Plain optimistic retries collapse under contention (instances racing on one version
+ * mostly lose, each loss one more round trip), so each instance serializes a room's transactions
+ * on its cached state and version and sends what queued during the last round trip as ONE commit
+ * under one version check (group commit): N contending clients on an instance cost one round trip
+ * per batch, not per transaction. A batch that lost the race (another instance committed first)
+ * gets the fresh state in the same reply and runs again on it — its transactions are pure, so
+ * running them again is safe — up to a bound, then `try_again_later`. The cache is warmed by joins
+ * (the join script returns the state with the head), so a member's first commit is one round trip.
+ */
+import type { SequencedFrame } from "../protocol.ts";
+import { BrokerUnavailableError, type ChangeFn, type Committed, framesOf, type RoomRef } from "./broker.ts";
+
+/**
+ * One round trip per commit. KEYS: seq, epoch, log, channel, state (a hash: v version, s JSON,
+ * e the epoch it belongs to). ARGV: expected version, the next state ('' unchanged), the frame
+ * count, a new epoch, MAXLEN, the idle TTL, refresh ('1'), then each frame's text before and after
+ * its seq. A state of another epoch (the history was lost since) is no state: version 0. The
+ * version does not match: {0, version, state} and nothing is written. Else {1, first seq, epoch,
+ * version}.
+ */
+export const COMMIT = `local epoch = redis.call('GET', KEYS[2])
+if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
+local st = redis.call('HMGET', KEYS[5], 'v', 's', 'e')
+local v = 0
+local s = false
+if st[3] == epoch and st[1] then v = tonumber(st[1]); s = st[2] end
+if v ~= tonumber(ARGV[1]) then return {0, v, s} end
+local first = 0
+for i = 1, tonumber(ARGV[3]) do
+  local seq = redis.call('INCR', KEYS[1])
+  if i == 1 then first = seq end
+  local frame = ARGV[6 + 2 * i] .. seq .. ARGV[7 + 2 * i]
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'f', frame)
+  redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
+end
+local nv = v
+if ARGV[2] ~= '' then
+  nv = v + 1
+  redis.call('HSET', KEYS[5], 'v', nv, 's', ARGV[2], 'e', epoch)
+end
+if ARGV[7] == '1' or first == 1 or v == 0 then
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+  redis.call('PEXPIRE', KEYS[5], ARGV[6])
+end
+return {1, first, epoch, nv}`;
+
+/** How often a batch that lost the race runs again before its transactions are told to try again later. */
+export const MAX_COMMIT_ATTEMPTS = 12;
+
+/** What the committer needs of the broker: the script call, the room's keys, its settings. */
+export interface CommitTarget {
+  /** run COMMIT (EVALSHA); throws BrokerUnavailableError when Redis is away */
+  commit(keys: string[], args: string[]): Promise<unknown>;
+  /** KEYS of COMMIT for `ref` */
+  keys(ref: RoomRef): string[];
+  /** a fresh epoch for a room that has none */
+  newEpoch(): string;
+  /** whether this commit refreshes the room's TTLs (nobody's heartbeat does) */
+  refreshes(ref: RoomRef): boolean;
+  readonly historyLimit: number;
+  readonly idleMs: number;
+  now(): number;
+}
+
+interface Pending {
+  from: string;
+  change: ChangeFn;
+  resolve: (committed: Committed) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A room's commits on this instance: its state as last known, and what waits. */
+interface RoomCommits {
+  version: number;
+  state: string | undefined;
+  queue: Pending[];
+  busy: boolean;
+}
+
+/** One transaction's run within a batch: its frames (numbered from 1 within the batch) or its refusal. */
+type Outcome = { frames: SequencedFrame[] } | { error: unknown };
+
+// A frame's JSON split around its seq, which the script puts in: `"type"` and `"room"` come first
+// and a room name holds no quote, so the first `,"seq":` is the frame's own.
+function around(frame: SequencedFrame): [string, string] {
+  const text = JSON.stringify({ ...frame, seq: 0 });
+  const at = text.indexOf(',"seq":0') + ',"seq":'.length;
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** The room state commits of one Redis broker instance. */
+export class RedisCommits {
+  readonly #target: CommitTarget;
+  readonly #rooms = new Map<string, RoomCommits>();
+
+  /** commits through `target` */
+  constructor(target: CommitTarget) {
+    this.#target = target;
+  }
+
+  /** what a join or a read found: the state at `version`, kept when newer than what is known */
+  seen(ref: RoomRef, version: number, state: string | undefined): void {
+    const room = this.#rooms.get(ref.key);
+    if (!room) this.#rooms.set(ref.key, { version, state, queue: [], busy: false });
+    else if (!room.busy && version >= room.version) {
+      room.version = version;
+      room.state = state;
+    }
+  }
+
+  /** forget a room's cached state (no member here any more) unless a commit is under way */
+  forget(ref: RoomRef): void {
+    const room = this.#rooms.get(ref.key);
+    if (room && !room.busy && room.queue.length === 0) this.#rooms.delete(ref.key);
+  }
+
+  /** commit `change` in `ref` for `from`, in this instance's order of the room's transactions */
+  commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
+    let room = this.#rooms.get(ref.key);
+    if (!room) {
+      // Unknown here: assumed new (version 0); the first commit's reply corrects it if not.
+      room = { version: 0, state: undefined, queue: [], busy: false };
+      this.#rooms.set(ref.key, room);
+    }
+    const queued = room;
+    return new Promise((resolve, reject) => {
+      queued.queue.push({ from, change, resolve, reject });
+      if (!queued.busy) void this.#drain(ref, queued);
+    });
+  }
+
+  async #drain(ref: RoomRef, room: RoomCommits): Promise<void> {
+    room.busy = true;
+    try {
+      while (room.queue.length > 0) await this.#batch(ref, room, room.queue.splice(0));
+    } finally {
+      room.busy = false;
+    }
+  }
+
+  // Run the batch on the known state and commit it under that version; again on the fresh state
+  // when another instance committed first.
+  async #batch(ref: RoomRef, room: RoomCommits, batch: Pending[]): Promise<void> {
+    const t = this.#target;
+    for (let attempt = 1; ; attempt++) {
+      const ts = t.now();
+      let state = room.state;
+      let changed = false;
+      let count = 0;
+      const outcomes: Outcome[] = batch.map((p) => {
+        try {
+          const made = p.change(state);
+          const frames = framesOf(ref.name, p.from, ts, count, made);
+          count += frames.length;
+          if (made.state !== undefined) {
+            state = made.state;
+            changed = true;
+          }
+          return { frames };
+        } catch (error) {
+          return { error };
+        }
+      });
+      if (count === 0 && !changed) return settle(batch, outcomes, 0);
+      const texts = outcomes.flatMap((o) => ("frames" in o ? o.frames.flatMap(around) : []));
+      const args = [
+        String(room.version),
+        changed ? (state as string) : "",
+        String(count),
+        t.newEpoch(),
+        String(t.historyLimit),
+        String(t.idleMs),
+        t.refreshes(ref) ? "1" : "0",
+        ...texts,
+      ];
+      let reply: [number, number, string | null, number?];
+      try {
+        reply = (await t.commit(t.keys(ref), args)) as typeof reply;
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
+      if (Number(reply[0]) === 1) {
+        room.version = Number(reply[3]);
+        room.state = state;
+        return settle(batch, outcomes, Number(reply[1]) - 1);
+      }
+      // Lost the race: the reply holds the state that won; run the batch on it.
+      room.version = Number(reply[1]);
+      room.state = typeof reply[2] === "string" ? reply[2] : undefined;
+      if (attempt >= MAX_COMMIT_ATTEMPTS) {
+        const busy = new BrokerUnavailableError(
+          `redis: the room's state changed under ${attempt} commits in a row (contention): transact again`,
+        );
+        for (const p of batch) p.reject(busy);
+        return;
+      }
+    }
+  }
+}
+
+// Resolve each transaction with its frames, their seqs now known (`base` + their place in the
+// batch), or reject it with its refusal.
+function settle(batch: Pending[], outcomes: Outcome[], base: number): void {
+  batch.forEach((p, i) => {
+    const o = outcomes[i] as Outcome;
+    if ("error" in o) p.reject(o.error);
+    else p.resolve({ frames: o.frames.map((f) => ({ ...f, seq: base + f.seq })) });
+  });
+}

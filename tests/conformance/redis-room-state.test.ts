@@ -1,0 +1,146 @@
+/**
+ * Room state on a Redis fleet, in process, on the real shared Redis (its own key prefix): three
+ * brokers — three instances — commit transactions on one room as fast as they can. Every commit is
+ * one script under a version check; a batch that lost the race runs again on the state that won.
+ * What must hold: no update lost (the final state counts every committed transaction), the
+ * messages strictly in seq order with each one's view the state after it, a refused transaction
+ * changing nothing, the state coming with the join's head, and commits near one round trip each.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { createClient } from "@redis/client";
+import { ClientError } from "../../src/core/route.ts";
+import { type ChangeFn, type Delivery, roomRef } from "../../src/pubsub/broker.ts";
+import { RedisBroker } from "../../src/pubsub/redis.ts";
+import { cleanup, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// A counter transaction, as a compiled route makes it: the next state, one message, the view.
+const add =
+  (by: number, limit = Number.POSITIVE_INFINITY): ChangeFn =>
+  (stored) => {
+    const n = stored === undefined ? 0 : (JSON.parse(stored) as { n: number }).n;
+    if (n + by > limit) throw new ClientError("full", "past the limit");
+    return { state: JSON.stringify({ n: n + by }), messages: [{ by }], view: { value: { n: n + by } } };
+  };
+
+describe("redis room state", () => {
+  const prefix = testPrefix("room-state");
+  const brokers: RedisBroker[] = [];
+  before(async () => {
+    await requireRedis();
+    for (let i = 0; i < 3; i++) {
+      const broker = new RedisBroker({ url: SHARED_REDIS, prefix });
+      await broker.start();
+      brokers.push(broker);
+    }
+  });
+  after(async () => {
+    for (const broker of brokers) await broker.close();
+    await cleanup(SHARED_REDIS, prefix);
+  });
+
+  it("three instances contending on one room: every commit counted once, messages in seq order with their views", async () => {
+    const ref = roomRef("lot", "contended");
+    const frames: { seq: number; view: { n: number } }[] = [];
+    const off = brokers[0]?.subscribe(ref, (d: Delivery) => {
+      const frame = JSON.parse(d.frame as string) as { type: string; seq: number; view: { n: number } };
+      if (frame.type === "message") frames.push(frame);
+    });
+    await brokers[0]?.join(ref, { id: "watcher", joinedAt: 1 });
+    // Count the scripts Redis runs while the instances race.
+    const monitor = createClient({ url: SHARED_REDIS });
+    await monitor.connect();
+    const before = Number((await monitor.info("commandstats")).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    const perInstance = 200;
+    const results = await Promise.allSettled(
+      brokers.flatMap((broker, i) =>
+        Array.from({ length: perInstance }, (_, k) => broker.commit(ref, `m${i}-${k}`, add(1))),
+      ),
+    );
+    const after = Number((await monitor.info("commandstats")).match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    await monitor.quit();
+    const committed = results.filter((r) => r.status === "fulfilled").length;
+    const refused = results.filter((r) => r.status === "rejected");
+    for (const r of refused) assert.equal((r.reason as { code?: string }).code, "try_again_later");
+    const snapshot = await brokers[1]?.snapshot(ref);
+    assert.deepEqual(JSON.parse(snapshot?.state ?? "null"), { n: committed }, "no update lost, none counted twice");
+    for (let i = 0; i < 100 && frames.length < committed; i++) await sleep(20);
+    assert.equal(frames.length, committed);
+    frames.forEach((f, i) => {
+      assert.equal(f.seq, i + 1, "strictly in seq order, no hole");
+      assert.equal(f.view.n, i + 1, "each message's view is the state after it");
+    });
+    const scripts = after - before;
+    console.log(
+      `room state on redis: ${committed} commits (${refused.length} told to try again) from 3 instances in ${scripts} scripts: ${(scripts / committed).toFixed(2)} per commit`,
+    );
+    assert.ok(committed >= perInstance * 3 * 0.9, `most commits land under contention (${committed})`);
+    off?.();
+    await brokers[0]?.leave(ref, "watcher");
+  });
+
+  it("a refused transaction changes nothing; a join carries the state of its head; another instance runs on the fresh state", async () => {
+    const ref = roomRef("lot", "refused");
+    const [a, b] = brokers as [RedisBroker, RedisBroker];
+    await a.commit(ref, "m", add(5));
+    await assert.rejects(a.commit(ref, "m", add(10, 10)), (e: Error) => e instanceof ClientError);
+    const joined = await b.join(ref, { id: "j", joinedAt: 1 });
+    assert.deepEqual([joined.seq, JSON.parse(joined.state ?? "null")], [1, { n: 5 }]);
+    // b's cache is warm from the join; a commits again behind its back, b's next commit loses the race once.
+    await a.commit(ref, "m", add(1));
+    const c = await b.commit(ref, "m", add(1));
+    assert.deepEqual(
+      c.frames.map((f) => [f.seq, f.type === "message" && f.view]),
+      [[3, { n: 7 }]],
+    );
+    await b.leave(ref, "j");
+  });
+});
+
+describe("redis room timers", () => {
+  const prefix = testPrefix("room-timers");
+  it("the schedule lives in Redis: a timer scheduled by an instance that is gone fires once, on one of the others", async () => {
+    await requireRedis();
+    const brokers: RedisBroker[] = [];
+    for (let i = 0; i < 3; i++) {
+      const broker = new RedisBroker({ url: SHARED_REDIS, prefix });
+      await broker.start();
+      brokers.push(broker);
+    }
+    const [gone, b, c] = brokers as [RedisBroker, RedisBroker, RedisBroker];
+    const ref = roomRef("lot", "timed");
+    const ran: string[] = [];
+    try {
+      await gone.timers.schedule(ref, { name: "deadline", at: Date.now() + 300, data: { why: "end" } });
+      await gone.timers.schedule(ref, { name: "reminder", at: Date.now() + 200 });
+      await gone.timers.schedule(ref, { name: "cancelled", at: Date.now() + 200 });
+      assert.equal(await gone.timers.cancel(ref, "cancelled"), true);
+      assert.deepEqual(
+        (await b.timers.list(ref)).map((t) => t.name),
+        ["reminder", "deadline"],
+        "any instance lists them",
+      );
+      await gone.close(); // never fires anything
+      brokers.shift();
+      for (const [name, broker] of [
+        ["b", b],
+        ["c", c],
+      ] as const)
+        broker.timers.start(
+          async (_ref, timer) => void ran.push(`${timer.name}@${name}:${JSON.stringify(timer.data ?? null)}`),
+        );
+      await sleep(1500);
+      assert.deepEqual(
+        ran.map((r) => r.replace(/@[bc]/, "")).sort(),
+        ['deadline:{"why":"end"}', "reminder:null"],
+        "each once, on one instance, with its data",
+      );
+      assert.deepEqual(await b.timers.list(ref), [], "nothing left pending");
+    } finally {
+      for (const broker of brokers) await broker.close();
+      await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+});
