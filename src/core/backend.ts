@@ -8,8 +8,8 @@ import { type Member, SERVER_SENDER, type SequencedFrame } from "../protocol.ts"
 import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
 import type { CompiledRoute } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
-import type { BackendContext, Committed, Room, Transaction } from "./route.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
+import type { BackendContext, Committed, Room, Transaction } from "./route.ts";
 import { transact } from "./transact.ts";
 
 /** The most frames a handler reads from history at once. */

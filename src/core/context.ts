@@ -20,8 +20,8 @@ import {
 import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
 import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
-import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
+import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
 import { transact } from "./transact.ts";
 
 /** The most messages a handler reads from history at once (as a history page over HTTP). */

@@ -387,7 +387,8 @@ export class Engine implements ConnectionEvents, ConnectionServices {
   /** a due timer of `ref`: its route's `timer` handler on the room, as the server; a failure is logged */
   async fireTimer(ref: RoomRef, timer: RoomTimer): Promise<void> {
     const route = this.#routes.get(ref.key.slice(0, ref.key.indexOf(":")));
-    if (!route?.timer) return this.report(`edgewire: timer "${timer.name}" of ${ref.key} has no timer handler`, undefined);
+    if (!route?.timer)
+      return this.report(`edgewire: timer "${timer.name}" of ${ref.key} has no timer handler`, undefined);
     try {
       await route.timer(backendContext(this.broker, route, ref), timer);
     } catch (error) {

@@ -17,8 +17,7 @@
 import type { Context } from "hono";
 import type { RouteStats } from "../metrics.ts";
 import type { Member, MessageFrame } from "../protocol.ts";
-import type { Broker, RoomRef } from "../pubsub/broker.ts";
-import type { RoomTimer } from "../pubsub/broker.ts";
+import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
 import type { RoomStateHandling } from "./room-state.ts";
 import type { Admitted, AnyRoute, BackendContext, RoomContext, StateInit } from "./route.ts";
 

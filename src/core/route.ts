@@ -10,8 +10,8 @@
 import * as v from "valibot";
 import { DEFAULT_ROOM_STATE_MAX_BYTES, MAX_ROOM_STATE_BYTES } from "../config.ts";
 import type { MessageFrame, SequencedFrame } from "../protocol.ts";
-import type { RoomTimer } from "../pubsub/broker.ts";
 import { describeIssues } from "../protocol.ts";
+import type { RoomTimer } from "../pubsub/broker.ts";
 import type { RoomParams } from "./room-path.ts";
 
 /** What admission attached to a connection before it existed; handlers read it as `ctx.auth`. */

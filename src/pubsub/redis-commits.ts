@@ -15,24 +15,31 @@ import { BrokerUnavailableError, type ChangeFn, type Committed, framesOf, type R
 
 /**
  * One round trip per commit. KEYS: seq, epoch, log, channel, state (a hash: v version, s JSON,
- * e the epoch it belongs to). ARGV: expected version, the next state ('' unchanged), the frame
- * count, a new epoch, MAXLEN, the idle TTL, refresh ('1'), then each frame's text before and after
- * its seq. A state of another epoch (the history was lost since) is no state: version 0. The
- * version does not match: {0, version, state} and nothing is written. Else {1, first seq, epoch,
- * version}.
+ * e the epoch it belongs to), turn. ARGV: expected version, the next state ('' unchanged), the
+ * frame count, a new epoch, MAXLEN, the idle TTL, refresh ('1'), this instance's id, take the turn
+ * ('1'), then each frame's text before and after its seq. Another instance holds the room's turn:
+ * {2}, nothing read or written. A state of another epoch (the history was lost since) is no state:
+ * version 0. The version does not match: {0, version, state}, nothing written (and the turn taken
+ * when asked, so a batch that keeps losing commits next — no instance starves). Else {1, first
+ * seq, epoch, version}.
  */
-export const COMMIT = `local epoch = redis.call('GET', KEYS[2])
+export const COMMIT = `local turn = redis.call('GET', KEYS[6])
+if turn and turn ~= ARGV[8] then return {2} end
+local epoch = redis.call('GET', KEYS[2])
 if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
 local st = redis.call('HMGET', KEYS[5], 'v', 's', 'e')
 local v = 0
 local s = false
 if st[3] == epoch and st[1] then v = tonumber(st[1]); s = st[2] end
-if v ~= tonumber(ARGV[1]) then return {0, v, s} end
+if v ~= tonumber(ARGV[1]) then
+  if ARGV[9] == '1' then redis.call('SET', KEYS[6], ARGV[8], 'PX', 20) end
+  return {0, v, s}
+end
 local first = 0
 for i = 1, tonumber(ARGV[3]) do
   local seq = redis.call('INCR', KEYS[1])
   if i == 1 then first = seq end
-  local frame = ARGV[6 + 2 * i] .. seq .. ARGV[7 + 2 * i]
+  local frame = ARGV[8 + 2 * i] .. seq .. ARGV[9 + 2 * i]
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'f', frame)
   redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
 end
@@ -45,10 +52,14 @@ if ARGV[7] == '1' or first == 1 or v == 0 then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
   redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
+if turn then redis.call('DEL', KEYS[6]) end
 return {1, first, epoch, nv}`;
 
+/** Losses in a row after which a batch takes the room's turn: the others wait (≤ 20 ms) while it commits. */
+export const TURN_AFTER_LOSSES = 6;
+
 /** How often a batch that lost the race runs again before its transactions are told to try again later. */
-export const MAX_COMMIT_ATTEMPTS = 12;
+export const MAX_COMMIT_ATTEMPTS = 24;
 
 /** What the committer needs of the broker: the script call, the room's keys, its settings. */
 export interface CommitTarget {
@@ -58,6 +69,8 @@ export interface CommitTarget {
   keys(ref: RoomRef): string[];
   /** a fresh epoch for a room that has none */
   newEpoch(): string;
+  /** this instance's id (whose turn it is) */
+  readonly instance: string;
   /** whether this commit refreshes the room's TTLs (nobody's heartbeat does) */
   refreshes(ref: RoomRef): boolean;
   readonly historyLimit: number;
@@ -145,6 +158,7 @@ export class RedisCommits {
   // when another instance committed first.
   async #batch(ref: RoomRef, room: RoomCommits, batch: Pending[]): Promise<void> {
     const t = this.#target;
+    let waited = 0;
     for (let attempt = 1; ; attempt++) {
       const ts = t.now();
       let state = room.state;
@@ -174,6 +188,8 @@ export class RedisCommits {
         String(t.historyLimit),
         String(t.idleMs),
         t.refreshes(ref) ? "1" : "0",
+        t.instance,
+        attempt > TURN_AFTER_LOSSES ? "1" : "0",
         ...texts,
       ];
       let reply: [number, number, string | null, number?];
@@ -188,6 +204,18 @@ export class RedisCommits {
         room.state = state;
         return settle(batch, outcomes, Number(reply[1]) - 1);
       }
+      if (Number(reply[0]) === 2) {
+        // Another instance's turn (it lost too often): wait it out, then run on what it left. Not a
+        // loss; bounded all the same (a turn lasts at most 20 ms).
+        attempt--;
+        if (++waited > 200) {
+          for (const p of batch) p.reject(new BrokerUnavailableError("redis: the room stayed busy: transact again"));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+        batch.push(...room.queue.splice(0));
+        continue;
+      }
       // Lost the race: the reply holds the state that won; run the batch on it.
       room.version = Number(reply[1]);
       room.state = typeof reply[2] === "string" ? reply[2] : undefined;
@@ -198,6 +226,11 @@ export class RedisCommits {
         for (const p of batch) p.reject(busy);
         return;
       }
+      // Instances that retry at once collide again (each one's retry meets the others'): after a loss,
+      // wait a random moment growing with the losses, and take what queued meanwhile into the batch —
+      // a larger batch under one version check is what keeps round trips per commit near one.
+      if (attempt > 1) await new Promise((r) => setTimeout(r, Math.random() * Math.min(8, attempt)));
+      batch.push(...room.queue.splice(0));
     }
   }
 }

@@ -85,7 +85,11 @@ export class RedisTimers implements TimerStore {
 
   async schedule(ref: RoomRef, timer: RoomTimer): Promise<void> {
     const member = JSON.stringify([ref.key, timer.name, timer.at, timer.data ?? null]);
-    await this.#t.eval(SCHEDULE, [this.#schedule, this.#leases, this.#room(ref)], [timer.name, member, String(timer.at)]);
+    await this.#t.eval(
+      SCHEDULE,
+      [this.#schedule, this.#leases, this.#room(ref)],
+      [timer.name, member, String(timer.at)],
+    );
   }
 
   async cancel(ref: RoomRef, name: string): Promise<boolean> {
