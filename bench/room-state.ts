@@ -10,13 +10,21 @@
  *
  *   npm run bench:state -- [--clients=10] [--seconds=5] [--rounds=5] [--out=name]
  *
+ * With `--mode=runtimes`: one contended room of `--members=100` on each runtime (node, deno, bun,
+ * workerd; `--runtimes=` narrows), every member bidding as soon as its last bid was acknowledged,
+ * through a transaction (`/tx/:room`: the best bid checked and raised with the message) beside
+ * plain publishes of the same data (`/pub/:room`), rounds alternated; printed: acknowledged bids
+ * per second and the ratio. The clients are Node `ws` sockets on the other core, the same for both.
+ *
  * REDIS_URL (default redis://127.0.0.1:6379/14); keys under a bench prefix, removed after.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RedisClientType } from "@redis/client";
+import WebSocket from "ws";
 import { type ChangeFn, roomRef } from "../src/pubsub/broker.ts";
 import { RedisBroker } from "../src/pubsub/redis.ts";
+import { type RuntimeName, startServer } from "../testing/index.ts";
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -24,6 +32,9 @@ const CLIENTS = Number(arg("clients", "10"));
 const SECONDS = Number(arg("seconds", "5"));
 const ROUNDS = Number(arg("rounds", "5"));
 const OUT = arg("out", "");
+const MODE = arg("mode", "fleet");
+const MEMBERS = Number(arg("members", "100"));
+const RUNTIME_LIST = arg("runtimes", "node,deno,bun,workerd").split(",") as RuntimeName[];
 const URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379/14";
 const PREFIX = `bench:state:${process.pid}:`;
 
@@ -192,4 +203,94 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// One round on one route: MEMBERS sockets in one room, each bidding as soon as its last bid was acked.
+async function roomRound(ws: string, route: "tx" | "pub", room: string): Promise<number> {
+  const sockets: WebSocket[] = [];
+  let acked = 0;
+  let running = true;
+  await Promise.all(
+    Array.from({ length: MEMBERS }, (_, m) => {
+      const socket = new WebSocket(`${ws}/${route}/${room}`, "edgewire.v1");
+      sockets.push(socket);
+      let n = 0;
+      const bid = () => socket.send(`{"type":"publish","id":"${m}-${n++}","data":{"amount":${n}}}`);
+      return new Promise<void>((resolve, reject) => {
+        socket.on("error", reject);
+        socket.on("message", (data: Buffer) => {
+          // Only the acks matter here; every other frame (a hundred messages per bid) is skipped unparsed.
+          const head = data.toString("latin1", 0, 16);
+          if (head.startsWith('{"type":"welcome')) resolve();
+          else if (head.startsWith('{"type":"ack"') && running) {
+            acked++;
+            bid();
+          }
+        });
+      });
+    }),
+  );
+  const start = performance.now();
+  const before = acked;
+  for (const [m, socket] of sockets.entries()) socket.send(`{"type":"publish","id":"${m}-first","data":{"amount":0}}`);
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  running = false;
+  const rate = (acked - before) / ((performance.now() - start) / 1000);
+  for (const socket of sockets) socket.terminate();
+  await new Promise((r) => setTimeout(r, 300));
+  return rate;
+}
+
+async function runtimes(): Promise<void> {
+  const env = {
+    EDGEWIRE_RATE_LIMIT: "10000000",
+    EDGEWIRE_RATE_BURST: "10000000",
+    EDGEWIRE_MAX_CONNECTIONS_PER_ADDRESS: "100000",
+    EDGEWIRE_LOG_LEVEL: "warn",
+  };
+  const lines = [
+    `Transactions beside plain publishes in one room of ${MEMBERS} members, every member bidding, ${SECONDS} s × ${ROUNDS} paired rounds`,
+    "",
+    "| runtime | transactions/s (median, range) | publishes/s (median, range) | transactions ÷ publishes |",
+    "| --- | --- | --- | --- |",
+  ];
+  const all: Record<string, { tx: number[]; pub: number[] }> = {};
+  for (const runtime of RUNTIME_LIST) {
+    const server = await startServer(runtime, {
+      entry: "bench/state/app.ts",
+      env,
+      root: join(import.meta.dirname, ".."),
+    });
+    const rates = { tx: [] as number[], pub: [] as number[] };
+    try {
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const route of r % 2 === 0 ? (["tx", "pub"] as const) : (["pub", "tx"] as const)) {
+          const rate = await roomRound(server.ws, route, `r${r}${route}`);
+          rates[route].push(rate);
+          console.log(
+            `${runtime} round ${r + 1} ${route.padEnd(3)} ${rate.toFixed(0).padStart(7)} acknowledged bids/s`,
+          );
+        }
+      }
+    } finally {
+      await server.stop();
+    }
+    all[runtime] = rates;
+    const ratios = rates.tx.map((t, i) => t / (rates.pub[i] ?? 1));
+    lines.push(
+      `| ${runtime} | ${median(rates.tx).toFixed(0)} (${range(rates.tx)}) | ${median(rates.pub).toFixed(0)} (${range(rates.pub)}) | ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) |`,
+    );
+  }
+  console.log(`\n${lines.join("\n")}`);
+  if (OUT) {
+    const dir = join(import.meta.dirname, "results");
+    writeFileSync(
+      join(dir, `${OUT}.json`),
+      `${JSON.stringify({ members: MEMBERS, seconds: SECONDS, rates: all }, null, 2)}\n`,
+    );
+    writeFileSync(
+      join(dir, `${OUT}.md`),
+      `${lines.join("\n")}\n\nCommand: \`npm run bench:state -- --mode=runtimes --members=${MEMBERS} --seconds=${SECONDS} --rounds=${ROUNDS} --out=${OUT}\`\n`,
+    );
+  }
+}
+
+await (MODE === "runtimes" ? runtimes() : main());
