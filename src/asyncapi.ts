@@ -378,8 +378,15 @@ const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref
 
 // A room route: publish and ping in; the room's frames out; presence, history and push over HTTP.
 function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string, parts: ChannelParts): void {
-  const { schema, binary, publishes } = route.options;
+  const { schema, binary, publishes, roomState, viewSchema, view: shows } = route.options;
   const { messages, receive, send, http } = parts;
+  // What members see of a stateful room: its viewSchema, else the room state itself when no view narrows it.
+  const viewOf = viewSchema ?? (shows ? undefined : roomState);
+  const view = roomState
+    ? viewOf
+      ? schemaOf(viewOf, "output", defs, prefix)
+      : { description: "what the route's view shows of its room state (give the route a viewSchema to describe it)" }
+    : undefined;
   const input = schema ? schemaOf(schema, "input", defs, prefix) : ANY;
   // Members receive what the handlers publish: the `publishes` schema when the route has one.
   const published = publishes ?? schema;
@@ -390,7 +397,7 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
     data: { ...input, description: `${input.description ?? "checked by the route's schema"}` },
   };
   messages.publish = message("Publish", "publish data to the room; with an id, an ack (or an error) follows", envelope);
-  const roomFrame = frame<MessageFrame>(
+  const roomFrame = frame<Omit<MessageFrame, "view">>(
     "a published message, to every member (the sender too), in the room's one order",
     {
       type: constant("message"),
@@ -399,14 +406,33 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
       from: str(`the publishing member's id, or "${SERVER_SENDER}" for a backend push`),
       data: output,
       ts: int("when it was sequenced (ms since the epoch)"),
-      view: {
-        description:
-          "on a stateful room, the last message of a transaction that changed the view carries the view after it",
-      },
     },
     ["type", "room", "seq", "from", "data", "ts"],
   );
+  if (view) {
+    const description = "the room's view after this message: on the last message of a transaction that changed it";
+    (roomFrame.properties as Record<string, JsonSchemaObject>).view = { ...view, description };
+  }
   messages.message = message("Message", roomFrame.description as string, roomFrame);
+  if (view) {
+    messages.view = message(
+      "View",
+      "a stateful room's view changed by a transaction that published no message (sequenced, kept in history)",
+      {
+        type: "object",
+        properties: {
+          type: constant("view"),
+          room: ROOM,
+          seq: SEQ,
+          from: str(`who committed it: a member's id, or "${SERVER_SENDER}"`),
+          view,
+          ts: int("when it was sequenced (ms since the epoch)"),
+        },
+        required: ["type", "room", "seq", "from", "view", "ts"],
+      },
+    );
+    send.push("view");
+  }
   messages.broadcast = message(
     "Broadcast",
     "an unsequenced message a handler broadcast (ctx.room.broadcast): not in history, no seq",

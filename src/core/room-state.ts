@@ -39,7 +39,7 @@ const isThenable = (value: unknown): boolean =>
 
 /** The room state handling of `route`, or undefined when it declares no `roomState`. */
 export function roomStateOf(route: AnyRoute, params: readonly string[]): RoomStateHandling | undefined {
-  const { roomState: schema, initialRoomState, view: show } = route.options;
+  const { roomState: schema, initialRoomState, view: show, viewSchema } = route.options;
   if (!schema) return undefined;
   const max = route.options.maxRoomStateBytes ?? DEFAULT_ROOM_STATE_MAX_BYTES;
   const fault = (message: string) => new RouteError(route.name, message);
@@ -66,7 +66,14 @@ export function roomStateOf(route: AnyRoute, params: readonly string[]): RoomSta
     return stored(given, "its initial room state").json;
   };
   const read = (json: string | undefined, room: string): unknown => JSON.parse(json ?? initial(room));
-  const viewOf = (state: unknown): unknown => (show ? show(state) : state);
+  const viewOf = (state: unknown): unknown => {
+    if (!show) return state;
+    const seen = show(state);
+    if (!viewSchema) return seen;
+    const checked = v.safeParse(viewSchema, seen);
+    if (!checked.success) throw fault(`its view does not match its viewSchema: ${describeIssues(checked.issues)}`);
+    return checked.output;
+  };
   // What members see, as JSON: the view's, or the state's own when the route shows all of it.
   const seen = (state: unknown, json: string): string => (show ? JSON.stringify(viewOf(state)) : json);
 

@@ -292,6 +292,8 @@ export interface RoomOptions<
    * that changes it, in the room's one order. A sealed-bid auction shows no bids.
    */
   view?: (state: StateOf<TRoomState>) => TView;
+  /** valibot schema of the view (what `view` returns): each view is checked against it, and the AsyncAPI document carries it */
+  viewSchema?: v.GenericSchema;
   /** the most bytes the room state takes as JSON (default 65 536, at most 131 072: a Durable Object storage value) */
   maxRoomStateBytes?: number;
   /** binary frames: "relay" them to the other members, hand them to a handler, or (default) refuse them */
@@ -438,10 +440,10 @@ function checkState(name: string, options: CommonOptions<v.GenericSchema | undef
 
 // Room state is a room route's; without initialRoomState its schema must make a state from `{}`.
 function checkRoomState(name: string, kind: "plain" | "room", options: RouteDefinition["options"]): void {
-  const { roomState, initialRoomState, view, maxRoomStateBytes } = options;
+  const { roomState, initialRoomState, view, viewSchema, maxRoomStateBytes } = options;
   if (!roomState) {
-    if (initialRoomState || view || maxRoomStateBytes !== undefined)
-      throw new RouteError(name, "initialRoomState, view and maxRoomStateBytes need a roomState schema");
+    if (initialRoomState || view || viewSchema || maxRoomStateBytes !== undefined)
+      throw new RouteError(name, "initialRoomState, view, viewSchema and maxRoomStateBytes need a roomState schema");
     return;
   }
   if (kind !== "room") throw new RouteError(name, "room state belongs to room routes (defineRoom)");

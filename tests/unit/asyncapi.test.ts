@@ -134,6 +134,27 @@ describe("asyncapi", () => {
     assert.ok(JSON.stringify(document.channels.raw?.messages).includes("components/messages/error"));
   });
 
+  it("a stateful room's view: its viewSchema (or its room state) on the message frame and a view message", async () => {
+    const lot = defineRoom({
+      path: "/lot/:item",
+      roomState: v.object({ best: v.optional(v.number(), 0), secret: v.optional(v.string(), "") }),
+      view: (state) => ({ best: state.best }),
+      viewSchema: v.object({ best: v.number() }),
+    });
+    const whole = defineRoom({ path: "/whole/:room", roomState: v.object({ n: v.optional(v.number(), 0) }) });
+    const document = await served(createEdgewire({ routes: [lot, whole] }).app);
+    assert.deepEqual(await errorsOf(document), []);
+    const lotMessages = JSON.stringify(document.channels.lot?.messages);
+    assert.match(lotMessages, /"best"/, "the view's schema");
+    assert.doesNotMatch(lotMessages, /secret/, "not the state the view hides");
+    assert.match(
+      JSON.stringify(document.channels.whole?.messages),
+      /"n"/,
+      "no view: the room state is what members see",
+    );
+    assert.ok((document.channels.lot?.messages as Record<string, unknown>).view, "the view frame");
+  });
+
   it("every error code and close code is in the document, from the one table", async () => {
     const document = await served(service.app);
     assert.deepEqual(Object.keys(ERROR_CODES).sort(), Object.values(ErrorCode).sort(), "ERROR_CODES = ErrorCode");
