@@ -18,13 +18,15 @@
  *
  * REDIS_URL (default redis://127.0.0.1:6379/14); keys under a bench prefix, removed after.
  */
+
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RedisClientType } from "@redis/client";
 import WebSocket from "ws";
 import { type ChangeFn, roomRef } from "../src/pubsub/broker.ts";
 import { RedisBroker } from "../src/pubsub/redis.ts";
-import { type RuntimeName, startServer } from "../testing/index.ts";
+import { freePort, type RuntimeName, startServer, stopGroup, WRANGLER_ENV, wranglerDev } from "../testing/index.ts";
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
 }
 
 // One round on one route: MEMBERS sockets in one room, each bidding as soon as its last bid was acked.
-async function roomRound(ws: string, route: "tx" | "pub", room: string): Promise<number> {
+async function roomRound(ws: string, route: "tx" | "pub" | "raw", room: string): Promise<number> {
   const sockets: WebSocket[] = [];
   let acked = 0;
   let running = true;
@@ -237,6 +239,36 @@ async function roomRound(ws: string, route: "tx" | "pub", room: string): Promise
   for (const socket of sockets) socket.terminate();
   await new Promise((r) => setTimeout(r, 300));
   return rate;
+}
+
+// The raw Durable Object control (bench/state/raw-do): storage.put and broadcast, by hand.
+async function rawDurableObject(): Promise<{ ws: string; stop: () => Promise<void> }> {
+  const root = join(import.meta.dirname, "..");
+  const port = await freePort();
+  const [command, args] = wranglerDev(root, port, await freePort(), [
+    "--config",
+    join(root, "bench/state/raw-do/wrangler.toml"),
+    "--log-level",
+    "warn",
+  ]);
+  const child = spawn(command, args, {
+    cwd: root,
+    detached: true,
+    stdio: "ignore",
+    env: { ...process.env, ...WRANGLER_ENV },
+  });
+  const gone = new Promise((r) => child.once("exit", r));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const up = await fetch(`http://127.0.0.1:${port}/x/probe`).then(
+      (r) => r.status === 426,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > deadline) throw new Error("the raw Durable Object did not start");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return { ws: `ws://127.0.0.1:${port}`, stop: () => stopGroup(child, gone) };
 }
 
 async function runtimes(): Promise<void> {
@@ -277,6 +309,29 @@ async function runtimes(): Promise<void> {
     const ratios = rates.tx.map((t, i) => t / (rates.pub[i] ?? 1));
     lines.push(
       `| ${runtime} | ${median(rates.tx).toFixed(0)} (${range(rates.tx)}) | ${median(rates.pub).toFixed(0)} (${range(rates.pub)}) | ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) |`,
+    );
+    if (runtime !== "workerd") continue;
+    // workerd's control: the same room by hand, storage.put and broadcast, in rounds of its own
+    // paired with edgewire's transactions.
+    const raw = await rawDurableObject();
+    const rawRates: number[] = [];
+    const ours: number[] = [];
+    try {
+      for (let r = 0; r < ROUNDS; r++) {
+        const pair = r % 2 === 0 ? (["raw", "tx"] as const) : (["tx", "raw"] as const);
+        for (const which of pair) {
+          if (which === "raw") rawRates.push(await roomRound(raw.ws, "raw", `raw${r}`));
+          else ours.push(rates.tx[r] ?? 0);
+        }
+        console.log(`workerd raw Durable Object round ${r + 1} ${rawRates.at(-1)?.toFixed(0)} acknowledged bids/s`);
+      }
+    } finally {
+      await raw.stop();
+    }
+    all["raw-do"] = { tx: rawRates, pub: [] };
+    const vsRaw = ours.map((t, i) => t / (rawRates[i] ?? 1));
+    lines.push(
+      `| workerd raw Durable Object (storage.put + broadcast) | ${median(rawRates).toFixed(0)} (${range(rawRates)}) | | edgewire's transactions ÷ raw: ${median(vsRaw).toFixed(2)}× (${range(vsRaw, 2)}) |`,
     );
   }
   console.log(`\n${lines.join("\n")}`);
