@@ -15,7 +15,10 @@ import { historyBounds } from "../src/config.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
 import type { Forward } from "../src/http/app.ts";
 import { CloseCode } from "../src/protocol.ts";
+import { MemoryBroker } from "../src/pubsub/memory.ts";
+import { PresencePolicy } from "../src/pubsub/presence.ts";
 import { SqlHistory } from "../src/pubsub/sql-history.ts";
+import { SqlTimers } from "../src/pubsub/sql-timers.ts";
 
 /** Bindings and variables from wrangler.toml. */
 export interface Env {
@@ -127,6 +130,7 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     readonly #instance: Instance;
     readonly #peers = new WeakMap<WebSocket, CfPeer>();
     readonly #heartbeatMs: number;
+    readonly #timers: SqlTimers;
 
     constructor(ctx: DurableObjectState, env: Env) {
       super(ctx, env);
@@ -144,15 +148,21 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
           return upgradeResponse(client, record);
         },
       };
+      // Room timers in the object's SQLite, fired by its one alarm (shared with the ghost-socket sweep).
+      this.#timers = new SqlTimers(ctx.storage.sql, { wakeBy: (at) => this.#wakeBy(at) });
+      const timers = this.#timers;
       this.#instance = edgewire.assemble({
         runtime,
         env,
         mode: "object",
-        // One transaction per write, so a keyed push's message and key commit together or not at all.
-        history: (config) =>
-          new SqlHistory(ctx.storage.sql, {
-            ...historyBounds(config),
-            transaction: (fn) => ctx.storage.transactionSync(fn),
+        broker: (config) =>
+          new MemoryBroker({
+            history: new SqlHistory(ctx.storage.sql, {
+              ...historyBounds(config),
+              transaction: (fn) => ctx.storage.transactionSync(fn),
+            }),
+            presence: new PresencePolicy({ limit: config.presenceLimit }),
+            timers,
           }),
       });
       void this.#instance.start(); // object mode: nothing that keeps the object awake
@@ -186,10 +196,18 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
     // from an alarm: a socket with no frame and no auto-answered ping for two heartbeats is a ghost
     // (workerd#1187) and is closed, 1006 to the room. One alarm per object, only while sockets exist.
     async #sweepLater(): Promise<void> {
-      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + this.#heartbeatMs);
+      await this.#wakeBy(Date.now() + this.#heartbeatMs);
+    }
+
+    // One alarm per object, for the sweep and the room's timers: set no later than `at`.
+    async #wakeBy(at: number): Promise<void> {
+      const set = await this.ctx.storage.getAlarm();
+      if (set === null || set > at) await this.ctx.storage.setAlarm(at);
     }
 
     override async alarm(): Promise<void> {
+      await this.#timers.fire();
+      const next = this.#timers.next();
       const now = Date.now();
       for (const ws of this.ctx.getWebSockets()) {
         const peer = this.#peer(ws);
@@ -197,7 +215,9 @@ export function cloudflare(edgewire: Edgewire, options: CloudflareOptions = {}) 
         if (now - Math.max(pinged, peer.seen, peer.record.at) <= 2 * this.#heartbeatMs) continue;
         this.#instance.events.timedOut(peer);
       }
-      if (this.ctx.getWebSockets().length > 0) await this.ctx.storage.setAlarm(now + this.#heartbeatMs);
+      const sweep = this.ctx.getWebSockets().length > 0 ? now + this.#heartbeatMs : undefined;
+      const wake = Math.min(sweep ?? Number.POSITIVE_INFINITY, next ?? Number.POSITIVE_INFINITY);
+      if (Number.isFinite(wake)) await this.ctx.storage.setAlarm(wake);
     }
 
     override webSocketClose(ws: WebSocket, code: number, reason: string): void {

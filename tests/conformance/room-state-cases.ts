@@ -208,6 +208,33 @@ export const roomStateCases: Case[] = [
     },
   },
   {
+    name: "timers: the seller's deadline (a room timer) closes the auction once, at its time, and a re-scheduled one replaces it",
+    clients: ["ws"],
+    server: "examples",
+    async run(s) {
+      const item = freshRoom("timed-lot");
+      const seller = await raw(s, item, "sam", "&role=seller&closeIn=60000");
+      // A second seller join re-schedules "deadline": the 60 s one is replaced by a 1.5 s one.
+      const again = await raw(s, item, "sue", "&role=seller&closeIn=1500");
+      const scheduled = Date.now();
+      bid(again.socket, 10, "b1");
+      await again.socket.until("ack");
+      const closed = await seller.socket.until<{ seq: number; from: string; data: Json; view: View }>(
+        "message",
+        10_000,
+      );
+      const at = Date.now() - scheduled;
+      assert.equal(closed.data.type, "bid");
+      const end = await seller.socket.until<{ seq: number; from: string; data: Json; view: View }>("message", 10_000);
+      assert.deepEqual([end.seq, end.from, end.data.type, end.view.closed], [2, "server", "closed", true]);
+      assert.ok(at < 8000, `fired near its time (${at} ms after a 1.5 s schedule)`);
+      await sleep(2500);
+      const late = await raw(s, item, "cat");
+      assert.equal(late.welcome.seq, 2, "once: nothing after the close");
+      for (const m of [seller, again, late]) await m.socket.close();
+    },
+  },
+  {
     name: "lifecycle hooks: occupied runs when a room gets its first member, vacated when it loses its last — once each",
     clients: ["ws"],
     server: "hardened",
@@ -247,7 +274,7 @@ export const roomStateCases: Case[] = [
     },
   },
   {
-    name: "Durable Object evicted between two transactions keeps room state and view",
+    name: "Durable Object evicted between two transactions keeps room state, view and its pending timer (alarm)",
     clients: ["ws"],
     server: "examples",
     unsupported: (r) =>
@@ -258,7 +285,8 @@ export const roomStateCases: Case[] = [
         (await (await fetch(`${s.http}/realtime/auction/${item}`, { headers: { "x-api-key": KEY } })).json()) as {
           instance: string;
         };
-      const keeper = await raw(s, item, "ada");
+      // The seller's deadline falls after the eviction: the object's alarm, kept in storage, wakes it.
+      const keeper = await raw(s, item, "ada", "&role=seller&closeIn=18000");
       bid(keeper.socket, 10, "b1");
       await keeper.socket.until("ack");
       const before = await presence();
@@ -275,6 +303,12 @@ export const roomStateCases: Case[] = [
       bid(late.socket, 15, "b2");
       const m = await late.socket.until<{ seq: number; view: View }>("message");
       assert.deepEqual([m.seq, m.view.bids], [2, 2]);
+      const closed = await late.socket.until<{ seq: number; data: Json; view: View }>("message", 15_000);
+      assert.deepEqual(
+        [closed.seq, closed.data.type, closed.view.closed],
+        [3, "closed", true],
+        "the pending alarm survived",
+      );
       await late.socket.close();
       await keeper.socket.close();
     },
