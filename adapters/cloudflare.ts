@@ -13,7 +13,7 @@ import type { Hono } from "hono";
 import type { Edgewire, Instance } from "../src/assemble.ts";
 import { historyBounds } from "../src/config.ts";
 import type { ConnRecord, Frame, Peer, Runtime } from "../src/core/ports.ts";
-import type { Forward } from "../src/http/app.ts";
+import type { Forward } from "../src/http/placement.ts";
 import { CloseCode } from "../src/protocol.ts";
 import { SqlHistory } from "../src/pubsub/sql-history.ts";
 
