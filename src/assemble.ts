@@ -1,7 +1,7 @@
 /**
  * The one assembly of an edgewire: configuration, broker, engine, admission,
- * long-polling and the app, built the same way for a Node, Deno or Bun
- * process, a Cloudflare Worker and every Durable Object. `createEdgewire`
+ * long-polling, the placement and the app, built the same way for a Node, Deno
+ * or Bun process, a Cloudflare Worker and every Durable Object. `createEdgewire`
  * makes the definition (routes and options, and the Hono app to mount); an
  * adapter assembles it into an Instance for its runtime.
  */
@@ -12,18 +12,17 @@ import { Engine } from "./core/engine.ts";
 import type { ConnectionEvents, ConnRecord, Runtime } from "./core/ports.ts";
 import { type AnyRoute, RouteError } from "./core/route.ts";
 import { Admission } from "./http/admission.ts";
+import { type AppOptions, buildApp, builtinPaths } from "./http/app.ts";
+import type { Serving } from "./http/instance.ts";
+import { type PollDone, type PollOp, PollTransport, runPollOp } from "./http/long-poll.ts";
 import {
-  type AppOptions,
-  buildApp,
-  builtinPaths,
   type Forward,
+  localPlacement,
   type Mode,
-  type PollDone,
-  type PollOp,
-  runPollOp,
-  type Serving,
-} from "./http/app.ts";
-import { PollTransport } from "./http/long-poll.ts";
+  objectPlacement,
+  type Placement,
+  workerPlacement,
+} from "./http/placement.ts";
 import { Sampler } from "./inspector/sampler.ts";
 import { jsonLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -39,6 +38,14 @@ const DRAIN_TAIL_MS = 400;
 const RESTART_MARGIN_MS = 250;
 /** Reconnect hints are spread over this much, so the clients of one instance do not arrive at once. */
 const RESTART_SPREAD_MS = 500;
+
+// The one place the serving mode is read for the endpoints: they ask the placement it gives.
+function placementOf(mode: Mode, forward: Forward | undefined): Placement {
+  if (mode === "local") return localPlacement;
+  if (mode === "object") return objectPlacement;
+  if (!forward) throw new Error('edgewire: an instance in "worker" mode needs `forward` to reach its Durable Objects');
+  return workerPlacement(forward);
+}
 
 /** What an edgewire is made of. */
 export interface EdgewireOptions extends AppOptions {
@@ -72,6 +79,8 @@ export class Instance implements Serving {
   readonly edgewire: Edgewire;
   /** how it serves (local, worker, object) */
   readonly mode: Mode;
+  /** where its rooms and sessions live, chosen once from `mode`: what the endpoints ask instead of the mode */
+  readonly placement: Placement;
   /** the adapter's runtime */
   readonly runtime: Runtime;
   /** the validated configuration */
@@ -99,6 +108,7 @@ export class Instance implements Serving {
     this.mode = options.mode ?? "local";
     this.runtime = options.runtime;
     this.forward = options.forward;
+    this.placement = placementOf(this.mode, options.forward);
     const config = loadConfig(options.env ?? {}, edgewire.options.config);
     this.config = config;
     this.log = edgewire.options.logger ?? jsonLogger(config.logLevel);

@@ -376,6 +376,24 @@ interface ChannelParts {
 
 const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
 
+// A stateful room's view frame: a view change that came without a message.
+function viewMessage(view: JsonSchemaObject): JsonSchemaObject {
+  const description =
+    "a stateful room's view changed by a transaction that published no message (sequenced, kept in history)";
+  return message("View", description, {
+    type: "object",
+    properties: {
+      type: constant("view"),
+      room: ROOM,
+      seq: SEQ,
+      from: str(`who committed it: a member's id, or "${SERVER_SENDER}"`),
+      view,
+      ts: int("when it was sequenced (ms since the epoch)"),
+    },
+    required: ["type", "room", "seq", "from", "view", "ts"],
+  });
+}
+
 // A room route: publish and ping in; the room's frames out; presence, history and push over HTTP.
 function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string, parts: ChannelParts): void {
   const { schema, binary, publishes, roomState, viewSchema, view: shows } = route.options;
@@ -415,22 +433,7 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
   }
   messages.message = message("Message", roomFrame.description as string, roomFrame);
   if (view) {
-    messages.view = message(
-      "View",
-      "a stateful room's view changed by a transaction that published no message (sequenced, kept in history)",
-      {
-        type: "object",
-        properties: {
-          type: constant("view"),
-          room: ROOM,
-          seq: SEQ,
-          from: str(`who committed it: a member's id, or "${SERVER_SENDER}"`),
-          view,
-          ts: int("when it was sequenced (ms since the epoch)"),
-        },
-        required: ["type", "room", "seq", "from", "view", "ts"],
-      },
-    );
+    messages.view = viewMessage(view);
     send.push("view");
   }
   messages.broadcast = message(

@@ -51,8 +51,10 @@ export {
   type Transaction,
   type TransactionResult,
 } from "./core/route.ts";
-/** The app's options and the Worker's forwarding seam. */
-export type { AppOptions, Forward, ForwardTarget, Mode } from "./http/app.ts";
+/** The app's options. */
+export type { AppOptions } from "./http/app.ts";
+/** Where an instance serves, and the Worker's forwarding seam. */
+export type { Forward, ForwardTarget, Mode } from "./http/placement.ts";
 /** Wire protocol: frames, close codes and error codes. */
 export {
   type AckFrame,

@@ -92,7 +92,8 @@ export const auction = defineRoom({
   },
   // The backend's pushes go through the route: closing takes effect in the room's one order.
   push(ctx, message) {
-    if (message.type !== "close") throw new ClientError("backend_cannot_bid", 'a backend push closes: {"type":"close"}');
+    if (message.type !== "close")
+      throw new ClientError("backend_cannot_bid", 'a backend push closes: {"type":"close"}');
     return ctx.room.transact((state) => close(state));
   },
 });

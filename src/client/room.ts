@@ -533,16 +533,9 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
       case "message":
         this.#message(frame as unknown as MessageFrame);
         return;
-      case "view": {
-        const change = frame as unknown as ViewFrame<View>;
-        if (typeof change.seq !== "number" || !("view" in change)) {
-          this.#emit("invalid", { raw: frame, message: "view frame without seq or view" });
-          return;
-        }
-        this.#seq = change.seq;
-        this.#viewChanged(change.view, change.seq);
+      case "view":
+        this.#viewFrame(frame as unknown as ViewFrame<View>);
         return;
-      }
       case "presence":
         this.#presence(frame as unknown as PresenceFrame<Info>);
         return;
@@ -621,6 +614,15 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.#settle = undefined;
     this.#emit("welcome", welcome);
     if ("view" in welcome) this.#emit("state", { view: welcome.view as View, seq: welcome.seq });
+  }
+
+  #viewFrame(change: ViewFrame<View>): void {
+    if (typeof change.seq !== "number" || !("view" in change)) {
+      this.#emit("invalid", { raw: change, message: "view frame without seq or view" });
+      return;
+    }
+    this.#seq = change.seq;
+    this.#viewChanged(change.view, change.seq);
   }
 
   #viewChanged(view: View, seq: number): void {

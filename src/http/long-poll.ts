@@ -1,15 +1,16 @@
 /**
  * The long-polling transport: a session is a Peer whose frames wait in a
  * numbered queue until a held GET collects them. The engine cannot tell it from
- * a WebSocket, so one room mixes both kinds of member in one order.
- * Protocol: docs/protocol.md, "Long-polling transport".
+ * a WebSocket, so one room mixes both kinds of member in one order. A
+ * session's operations are data too (PollOp), so a fleet can run one on the
+ * instance holding the session. Protocol: docs/protocol.md, "Long-polling transport".
  */
 import * as v from "valibot";
 import { fromBase64, toBase64 } from "../bytes.ts";
 import { DEFAULT_POLL_OPTIONS } from "../config.ts";
 import type { Engine } from "../core/engine.ts";
 import type { ConnRecord, Frame, Peer } from "../core/ports.ts";
-import { CloseCode, CloseReason, type PollFrame, type PollReply } from "../protocol.ts";
+import { CloseCode, CloseReason, ErrorCode, type PollFrame, type PollReply } from "../protocol.ts";
 
 /** Body of `POST {route}/poll/:sid`. */
 export const PollSendSchema = v.object({
@@ -252,5 +253,48 @@ export class PollTransport {
     if (this.#sessions.size > 0 || this.#ended.size > 0 || this.#sweeper === undefined) return;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+  }
+}
+
+/** One long-polling operation on a session, as data: run here, or on the fleet instance holding it. */
+export type PollOp =
+  | { op: "get"; key: string; cursor: number }
+  | { op: "send"; key: string; body: unknown }
+  | { op: "close"; key: string; code: number; reason: string };
+
+/** An operation's answer: the HTTP status and JSON body. */
+export interface PollDone {
+  status: number;
+  body: unknown;
+}
+
+const NOT_FOUND = {
+  error: { code: ErrorCode.sessionNotFound, message: "no such polling session (closed or expired)" },
+};
+
+/** Run `op` on this instance's sessions. */
+export async function runPollOp(polling: PollTransport, op: PollOp): Promise<PollDone> {
+  switch (op.op) {
+    case "get": {
+      const result = await polling.poll(op.key, op.cursor);
+      return typeof result === "string" ? { status: 404, body: NOT_FOUND } : { status: 200, body: result };
+    }
+    case "send": {
+      const result = polling.send(op.key, op.body);
+      if (result === "session_not_found") return { status: 404, body: NOT_FOUND };
+      if (result === "invalid_body") {
+        return {
+          status: 400,
+          body: {
+            error: { code: ErrorCode.invalidBody, message: 'expected {"n":1,"frames":[{"t":"…"}|{"b":"<base64>"}]}' },
+          },
+        };
+      }
+      return { status: 200, body: { ok: true } };
+    }
+    case "close":
+      return polling.close(op.key, op.code, op.reason) === "ok"
+        ? { status: 200, body: { ok: true } }
+        : { status: 404, body: NOT_FOUND };
   }
 }

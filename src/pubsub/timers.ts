@@ -76,7 +76,10 @@ export class MemoryTimers implements TimerStore {
     const run = this.#run;
     const room = this.#rooms.get(pending.ref.key);
     if (!run || room?.get(pending.timer.name) !== pending) return;
-    if (pending.timer.at > this.#now()) return this.#arm(pending);
+    if (pending.timer.at > this.#now()) {
+      this.#arm(pending);
+      return;
+    }
     this.cancel(pending.ref, pending.timer.name);
     void run(pending.ref, pending.timer);
   }
