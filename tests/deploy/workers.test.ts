@@ -17,9 +17,10 @@ import { ROOT } from "../support/servers.ts";
 
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 // A bound on what is uploaded, so a dependency pulled in by accident shows up here: the bundles
-// measure 440–459 KiB, 116–120 KiB gzipped (the README's figures); a bound close above them.
-const MAX_BUNDLE_BYTES = 480 * 1024;
-const MAX_GZIP_BYTES = 128 * 1024;
+// measure 480–506 KiB, 126–133 KiB gzipped (the README's figures, with room state and timers); a
+// bound close above them.
+const MAX_BUNDLE_BYTES = 540 * 1024;
+const MAX_GZIP_BYTES = 144 * 1024;
 
 interface DryRun {
   status: number | null;
