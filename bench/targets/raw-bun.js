@@ -1,7 +1,8 @@
 /**
  * Raw `Bun.serve`: the ceiling for edgewire's Bun adapter. Rooms use Bun's
  * native topic publish (`server.publish`, sender included), the fastest fan-out
- * Bun has. With `--envelope` (target raw-bun-envelope) it relays the same bytes
+ * Bun has; /m2m/:room (many-to-many) publishes from the sender's socket (`ws.publish`: the other
+ * members only), relaying every frame unchanged. With `--envelope` (target raw-bun-envelope) it relays the same bytes
  * edgewire sends — `{"type":"message","room","seq","from","data","ts"}` around the
  * publish's data, built by string slicing, no parsing — so edgewire ÷ it is
  * edgewire's per-publish work alone, and it ÷ raw-bun the cost of the bigger frame.
@@ -72,9 +73,10 @@ const server = Bun.serve({
   fetch(req, srv) {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return Response.json({ ok: true, runtime: "raw-bun" });
-    const room = path.startsWith("/rooms/") ? path.slice(7) : null;
+    const others = path.startsWith("/m2m/");
+    const room = path.startsWith("/rooms/") ? path.slice(7) : others ? `m2m:${path.slice(5)}` : null;
     if (path !== "/echo" && room === null) return new Response("not found", { status: 404 });
-    const upgrade = { data: { room } };
+    const upgrade = { data: { room, others } };
     if (MSGPACK && offersMsgpack(req)) upgrade.headers = { "Sec-WebSocket-Protocol": MP_SUBPROTOCOL };
     if (srv.upgrade(req, upgrade)) return undefined;
     return new Response("upgrade failed", { status: 400 });
@@ -89,6 +91,7 @@ const server = Bun.serve({
     },
     message(ws, message) {
       if (ws.data.room === null) ws.send(message);
+      else if (ws.data.others) ws.publish(ws.data.room, message);
       else
         server.publish(
           ws.data.room,
