@@ -293,6 +293,9 @@ export function renderReport(
     ["envelope relay ×raw", "raw-bun-envelope", "raw-bun"],
     ["envelope without room ×crossws", "raw-bun-envelope-no-room", "crossws-bun"],
     ["envelope without room ×envelope", "raw-bun-envelope-no-room", "raw-bun-envelope"],
+    // many-to-many: raw-bun relaying edgewire's broadcast frame — edgewire's own work, and the bigger frame's cost
+    ["bun ×broadcast relay", "edgewire-bun", "raw-bun-broadcast-envelope"],
+    ["broadcast relay ×raw", "raw-bun-broadcast-envelope", "raw-bun"],
     // edgewire.v1+msgpack: against the same ceilings, against JSON on the same server, and its own relay
     ["node msgpack ×raw", "edgewire-node-msgpack", raw("node")],
     ["deno msgpack ×raw", "edgewire-deno-msgpack", raw("deno")],

@@ -264,6 +264,29 @@ export const TARGETS: Target[] = [
   // the same relay on edgewire.v1+msgpack: edgewire-bun-msgpack ÷ it is edgewire's own work on that subprotocol
   bunRelay("raw-bun-envelope-msgpack", "--envelope-msgpack", "mp"),
   {
+    // Many-to-many: raw-bun relaying edgewire's broadcast frame (room and sender around the data) with ws.publish,
+    // so edgewire-bun ÷ it is edgewire's own work per update and it ÷ raw-bun what the bigger frame costs.
+    name: "raw-bun-broadcast-envelope",
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, "--broadcast-envelope"]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
+    unsupported: Object.fromEntries([
+      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
+        f,
+        "relays edgewire's broadcast frame: many-to-many only",
+      ]),
+      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
+    ]),
+    startMs: 30_000,
+  },
+  {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.
     name: "raw-workerd",
