@@ -569,11 +569,15 @@ function renderM2mGlance(
     "## Many-to-many at a glance (issue 25)",
     "",
     "Saturation: deliveries/s · server µs per delivery · ×raw (the runtime's raw server, Node's corked `ws`; median of the",
-    "per-round ratios and their range). Fixed rates: publish-to-delivery p50 / p99 from the timestamp in each update.",
+    "per-round ratios and their range) · the load client's share of its own core. Fixed rates: publish-to-delivery",
+    "p50 / p99 from the timestamp in each update.",
     "Every member sends ~64 B updates; each must reach every other member of its room (delivered: see the scenario's table).",
     "",
   );
-  const head = [...sat.map((s) => `${s.id} deliveries/s · µs · ×raw`), ...paced.map((s) => `${s.id} p50 / p99`)];
+  const head = [
+    ...sat.map((s) => `${s.id} deliveries/s · µs · ×raw · client`),
+    ...paced.map((s) => `${s.id} p50 / p99`),
+  ];
   L.push(`| target | ${head.join(" | ")} |`, `| --- | ${head.map(() => "---:").join(" | ")} |`);
   for (const t of targets) {
     const cells = [
@@ -585,7 +589,7 @@ function renderM2mGlance(
         const r = base && base !== t.name ? ratio(aggs, t.name, base) : Number.NaN;
         const range = base && base !== t.name ? ratioRange(aggs, t.name, base) : "–";
         const cb = clientBound(s, a) ? " †" : "";
-        return `${f.k(a.main)}${cb} · ${f.n2(a.usPerMsg)} · ${Number.isFinite(r) ? `${f.x(r)} (${range})` : "–"}`;
+        return `${f.k(a.main)}${cb} · ${f.n2(a.usPerMsg)} · ${Number.isFinite(r) ? `${f.x(r)} (${range})` : "–"} · ${f.pct(a.clientCpu)}`;
       }),
       ...paced.map((s) => {
         const a = all.get(s.id)?.get(t.name);
