@@ -1,11 +1,13 @@
 /**
  * edgewire benchmarks, side by side: edgewire on Node, Deno, Bun and workerd
  * against the raw runtime servers and against socket.io and crossws, driven by
- * one native load client (bench/loadgen.c).
+ * one native load client (bench/loadgen.c): echo, fan-out, many-to-many rooms,
+ * idle connections, long-polling.
  *
  *   npm run bench                      short version (a few minutes)
  *   npm run bench -- --full            the long one
  *   options: --rounds=N (default 3)  --targets=a,b (names, prefix match)  --scenarios=a,b (id prefix)
+ *            --m2m-window=W (many-to-many saturation: updates in flight per member, default 2)
  *            --profile (Node and Bun targets write --cpu-prof profiles to bench/.work/prof)
  *            --out=NAME (results file name, default "short" or "full")
  *            --render (measure nothing: redo NAME.md and the chart from NAME.json)
@@ -36,6 +38,8 @@ const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
 /** the fd limit servers get: the hard limit of this machine (raising it needs CAP_SYS_RESOURCE) */
 const NOFILE = Math.min(200_000, Number(firstLine("sh", ["-c", "ulimit -Hn"])) || 1024);
+/** many-to-many saturation: updates each member keeps in flight (not yet delivered to every other member) */
+const M2M_WINDOW = Number(option("m2m-window") ?? 2);
 
 // ---------- scenarios ----------
 function scenarios(): Scenario[] {
@@ -67,6 +71,25 @@ function scenarios(): Scenario[] {
         ...d,
       });
   };
+  // Many-to-many (issue 25): rooms × members, every member's ~64 B updates to the room's others. One client
+  // run per group: its phases (saturation, then each rate) on the same connections, in order.
+  const m2m = (rooms: number, members: number, rates: number[], binary = false) => {
+    const group = `m2m-${rooms}r${members}m${binary ? "-binary" : ""}`;
+    for (const rate of rates)
+      list.push({
+        id: `${group}-${rate ? `${rate}hz` : "sat"}`,
+        family: "m2m",
+        title: `many-to-many: ${rooms} rooms × ${members} members, ${binary ? "binary frames relayed" : "JSON (MessagePack on -msgpack targets) broadcast"} to the room's others, ${rate ? `every member at ${rate} Hz` : `saturation (each member keeps ${M2M_WINDOW} updates in flight)`}`,
+        rooms,
+        members,
+        rate,
+        binary,
+        group,
+        window: M2M_WINDOW,
+        size: 64,
+        ...d,
+      });
+  };
   const idle = (conns: number) =>
     list.push({
       id: `idle-${conns / 1000}k`,
@@ -82,12 +105,18 @@ function scenarios(): Scenario[] {
     echo(100, 16, 64, true);
     echo(1000, 16, 64, true);
     for (const m of [100, 1000, 10000]) fanout(m);
+    m2m(4, 50, [0]);
+    m2m(4, 50, [0], true);
+    m2m(5, 10, [0, 20, 60]);
     idle(10_000);
     idle(50_000);
   } else {
     echo(100, 1, 64);
     echo(100, 16, 64, true);
     fanout(100);
+    m2m(4, 50, [0]);
+    m2m(4, 50, [0], true);
+    m2m(5, 10, [20, 60]);
     idle(5_000);
   }
   list.push({
@@ -180,12 +209,14 @@ const tail = (s: string) => s.trim().split("\n").slice(-3).join(" | ").slice(0, 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------- one run ----------
-async function runOne(s: Scenario, r: Running, round: number, pacedOf: Scenario | undefined): Promise<RunRecord[]> {
+/** One client run of `s` on `r`; `followers` are the scenarios the same run measures next (its later phases). */
+async function runOne(s: Scenario, r: Running, round: number, followers: Scenario[]): Promise<RunRecord[]> {
   const base: RunRecord = { scenario: s.id, target: r.target.name, round, ok: false };
+  const also = (rec: RunRecord): RunRecord[] => [rec, ...followers.map((f) => ({ ...rec, scenario: f.id }))];
   try {
-    return await runScenario(s, r, base, pacedOf);
+    return await runScenario(s, r, base, followers, also);
   } catch (error) {
-    return [{ ...base, error: (error as Error).message }];
+    return also({ ...base, error: (error as Error).message });
   }
 }
 
@@ -193,11 +224,12 @@ async function runScenario(
   s: Scenario,
   r: Running,
   base: RunRecord,
-  pacedOf: Scenario | undefined,
+  followers: Scenario[],
+  also: (rec: RunRecord) => RunRecord[],
 ): Promise<RunRecord[]> {
-  const also = (rec: RunRecord): RunRecord[] => (pacedOf ? [rec, { ...rec, scenario: pacedOf.id }] : [rec]);
+  const pacedOf = s.family === "fanout" ? followers[0] : undefined;
   if (r.error) return also({ ...base, error: r.error });
-  const why = r.target.unsupported[s.family];
+  const why = refusal(r.target, s);
   if (why) return also({ ...base, unsupported: why });
   if (r.proc.exited())
     return also({ ...base, error: `server died (${r.proc.exitStatus()}): ${tail(r.proc.output())}` });
@@ -274,6 +306,62 @@ async function runScenario(
       if (pacedOf && runs.length < 2)
         recs.push({ ...base, scenario: pacedOf.id, error: "the burst phase delivered nothing to pace from" });
       return recs;
+    }
+    if (s.family === "m2m") {
+      const rooms = s.rooms as number;
+      const members = s.members as number;
+      const tooMany = fdShortfall(rooms * members, r.target);
+      if (tooMany) return also({ ...base, unsupported: tooMany });
+      // "{}": loadgen puts each member's room index there. Short names, as an app's would be: edgewire puts the
+      // room's name in every broadcast frame, a raw relay does not.
+      const path = r.target.m2mPath?.(`${(Date.now() % 1e6).toString(36)}-{}`, s.binary === true);
+      if (!path) return also({ ...base, unsupported: "no many-to-many room route" });
+      const phases = [s, ...followers];
+      const runs = await runLoadgenPhases(
+        [
+          ...common,
+          "--mode",
+          "m2m",
+          "--path",
+          path,
+          "--rooms",
+          String(rooms),
+          "--conns",
+          String(members),
+          "--rates",
+          phases.map((p) => p.rate ?? 0).join(","),
+          // saturation: reads batched (pauses ≤ 5 ms, ≤ a quarter of the server's backlog): loadgen.c says why
+          "--read-pause-us",
+          "5000",
+          // workerd under a slow minute of the host can be seconds behind at saturation: wait for its last deliveries
+          "--drain",
+          "5",
+          ...load(s),
+          ...(s.binary ? ["--binary"] : []),
+          "--welcome",
+          "--settle",
+          "0.3",
+          "--settle-max",
+          "30",
+          "--connect-timeout",
+          "60",
+        ],
+        { core: CLIENT_CORE, timeoutMs: 120_000 + phases.length * 30_000 },
+      );
+      return phases.map((p, i) => {
+        const res = runs[i];
+        if (!res) return { ...base, scenario: p.id, error: "the client ended before this phase" };
+        const m = res.m2m;
+        const lost = m && m.alive < rooms * members ? `${rooms * members - m.alive} members dropped; ` : "";
+        const ok = res.msgs > 0 && !!m && m.alive === rooms * members;
+        return {
+          ...base,
+          scenario: p.id,
+          ok,
+          result: res,
+          ...(ok ? {} : { error: `${lost}${failure(res)}` }),
+        };
+      });
     }
     if (s.family === "idle") {
       const tooMany = fdShortfall(s.conns as number, r.target);
@@ -364,6 +452,12 @@ async function runScenario(
       },
     ];
   }
+}
+
+/** why target `t` does not serve scenario `s`, or undefined when it does */
+function refusal(t: Target, s: Scenario): string | undefined {
+  if (s.family === "m2m" && !t.m2mPath) return t.unsupported.m2m ?? "no many-to-many room route";
+  return t.unsupported[s.family] ?? (s.family === "m2m" && s.binary ? t.unsupported["m2m-binary"] : undefined);
 }
 
 /** why `conns` client connections to `t` cannot be held here, or undefined when they can */
@@ -484,8 +578,11 @@ async function main(): Promise<void> {
   } catch {}
   buildLoadgen();
   const wanted = option("targets")?.split(",");
-  const targets = TARGETS.filter((t) => !wanted || wanted.some((w) => t.name.startsWith(w)));
   const list = scenarios();
+  // A target that serves none of the chosen scenarios is not started (raw-bun-envelope for many-to-many alone, say).
+  const targets = TARGETS.filter((t) => !wanted || wanted.some((w) => t.name.startsWith(w))).filter((t) =>
+    list.some((s) => !refusal(t, s)),
+  );
   process.stderr.write(
     `edgewire bench (${FULL ? "full" : "short"}): ${list.length} scenarios × ${targets.length} targets × ${ROUNDS} rounds\n`,
   );
@@ -529,23 +626,31 @@ async function main(): Promise<void> {
     ).catch(() => {});
   }
   const records: RunRecord[] = [];
-  const runnable = list.filter((s) => !(s.family === "fanout" && s.paced));
+  // A client run measures a fan-out burst and its paced run, or a many-to-many group's phases, together.
+  const followersOf = (s: Scenario): Scenario[] =>
+    s.family === "fanout"
+      ? list.filter((p) => p.family === "fanout" && p.paced && p.members === s.members)
+      : s.family === "m2m"
+        ? list.filter((p) => p.group === s.group && p !== s)
+        : [];
+  const runnable = list.filter(
+    (s) => !(s.family === "fanout" && s.paced) && !(s.family === "m2m" && list.find((p) => p.group === s.group) !== s),
+  );
   const total = runnable.length * ROUNDS * running.length;
   let done = 0;
   for (const s of runnable) {
-    const pacedOf =
-      s.family === "fanout" ? list.find((p) => p.family === "fanout" && p.paced && p.members === s.members) : undefined;
+    const followers = followersOf(s);
     for (let round = 1; round <= ROUNDS; round++) {
       const order = roundOrder(running, round);
       for (const r of order) {
         const t = performance.now();
-        const recs = await runOne(s, r, round, pacedOf);
+        const recs = await runOne(s, r, round, followers);
         records.push(...recs);
         done++;
         const elapsed = (performance.now() - t0) / 1000;
         const eta = (elapsed / done) * (total - done);
         process.stderr.write(
-          `[${String(done).padStart(4)}/${total} ${fmtTime(elapsed)} eta ${fmtTime(eta)}] ${s.id} r${round} ${r.target.name}: ${recs.map(summary).join(" → paced: ")} (${((performance.now() - t) / 1000).toFixed(1)} s)\n`,
+          `[${String(done).padStart(4)}/${total} ${fmtTime(elapsed)} eta ${fmtTime(eta)}] ${s.id} r${round} ${r.target.name}: ${recs.map(summary).join(s.family === "m2m" ? " → " : " → paced: ")} (${((performance.now() - t) / 1000).toFixed(1)} s)\n`,
         );
       }
     }
@@ -576,6 +681,8 @@ function summary(rec: RunRecord): string {
   if (!res) return `ERROR ${rec.error}`;
   if (rec.rss)
     return `${res.ready} conns at ${fmtK(res.connect_rate)}/s, ${(rec.rss.perConn / 1024).toFixed(1)} KB/conn${err}`;
+  if (res.m2m)
+    return `${res.phase}: ${fmtK(res.msgs_per_s)} deliveries/s p50 ${fmtUs(res.lat_us.p50)} p99 ${fmtUs(res.lat_us.p99)} srv ${(res.server_cpu * 100).toFixed(0)}% ${res.server_us_per_msg.toFixed(2)} µs client ${(res.client_cpu * 100).toFixed(0)}% delivered ${(res.m2m.delivered_ratio * 100).toFixed(1)}%${res.m2m.self_deliveries ? ` self ${res.m2m.self_deliveries}` : ""}${err}`;
   return `${fmtK(res.msgs_per_s)} msg/s p99 ${fmtUs(res.lat_us.p99)} srv ${(res.server_cpu * 100).toFixed(0)}%${err}`;
 }
 const fmtK = (n: number) =>

@@ -5,7 +5,7 @@
  * with @resvg/resvg-js (system fonts; the SVG is kept too).
  */
 import { aggregate, clientBound, type Meta, type RunRecord, type Scenario } from "./report.ts";
-import { RAW_OF, type Target } from "./targets.ts";
+import { rawOf, type Target } from "./targets.ts";
 
 const COLORS: Record<string, string> = { edgewire: "#2563eb", raw: "#6b7280", peer: "#f59e0b", control: "#93c5fd" };
 const colorOf = (t: Target): string => (t.name.startsWith("socket.io") ? "#dc2626" : (COLORS[t.kind] ?? "#000"));
@@ -66,11 +66,12 @@ export async function renderChart(
     const px = 10 + (i % cols) * panelW;
     const py = headH + Math.floor(i / cols) * (panelH + 14);
     const aggs = aggregate(s, records);
+    const names = new Set(targets.map((x) => x.name));
     o.push(`<rect x="${px}" y="${py}" width="${panelW - 10}" height="${panelH}" fill="#f8fafc" stroke="#e2e8f0"/>`);
     const unit =
       s.family === "idle"
         ? "RSS per connection, lower is better"
-        : s.family === "fanout"
+        : s.family === "fanout" || s.family === "m2m"
           ? "deliveries/s, higher is better"
           : "messages/s, higher is better";
     o.push(`<text x="${px + 10}" y="${py + 20}" font-size="14" font-weight="bold" fill="#111">${esc(s.id)}</text>`);
@@ -96,9 +97,9 @@ export async function renderChart(
         `<rect x="${px + labelW + 8}" y="${y + 2}" width="${w.toFixed(1)}" height="${rowH - 5}" fill="${colorOf(t)}" opacity="${cb ? 0.45 : 1}"/>`,
       );
       let label = fmt(a.main, s.family) + (cb ? " †" : "");
-      if (s.family === "fanout" && Number.isFinite(a.p95))
+      if ((s.family === "fanout" || s.family === "m2m") && Number.isFinite(a.p95))
         label += ` · p95 ${a.p95 >= 1000 ? `${(a.p95 / 1000).toFixed(a.p95 >= 10_000 ? 0 : 1)} ms` : `${a.p95.toFixed(0)} µs`}`;
-      const raw = RAW_OF[t.runtime];
+      const raw = rawOf(t.runtime, names);
       if (t.kind === "edgewire" && raw && aggs.get(raw)?.main)
         label += `  ${(a.main / (aggs.get(raw)?.main as number)).toFixed(2)}×raw`;
       o.push(`<text x="${px + labelW + 14 + w}" y="${y + 13}" font-size="11.5" fill="#222">${esc(label)}</text>`);

@@ -50,6 +50,26 @@ export interface LoadResult {
     delivered_ratio: number;
     settle_s: number;
   };
+  /** many-to-many: one phase (saturation or a rate per member) */
+  m2m?: {
+    rooms: number;
+    members: number;
+    /** updates per second per member; 0 = saturation */
+    rate: number;
+    window: number;
+    /** members still connected at the end of the phase */
+    alive: number;
+    sent: number;
+    sent_measured: number;
+    deliveries: number;
+    expected: number;
+    delivered_ratio: number;
+    /** a member's own update sent back to it (work a broadcast "to the others" does not do) */
+    self_deliveries: number;
+    /** updates from another room, or without a sender index */
+    foreign_deliveries: number;
+    settle_s: number;
+  };
 }
 
 /** Run loadgen with `args` on `core`; `onEvent` sees its stderr JSON events. Resolves to its last result. */
@@ -60,7 +80,7 @@ export async function runLoadgen(
   return (await runLoadgenPhases(args, options)).at(-1) as LoadResult;
 }
 
-/** Run loadgen; resolves to every result it printed (one per phase: fan-out burst, then paced). */
+/** Run loadgen; resolves to every result it printed (one per phase: fan-out burst, then paced; many-to-many's phases). */
 export function runLoadgenPhases(
   args: string[],
   options: { core: number; timeoutMs: number; onEvent?: (event: Record<string, unknown>) => void },

@@ -1,11 +1,12 @@
 /**
  * Turning run records into the Markdown results: medians per scenario and
- * target, ratios edgewire/raw and edgewire/peer, the issue's goals, and the
- * machine and versions the numbers came from.
+ * target, ratios edgewire/raw and edgewire/peer, the issues' goals, and the
+ * machine and versions the numbers came from. "raw" on Node is the corked `ws`
+ * (raw-ws-corked), with the plain send loop (raw-ws) as a second column.
  */
 import type { LoadResult } from "./client.ts";
 import type { PollResult } from "./longpoll.ts";
-import { type Family, PEERS_OF, RAW_OF, type Target } from "./targets.ts";
+import { type Family, NAIVE_RAW_OF, PEERS_OF, rawOf, type Target } from "./targets.ts";
 
 /** One benchmark scenario. */
 export interface Scenario {
@@ -18,6 +19,14 @@ export interface Scenario {
   batch?: boolean;
   members?: number;
   paced?: boolean;
+  /** many-to-many: rooms of `members` each */
+  rooms?: number;
+  /** many-to-many: updates per second per member; 0 = saturation */
+  rate?: number;
+  /** many-to-many: binary frames relayed (else JSON, or MessagePack on -msgpack targets, broadcast) */
+  binary?: boolean;
+  /** many-to-many: the scenarios one client run measures, as its phases in order */
+  group?: string;
   duration: number;
   warmup: number;
 }
@@ -69,6 +78,9 @@ export interface Agg {
   rate: number;
   delivered: number;
   settle: number;
+  /** many-to-many: median own updates sent back to their sender, and updates from another room */
+  self: number;
+  foreign: number;
   errors: string[];
   unsupported?: string;
   /** the headline number of each round, for paired ratios */
@@ -128,10 +140,15 @@ export function aggregate(s: Scenario, records: RunRecord[]): Map<string, Agg> {
       fair: median(res.map((x) => x.per_conn.fair)),
       connectRate: pick((x) => x.connect_rate),
       connectS: pick((x) => x.connect_s),
-      pubsPerS: pick((x) => (x.fanout ? x.fanout.published_measured / x.seconds : Number.NaN)),
-      rate: pick((x) => x.fanout?.rate ?? Number.NaN),
-      delivered: pick((x) => x.fanout?.delivered_ratio ?? Number.NaN),
-      settle: pick((x) => x.fanout?.settle_s ?? Number.NaN),
+      pubsPerS: pick((x) => {
+        const sent = x.fanout?.published_measured ?? x.m2m?.sent_measured;
+        return sent === undefined ? Number.NaN : sent / x.seconds;
+      }),
+      rate: pick((x) => x.fanout?.rate ?? x.m2m?.rate ?? Number.NaN),
+      delivered: pick((x) => x.fanout?.delivered_ratio ?? x.m2m?.delivered_ratio ?? Number.NaN),
+      settle: pick((x) => x.fanout?.settle_s ?? x.m2m?.settle_s ?? Number.NaN),
+      self: pick((x) => x.m2m?.self_deliveries ?? Number.NaN),
+      foreign: pick((x) => x.m2m?.foreign_deliveries ?? Number.NaN),
       errors: [...new Set(runs.filter((r) => r.error).map((r) => r.error as string))],
       byRound,
       costByRound,
@@ -141,9 +158,15 @@ export function aggregate(s: Scenario, records: RunRecord[]): Map<string, Agg> {
   return out;
 }
 
-/** A run is client-bound when the server used under 90 % of its core (paced fan-out and idle are below by design). */
+/** A many-to-many scenario at a fixed rate (below saturation by design). */
+export const pacedM2m = (s: Scenario): boolean => s.family === "m2m" && (s.rate ?? 0) > 0;
+
+/** A run is client-bound when the server used under 90 % of its core (paced fan-out, paced many-to-many and idle are below by design). */
 export const clientBound = (s: Scenario, a: Agg): boolean =>
-  (s.family === "echo" || (s.family === "fanout" && !s.paced) || s.family === "longpoll") &&
+  (s.family === "echo" ||
+    (s.family === "fanout" && !s.paced) ||
+    (s.family === "m2m" && !pacedM2m(s)) ||
+    s.family === "longpoll") &&
   Number.isFinite(a.serverCpu) &&
   a.serverCpu < 0.9;
 
@@ -218,6 +241,7 @@ export function renderReport(
 ): string {
   const L: string[] = [];
   const names = new Set(targets.map((t) => t.name));
+  const raw = (runtime: string) => rawOf(runtime, names);
   L.push(`# edgewire benchmarks — ${meta.mode} run`, "");
   L.push(
     `Measured ${meta.date.slice(0, 16).replace("T", " ")} UTC in ${Math.round(meta.seconds)} s; ${meta.rounds} interleaved rounds per scenario, medians shown; edgewire at commit ${meta.commit || "?"} (as the servers were started).`,
@@ -247,13 +271,19 @@ export function renderReport(
   );
   L.push(
     "process: how far apart two equal servers land, i.e. the noise. † = one side was client-bound (server < 90 % CPU).",
+    `Node's raw is ${raw("node")}${raw("node") === "raw-ws-corked" ? " (`ws` corked until the tick ends, as edgewire's adapter does); `×plain ws` is against the plain send loop (raw-ws)" : ""}.`,
+    "Many-to-many rows at a fixed rate (`-20hz`, `-60hz`): the deliveries are set by the rate, so 1.00× means it kept up;",
+    "read their latency and server µs/delivery in the scenario's table.",
     "",
   );
   const cols: [string, string, string | undefined][] = [
-    ["node ×raw", "edgewire-node", RAW_OF.node],
-    ["deno ×raw", "edgewire-deno", RAW_OF.deno],
-    ["bun ×raw", "edgewire-bun", RAW_OF.bun],
-    ["workerd ×raw", "edgewire-workerd", RAW_OF.workerd],
+    ["node ×raw", "edgewire-node", raw("node")],
+    // (a run from before raw-ws-corked: its raw is the plain loop already)
+    ["node ×plain ws", "edgewire-node", raw("node") === NAIVE_RAW_OF.node ? undefined : NAIVE_RAW_OF.node],
+    ["corked ws ×plain ws", "raw-ws-corked", NAIVE_RAW_OF.node],
+    ["deno ×raw", "edgewire-deno", raw("deno")],
+    ["bun ×raw", "edgewire-bun", raw("bun")],
+    ["workerd ×raw", "edgewire-workerd", raw("workerd")],
     ["node ×crossws", "edgewire-node", "crossws-node"],
     ["node ×socket.io", "edgewire-node", "socket.io-node"],
     ["deno ×crossws", "edgewire-deno", "crossws-deno"],
@@ -263,14 +293,19 @@ export function renderReport(
     ["envelope relay ×raw", "raw-bun-envelope", "raw-bun"],
     ["envelope without room ×crossws", "raw-bun-envelope-no-room", "crossws-bun"],
     ["envelope without room ×envelope", "raw-bun-envelope-no-room", "raw-bun-envelope"],
+    // many-to-many: raw-bun relaying edgewire's broadcast frame — edgewire's own work, and the bigger frame's cost
+    ["bun ×broadcast relay", "edgewire-bun", "raw-bun-broadcast-envelope"],
+    ["broadcast relay ×raw", "raw-bun-broadcast-envelope", "raw-bun"],
     // edgewire.v1+msgpack: against the same ceilings, against JSON on the same server, and its own relay
-    ["node msgpack ×raw", "edgewire-node-msgpack", RAW_OF.node],
-    ["deno msgpack ×raw", "edgewire-deno-msgpack", RAW_OF.deno],
-    ["bun msgpack ×raw", "edgewire-bun-msgpack", RAW_OF.bun],
+    ["node msgpack ×raw", "edgewire-node-msgpack", raw("node")],
+    ["deno msgpack ×raw", "edgewire-deno-msgpack", raw("deno")],
+    ["bun msgpack ×raw", "edgewire-bun-msgpack", raw("bun")],
+    ["workerd msgpack ×raw", "edgewire-workerd-msgpack", raw("workerd")],
     ["bun msgpack ×crossws", "edgewire-bun-msgpack", "crossws-bun"],
     ["node msgpack ×JSON", "edgewire-node-msgpack", "edgewire-node"],
     ["deno msgpack ×JSON", "edgewire-deno-msgpack", "edgewire-deno"],
     ["bun msgpack ×JSON", "edgewire-bun-msgpack", "edgewire-bun"],
+    ["workerd msgpack ×JSON", "edgewire-workerd-msgpack", "edgewire-workerd"],
     ["bun msgpack ×msgpack relay", "edgewire-bun-msgpack", "raw-bun-envelope-msgpack"],
     ["msgpack relay ×envelope relay", "raw-bun-envelope-msgpack", "raw-bun-envelope"],
     ["control", "edgewire-node", "edgewire-node#2"],
@@ -297,7 +332,7 @@ export function renderReport(
   L.push("");
 
   // Goals of issue 5
-  L.push("## Goals (issue 5)", "");
+  L.push(`## Goals (issue 5${scenarios.some((s) => s.family === "m2m") ? "; many-to-many: issue 25" : ""})`, "");
   L.push(
     "`measured` is the median of the per-round ratios, `rounds` their range; `CPU cost` is the other server's",
     "server µs per message ÷ edgewire's (≥ 1: edgewire spends no more CPU per message), which holds even when a run",
@@ -324,23 +359,37 @@ export function renderReport(
   for (const s of scenarios.filter((x) => x.family === "echo"))
     for (const rt of ["node", "deno", "bun"])
       for (const ew of edgewireOf(rt, s.family))
-        pairGoal(s, `${s.id}: ${ew} ≥ 0.95× raw`, ew, RAW_OF[rt], (v) => v >= 0.95);
+        pairGoal(s, `${s.id}: ${ew} ≥ 0.95× raw`, ew, raw(rt), (v) => v >= 0.95);
   for (const s of scenarios.filter((x) => x.family === "fanout" && !x.paced))
     for (const ew of edgewireOf("bun", s.family))
       pairGoal(s, `${s.id}: ${ew} ≥ 0.90× Bun server.publish`, ew, "raw-bun", (v) => v >= 0.9);
   for (const s of scenarios.filter((x) => x.family === "idle"))
     for (const rt of ["node", "deno", "bun"])
       for (const ew of edgewireOf(rt, s.family))
-        pairGoal(s, `${s.id}: RSS/conn ${ew} ≤ 1.15× raw`, ew, RAW_OF[rt], (v) => v <= 1.15);
+        pairGoal(s, `${s.id}: RSS/conn ${ew} ≤ 1.15× raw`, ew, raw(rt), (v) => v <= 1.15);
+  // Issue 25: many-to-many at saturation — ≥ 0.90× the runtime's raw relay (Node: the corked ws), and on Bun no
+  // more than 1.1× raw's CPU per delivery (CPU cost ratio raw ÷ edgewire ≥ 1/1.1); ≥ 1.0× crossws is the
+  // "ahead of" rows below.
+  for (const s of scenarios.filter((x) => x.family === "m2m" && !pacedM2m(x)))
+    for (const rt of ["node", "deno", "bun", "workerd"])
+      for (const ew of edgewireOf(rt, s.family).filter((n) => !(s.binary && n.endsWith("-msgpack")))) {
+        const base = raw(rt);
+        if (!names.has(ew) || !base || !names.has(base)) continue;
+        pairGoal(s, `${s.id}: ${ew} ≥ 0.90× ${base}`, ew, base, (v) => v >= 0.9);
+        if (rt !== "bun") continue;
+        const aggs = all.get(s.id) as Map<string, Agg>;
+        const cost = costRatio(aggs, ew, base);
+        goal(`${s.id}: ${ew} server µs/delivery ≤ 1.1× ${base}'s`, cost, (v) => v >= 1 / 1.1, f.x, "–", cost);
+      }
   for (const s of scenarios.filter((x) => x.family === "echo")) {
     const aggs = all.get(s.id) as Map<string, Agg>;
     const fairs = [...aggs.values()].filter((a) => a.target.startsWith("edgewire") && Number.isFinite(a.fair));
     if (fairs.length) {
       const worst = fairs.reduce((m, a) => (a.fair < m.fair ? a : m));
       // The raw server of the same runtime, for context: a runtime that starves connections by itself shows it there too.
-      const rawName = RAW_OF[targets.find((t) => t.name === worst.target)?.runtime ?? ""];
-      const raw = rawName ? aggs.get(rawName) : undefined;
-      const rawNote = raw && Number.isFinite(raw.fair) ? `; ${rawName}: ${f.n2(raw.fair)}` : "";
+      const rawName = raw(targets.find((t) => t.name === worst.target)?.runtime ?? "");
+      const rawAgg = rawName ? aggs.get(rawName) : undefined;
+      const rawNote = rawAgg && Number.isFinite(rawAgg.fair) ? `; ${rawName}: ${f.n2(rawAgg.fair)}` : "";
       goal(
         `${s.id}: every edgewire connection served fairly (min/max ≥ 0.5; worst: ${worst.target}${rawNote})`,
         worst.fair,
@@ -349,7 +398,8 @@ export function renderReport(
       );
     }
   }
-  for (const s of scenarios) {
+  // (at a fixed many-to-many rate every server delivers the same: read its table's latency and CPU instead)
+  for (const s of scenarios.filter((x) => !pacedM2m(x))) {
     const aggs = all.get(s.id) as Map<string, Agg>;
     for (const rt of ["node", "deno", "bun"]) {
       for (const ew of edgewireOf(rt, s.family))
@@ -375,6 +425,8 @@ export function renderReport(
   }
   L.push("");
 
+  renderM2mGlance(L, scenarios, targets, all, raw);
+
   // Per-scenario tables
   for (const s of scenarios) {
     const aggs = all.get(s.id) as Map<string, Agg>;
@@ -385,7 +437,7 @@ export function renderReport(
       "",
     );
     const rows = targets.map((t) => aggs.get(t.name)).filter((a): a is Agg => !!a);
-    const rawOf = (name: string) => RAW_OF[targets.find((t) => t.name === name)?.runtime ?? ""];
+    const rawOfTarget = (name: string) => raw(targets.find((t) => t.name === name)?.runtime ?? "");
     if (s.family === "idle") {
       L.push(
         "| target | connected | connect rate /s | RSS / conn | ×raw | errors |",
@@ -399,7 +451,7 @@ export function renderReport(
         const runs = records.filter((r) => r.scenario === s.id && r.target === a.target && r.result);
         const conn = median(runs.map((r) => r.result?.ready ?? 0));
         L.push(
-          `| ${a.target} | ${Number.isFinite(conn) ? conn : "–"} | ${f.k(a.connectRate)} | ${f.kb(a.main)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${a.errors.join("; ").slice(0, 200)} |`,
+          `| ${a.target} | ${Number.isFinite(conn) ? conn : "–"} | ${f.k(a.connectRate)} | ${f.kb(a.main)} | ${f.x(ratio(aggs, a.target, rawOfTarget(a.target)))} | ${a.errors.join("; ").slice(0, 200)} |`,
         );
       }
     } else if (s.family === "fanout") {
@@ -421,7 +473,33 @@ export function renderReport(
           .filter(Boolean)
           .join("; ");
         L.push(
-          `| ${a.target} | ${f.k(a.main)} | ${f.k(a.pubsPerS)} | ${f.us(a.p50)} | ${f.us(a.p95)} | ${f.us(a.p99)} | ${f.pct(a.delivered)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${f.n2(a.connectS + (Number.isFinite(a.settle) ? a.settle : 0))} | ${notes.slice(0, 240)} |`,
+          `| ${a.target} | ${f.k(a.main)} | ${f.k(a.pubsPerS)} | ${f.us(a.p50)} | ${f.us(a.p95)} | ${f.us(a.p99)} | ${f.pct(a.delivered)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.x(ratio(aggs, a.target, rawOfTarget(a.target)))} | ${f.n2(a.connectS + (Number.isFinite(a.settle) ? a.settle : 0))} | ${notes.slice(0, 240)} |`,
+        );
+      }
+    } else if (s.family === "m2m") {
+      const plain = raw("node") === NAIVE_RAW_OF.node ? undefined : NAIVE_RAW_OF.node;
+      L.push(
+        `| target | deliveries/s | spread | updates sent/s | p50 | p99 | delivered | server CPU | server µs/delivery | client CPU | ×raw | CPU ×raw |${plain ? " ×plain ws |" : ""} notes |`,
+        `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${plain ? " ---: |" : ""} --- |`,
+      );
+      for (const a of rows) {
+        if (a.unsupported) {
+          L.push(`| ${a.target} | unsupported: ${a.unsupported} |||||||||||${plain ? "|" : ""}`);
+          continue;
+        }
+        const node = targets.find((t) => t.name === a.target)?.runtime === "node";
+        const notes = [
+          clientBound(s, a) ? "client-bound" : "",
+          interference(a),
+          a.self > 0 ? `${f.k(a.self)} own updates sent back` : "",
+          a.foreign > 0 ? `${f.k(a.foreign)} updates from other rooms` : "",
+          ...a.errors,
+        ]
+          .filter(Boolean)
+          .join("; ");
+        const base = rawOfTarget(a.target);
+        L.push(
+          `| ${a.target} | ${f.k(a.main)} | ${f.pct(a.spread)} | ${f.k(a.pubsPerS)} | ${f.us(a.p50)} | ${f.us(a.p99)} | ${f.pct(a.delivered)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.x(ratio(aggs, a.target, base))} | ${f.x(costRatio(aggs, a.target, base))} |${plain ? ` ${node ? f.x(ratio(aggs, a.target, plain)) : "–"} |` : ""} ${notes.slice(0, 240)} |`,
         );
       }
     } else {
@@ -438,7 +516,7 @@ export function renderReport(
           .filter(Boolean)
           .join("; ");
         L.push(
-          `| ${a.target} | ${f.k(a.main)} | ${f.pct(a.spread)} | ${f.us(a.p50)} | ${f.us(a.p99)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.n2(a.fair)} | ${f.x(ratio(aggs, a.target, rawOf(a.target)))} | ${notes.slice(0, 240)} |`,
+          `| ${a.target} | ${f.k(a.main)} | ${f.pct(a.spread)} | ${f.us(a.p50)} | ${f.us(a.p99)} | ${f.pct(a.serverCpu)} | ${f.n2(a.usPerMsg)} | ${f.pct(a.clientCpu)} | ${f.n2(a.fair)} | ${f.x(ratio(aggs, a.target, rawOfTarget(a.target)))} | ${notes.slice(0, 240)} |`,
         );
       }
     }
@@ -469,4 +547,59 @@ export function renderReport(
     L.push("", `Only ${paced.map((s) => s.members).join(", ")} members were tested in this run.`, "");
   }
   return `${L.join("\n")}\n`;
+}
+
+/**
+ * Many-to-many at a glance: one row per target, for every saturation scenario its deliveries/s, server µs
+ * per delivery and ratio to its runtime's raw server (median of per-round ratios, with their range), for every
+ * fixed-rate scenario its p50 / p99.
+ */
+function renderM2mGlance(
+  L: string[],
+  scenarios: Scenario[],
+  targets: Target[],
+  all: Map<string, Map<string, Agg>>,
+  raw: (runtime: string) => string | undefined,
+): void {
+  const m2m = scenarios.filter((s) => s.family === "m2m");
+  if (!m2m.length) return;
+  const sat = m2m.filter((s) => !pacedM2m(s));
+  const paced = m2m.filter(pacedM2m);
+  L.push(
+    "## Many-to-many at a glance (issue 25)",
+    "",
+    "Saturation: deliveries/s · server µs per delivery · ×raw (the runtime's raw server, Node's corked `ws`; median of the",
+    "per-round ratios and their range) · the load client's share of its own core. Fixed rates: publish-to-delivery",
+    "p50 / p99 from the timestamp in each update.",
+    "Every member sends ~64 B updates; each must reach every other member of its room (delivered: see the scenario's table).",
+    "",
+  );
+  const head = [
+    ...sat.map((s) => `${s.id} deliveries/s · µs · ×raw · client`),
+    ...paced.map((s) => `${s.id} p50 / p99`),
+  ];
+  L.push(`| target | ${head.join(" | ")} |`, `| --- | ${head.map(() => "---:").join(" | ")} |`);
+  for (const t of targets) {
+    const cells = [
+      ...sat.map((s) => {
+        const aggs = all.get(s.id) as Map<string, Agg>;
+        const a = aggs.get(t.name);
+        if (!a || a.unsupported || !Number.isFinite(a.main)) return "–";
+        const base = raw(t.runtime);
+        const r = base && base !== t.name ? ratio(aggs, t.name, base) : Number.NaN;
+        const range = base && base !== t.name ? ratioRange(aggs, t.name, base) : "–";
+        const cb = clientBound(s, a) ? " †" : "";
+        return `${f.k(a.main)}${cb} · ${f.n2(a.usPerMsg)} · ${Number.isFinite(r) ? `${f.x(r)} (${range})` : "–"} · ${f.pct(a.clientCpu)}`;
+      }),
+      ...paced.map((s) => {
+        const a = all.get(s.id)?.get(t.name);
+        if (!a || a.unsupported || !Number.isFinite(a.main)) return "–";
+        const kept = Number.isFinite(a.delivered) && a.delivered < 0.999 ? ` (${f.pct(a.delivered)} delivered)` : "";
+        return `${f.us(a.p50)} / ${f.us(a.p99)}${kept}`;
+      }),
+    ];
+    if (cells.every((c) => c === "–")) continue;
+    L.push(`| ${t.name} | ${cells.join(" | ")} |`);
+  }
+  L.push("", "† = the server used under 90 % of its core (client-bound or latency-bound).", "");
 }

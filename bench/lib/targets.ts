@@ -1,8 +1,10 @@
 /**
  * Every server the bench compares, how to start it, and which scenarios it can
- * serve. "edgewire-*" are this repo's adapters; "raw-*" the runtime's own
- * server (the ceiling); socket.io and crossws are what users would pick instead.
- * "edgewire-*-msgpack" are the same servers driven over edgewire.v1+msgpack.
+ * serve. "edgewire-*" are this repo's adapters serving the service plus the bench's
+ * broadcast room (targets/edgewire-service.ts); "raw-*" the runtime's own server (the
+ * ceiling; on Node the corked `ws`, with the plain send loop beside it); socket.io and
+ * crossws are what users would pick instead. "edgewire-*-msgpack" are the same servers
+ * driven over edgewire.v1+msgpack.
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -38,7 +40,9 @@ export const EDGEWIRE_BENCH_ENV: Record<string, string> = {
 /** What a target is, for the ratio tables. */
 export type Kind = "edgewire" | "raw" | "peer" | "control";
 /** The scenario families. */
-export type Family = "echo" | "fanout" | "idle" | "longpoll";
+export type Family = "echo" | "fanout" | "idle" | "longpoll" | "m2m";
+/** What a target may refuse: a family, or many-to-many's binary relay variant alone. */
+export type Refusable = Family | "m2m-binary";
 
 /** One server under test. */
 export interface Target {
@@ -50,8 +54,13 @@ export interface Target {
   command(port: number, inspector: number, profile: boolean): [string, string[]];
   echoPath: string;
   roomPath(room: string): string;
-  /** why a scenario family is not run on it */
-  unsupported: Partial<Record<Family, string>>;
+  /**
+   * many-to-many: the path of room `room` ("{}" in it is loadgen's room index) where every frame
+   * reaches the room's other members — edgewire: a broadcast route, or (binary) the relay of /rooms
+   */
+  m2mPath?(room: string, binary: boolean): string;
+  /** why a scenario family (or many-to-many's binary variant) is not run on it */
+  unsupported: Partial<Record<Refusable, string>>;
   startMs: number;
   /** file descriptors the server process tree spends per client connection (1 for a plain server) */
   fdsPerConn?: number;
@@ -84,6 +93,10 @@ const bun = (file: string, profile = false): [string, string[]] => [
 const ws = (p: string) => p;
 const LP_ONLY_EDGEWIRE = "has no long-polling transport of the edgewire protocol";
 const noLp = { longpoll: LP_ONLY_EDGEWIRE };
+/** raw servers and crossws: /m2m/:room relays every frame, text or binary, to the other members */
+const relayToOthers = (r: string) => `/m2m/${r}`;
+/** edgewire: JSON and MessagePack updates are the bench route's `broadcast`; binary frames the service's relay */
+const edgewireM2m = (r: string, binary: boolean) => (binary ? `/rooms/${r}` : `/cast/${r}`);
 
 /** raw-bun started with `flag` (bench/targets/raw-bun.js relaying an envelope): a peer, not the raw ceiling. */
 function bunRelay(name: string, flag: string, proto: Target["proto"] = "ws"): Target {
@@ -98,7 +111,7 @@ function bunRelay(name: string, flag: string, proto: Target["proto"] = "ws"): Ta
     },
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
-    unsupported: noLp,
+    unsupported: { ...noLp, m2m: "relays edgewire's sequenced envelope; many-to-many is measured on raw-bun" },
     startMs: 30_000,
   };
 }
@@ -117,17 +130,20 @@ const msgpack = (t: Target): Target => ({
     echo: `/echo returns frames as they are on either encoding; measured on ${t.name}`,
     idle: `an idle connection holds no frames; measured on ${t.name}`,
     longpoll: `the bench's long-polling client speaks edgewire.v1 (JSON) only; measured on ${t.name}`,
+    "m2m-binary": `relayed bytes are the same on either encoding; measured on ${t.name}`,
   },
 });
 
+// The edgewire targets serve service/service.ts as it is, plus the bench's /cast/:room (targets/edgewire-service.ts).
 const EDGEWIRE_NODE: Target = {
   name: "edgewire-node",
   kind: "edgewire",
   runtime: "node",
   proto: "ws",
-  command: (_p, _i, prof) => nodeTs("service/node.ts", prof),
+  command: (_p, _i, prof) => nodeTs("bench/targets/edgewire-node.ts", prof),
   echoPath: "/echo",
   roomPath: (r) => ws(`/rooms/${r}`),
+  m2mPath: edgewireM2m,
   unsupported: {},
   startMs: 30_000,
 };
@@ -136,9 +152,10 @@ const EDGEWIRE_DENO: Target = {
   kind: "edgewire",
   runtime: "deno",
   proto: "ws",
-  command: () => deno("service/deno.ts"),
+  command: () => deno("bench/targets/edgewire-deno.js"),
   echoPath: "/echo",
   roomPath: (r) => `/rooms/${r}`,
+  m2mPath: edgewireM2m,
   unsupported: {},
   startMs: 30_000,
 };
@@ -147,11 +164,34 @@ const EDGEWIRE_BUN: Target = {
   kind: "edgewire",
   runtime: "bun",
   proto: "ws",
-  command: (_p, _i, prof) => bun("service/bun.ts", prof),
+  command: (_p, _i, prof) => bun("bench/targets/edgewire-bun.js", prof),
   echoPath: "/echo",
   roomPath: (r) => `/rooms/${r}`,
+  m2mPath: edgewireM2m,
   unsupported: {},
   startMs: 30_000,
+};
+const EDGEWIRE_WORKERD: Target = {
+  name: "edgewire-workerd",
+  kind: "edgewire",
+  runtime: "workerd",
+  proto: "ws",
+  // A Worker reads its configuration from vars.
+  command: (port, inspector) =>
+    wranglerDev(port, inspector, [
+      "--config",
+      join(ROOT, "bench/targets/edgewire-workerd/wrangler.toml"),
+      "--log-level",
+      "warn",
+      ...Object.entries(EDGEWIRE_BENCH_ENV).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ]),
+  echoPath: "/echo",
+  roomPath: (r) => `/rooms/${r}`,
+  m2mPath: edgewireM2m,
+  unsupported: {},
+  startMs: 90_000,
+  // wrangler dev's proxy chain inside workerd: measured 6 descriptors per client WebSocket
+  fdsPerConn: 6,
 };
 
 /** All targets, in table order (each msgpack variant next to its JSON sibling). */
@@ -162,26 +202,26 @@ export const TARGETS: Target[] = [
   msgpack(EDGEWIRE_DENO),
   EDGEWIRE_BUN,
   msgpack(EDGEWIRE_BUN),
+  EDGEWIRE_WORKERD,
+  msgpack(EDGEWIRE_WORKERD),
   {
-    name: "edgewire-workerd",
-    kind: "edgewire",
-    runtime: "workerd",
+    // The Node ceiling: `ws` corking each socket until the tick ends, as adapters/node.ts does.
+    name: "raw-ws-corked",
+    kind: "raw",
+    runtime: "node",
     proto: "ws",
-    // A Worker reads its configuration from vars.
-    command: (port, inspector) =>
-      wranglerDev(port, inspector, [
-        "--log-level",
-        "warn",
-        ...Object.entries(EDGEWIRE_BENCH_ENV).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-      ]),
+    command: (_p, _i, prof) => {
+      const [cmd, args] = nodeTs("bench/targets/raw-ws.ts", prof);
+      return [cmd, [...args, "--cork"]];
+    },
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
-    unsupported: {},
-    startMs: 90_000,
-    // wrangler dev's proxy chain inside workerd: measured 6 descriptors per client WebSocket
-    fdsPerConn: 6,
+    m2mPath: relayToOthers,
+    unsupported: noLp,
+    startMs: 30_000,
   },
   {
+    // The plain send loop (one write per frame): what a naive `ws` server does; the second Node column.
     name: "raw-ws",
     kind: "raw",
     runtime: "node",
@@ -189,6 +229,7 @@ export const TARGETS: Target[] = [
     command: (_p, _i, prof) => nodeTs("bench/targets/raw-ws.ts", prof),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: noLp,
     startMs: 30_000,
   },
@@ -200,6 +241,7 @@ export const TARGETS: Target[] = [
     command: () => deno("bench/targets/raw-deno.js"),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: noLp,
     startMs: 30_000,
   },
@@ -211,6 +253,7 @@ export const TARGETS: Target[] = [
     command: (_p, _i, prof) => bun("bench/targets/raw-bun.js", prof),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: noLp,
     startMs: 30_000,
   },
@@ -220,6 +263,29 @@ export const TARGETS: Target[] = [
   bunRelay("raw-bun-envelope-no-room", "--envelope-no-room"),
   // the same relay on edgewire.v1+msgpack: edgewire-bun-msgpack ÷ it is edgewire's own work on that subprotocol
   bunRelay("raw-bun-envelope-msgpack", "--envelope-msgpack", "mp"),
+  {
+    // Many-to-many: raw-bun relaying edgewire's broadcast frame (room and sender around the data) with ws.publish,
+    // so edgewire-bun ÷ it is edgewire's own work per update and it ÷ raw-bun what the bigger frame costs.
+    name: "raw-bun-broadcast-envelope",
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, "--broadcast-envelope"]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
+    unsupported: Object.fromEntries([
+      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
+        f,
+        "relays edgewire's broadcast frame: many-to-many only",
+      ]),
+      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
+    ]),
+    startMs: 30_000,
+  },
   {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.
@@ -236,6 +302,7 @@ export const TARGETS: Target[] = [
       ]),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: noLp,
     startMs: 90_000,
     // the same wrangler dev proxy chain as edgewire-workerd
@@ -251,6 +318,7 @@ export const TARGETS: Target[] = [
     roomPath: (r) => `/socket.io/?EIO=4&transport=websocket&room=${r}`,
     unsupported: {
       longpoll: "its polling transport is engine.io's own protocol, not edgewire's; not implemented in the load client",
+      m2m: "not implemented in the load client's socket.io framing (issue 25 compares raw servers and crossws)",
     },
     startMs: 30_000,
   },
@@ -262,6 +330,7 @@ export const TARGETS: Target[] = [
     command: (_p, _i, prof) => nodeTs("bench/targets/crossws-node.ts", prof),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
     startMs: 30_000,
   },
@@ -273,6 +342,7 @@ export const TARGETS: Target[] = [
     command: () => deno("bench/targets/crossws-deno.js"),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
     startMs: 30_000,
   },
@@ -284,6 +354,7 @@ export const TARGETS: Target[] = [
     command: () => bun("bench/targets/crossws-bun.js"),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
     unsupported: { longpoll: "crossws has no long-polling transport (it has SSE, a different protocol)" },
     startMs: 30_000,
   },
@@ -294,9 +365,10 @@ export const TARGETS: Target[] = [
     kind: "control",
     runtime: "node",
     proto: "ws",
-    command: (_p, _i, prof) => nodeTs("service/node.ts", prof),
+    command: (_p, _i, prof) => nodeTs("bench/targets/edgewire-node.ts", prof),
     echoPath: "/echo",
     roomPath: (r) => `/rooms/${r}`,
+    m2mPath: edgewireM2m,
     unsupported: {},
     startMs: 30_000,
   },
@@ -311,11 +383,24 @@ export const TARGETS: Target[] = [
  */
 function baselines(dir: string | undefined): Target[] {
   if (!dir) return [];
+  // A checkout with the bench's entries serves /cast/:room as today's targets do; an older one its service only.
+  const benchEntry = (runtime: string) =>
+    join(dir, "bench/targets", `edgewire-${runtime}.${runtime === "node" ? "ts" : "js"}`);
+  const bench = existsSync(benchEntry("node"));
   const entry = (runtime: string) =>
-    existsSync(join(dir, "service", `${runtime}.ts`))
-      ? join(dir, "service", `${runtime}.ts`)
-      : join(dir, "main", `${runtime}.ts`);
-  const base = { kind: "peer" as const, proto: "ws" as const, echoPath: "/echo", unsupported: {}, startMs: 30_000 };
+    bench
+      ? benchEntry(runtime)
+      : existsSync(join(dir, "service", `${runtime}.ts`))
+        ? join(dir, "service", `${runtime}.ts`)
+        : join(dir, "main", `${runtime}.ts`);
+  const base = {
+    kind: "peer" as const,
+    proto: "ws" as const,
+    echoPath: "/echo",
+    ...(bench ? { m2mPath: edgewireM2m } : {}),
+    unsupported: bench ? {} : { m2m: "this checkout has no bench/targets/edgewire-service.ts (no /cast/:room)" },
+    startMs: 30_000,
+  };
   return [
     {
       ...base,
@@ -342,9 +427,9 @@ function baselines(dir: string | undefined): Target[] {
 }
 TARGETS.push(...baselines(process.env.EDGEWIRE_BENCH_BASELINE));
 
-/** the raw runtime server for an edgewire runtime */
+/** the raw runtime server for an edgewire runtime (on Node the corked `ws`, as the adapter corks) */
 export const RAW_OF: Record<string, string | undefined> = {
-  node: "raw-ws",
+  node: "raw-ws-corked",
   deno: "raw-deno",
   bun: "raw-bun",
   workerd: "raw-workerd",
@@ -355,4 +440,11 @@ export const PEERS_OF: Record<string, string[]> = {
   deno: ["crossws-deno"],
   bun: ["crossws-bun"],
   workerd: [],
+};
+/** the plain-loop raw server where one differs from RAW_OF: Node's `ws` without corking, the second Node column */
+export const NAIVE_RAW_OF: Record<string, string | undefined> = { node: "raw-ws" };
+/** RAW_OF, or for a run from before raw-ws-corked existed (re-rendered with --render) its plain `ws` */
+export const rawOf = (runtime: string, present: ReadonlySet<string>): string | undefined => {
+  const raw = RAW_OF[runtime];
+  return raw && !present.has(raw) && NAIVE_RAW_OF[runtime] ? NAIVE_RAW_OF[runtime] : raw;
 };

@@ -1,20 +1,29 @@
 /**
  * Raw `Bun.serve`: the ceiling for edgewire's Bun adapter. Rooms use Bun's
  * native topic publish (`server.publish`, sender included), the fastest fan-out
- * Bun has. With `--envelope` (target raw-bun-envelope) it relays the same bytes
+ * Bun has; /m2m/:room (many-to-many) publishes from the sender's socket (`ws.publish`: the other
+ * members only), relaying every frame unchanged. With `--envelope` (target raw-bun-envelope) it relays the same bytes
  * edgewire sends — `{"type":"message","room","seq","from","data","ts"}` around the
  * publish's data, built by string slicing, no parsing — so edgewire ÷ it is
  * edgewire's per-publish work alone, and it ÷ raw-bun the cost of the bigger frame.
  * With `--envelope-msgpack` (target raw-bun-envelope-msgpack) it does the same for the
  * subprotocol edgewire.v1+msgpack: binary frames, built from bytes, no MessagePack library.
+ * With `--broadcast-envelope` (target raw-bun-broadcast-envelope) /m2m/:room relays what edgewire's
+ * `broadcast` sends — `{"type":"broadcast","room","from","data"}` around the update's data, by string
+ * slicing — so edgewire ÷ it is edgewire's own per-update work, and it ÷ raw-bun what the bigger frame costs.
  * (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
  */
+const BROADCAST = process.argv.includes("--broadcast-envelope");
 const ENVELOPE = process.argv.includes("--envelope") || process.argv.includes("--envelope-no-room");
 // --envelope-no-room (target raw-bun-envelope-no-room): the same envelope without "room", to measure
 // what dropping the room name (redundant on a one-room connection) from message frames would buy.
 const ROOM = !process.argv.includes("--envelope-no-room");
 const PREFIX = '{"type":"publish","data":';
 let seq = 0;
+const broadcastEnvelope = (room, message) =>
+  typeof message === "string" && message.startsWith(PREFIX)
+    ? `{"type":"broadcast","room":"${room}","from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)}}`
+    : message;
 const envelope = (room, message) =>
   typeof message === "string" && message.startsWith(PREFIX)
     ? `{"type":"message",${ROOM ? `"room":"${room}",` : ""}"seq":${++seq},"from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)},"ts":${Date.now()}}`
@@ -72,9 +81,10 @@ const server = Bun.serve({
   fetch(req, srv) {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return Response.json({ ok: true, runtime: "raw-bun" });
-    const room = path.startsWith("/rooms/") ? path.slice(7) : null;
+    const others = path.startsWith("/m2m/");
+    const room = path.startsWith("/rooms/") ? path.slice(7) : others ? `m2m:${path.slice(5)}` : null;
     if (path !== "/echo" && room === null) return new Response("not found", { status: 404 });
-    const upgrade = { data: { room } };
+    const upgrade = { data: { room, others, name: others ? path.slice(5) : room } };
     if (MSGPACK && offersMsgpack(req)) upgrade.headers = { "Sec-WebSocket-Protocol": MP_SUBPROTOCOL };
     if (srv.upgrade(req, upgrade)) return undefined;
     return new Response("upgrade failed", { status: 400 });
@@ -89,6 +99,7 @@ const server = Bun.serve({
     },
     message(ws, message) {
       if (ws.data.room === null) ws.send(message);
+      else if (ws.data.others) ws.publish(ws.data.room, BROADCAST ? broadcastEnvelope(ws.data.name, message) : message);
       else
         server.publish(
           ws.data.room,

@@ -4,8 +4,10 @@
  * /echo itself with a plain accepted socket, as edgewire does; each room is one
  * SQLite-backed Durable Object (idFromName) holding its sockets through the
  * Hibernation API and relaying every frame unchanged to every member, the
- * sender included. (JavaScript, not TypeScript: the repo's Node type check
- * covers bench/.)
+ * sender included. /m2m/:room (many-to-many) is the same with the sender left
+ * out (RawRoomOthers, its own class: a woken object knows which it is without
+ * reading anything per message). (JavaScript, not TypeScript: the repo's Node
+ * type check covers bench/.)
  */
 import { DurableObject } from "cloudflare:workers";
 
@@ -44,12 +46,27 @@ export class RawRoom extends DurableObject {
   webSocketError() {}
 }
 
+/** One many-to-many room: every frame to the other members. */
+export class RawRoomOthers extends RawRoom {
+  webSocketMessage(sender, message) {
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws === sender) continue;
+      try {
+        ws.send(message);
+      } catch {}
+    }
+  }
+}
+
 export default {
   fetch(request, env) {
     const path = new URL(request.url).pathname;
     if (path === "/healthz") return Response.json({ ok: true, runtime: "raw-workerd" });
     if (path.startsWith("/rooms/") && path.length > 7) {
       return env.ROOMS.get(env.ROOMS.idFromName(path.slice(7))).fetch(request);
+    }
+    if (path.startsWith("/m2m/") && path.length > 5) {
+      return env.M2M.get(env.M2M.idFromName(path.slice(5))).fetch(request);
     }
     if (path !== "/echo") return new Response("not found", { status: 404 });
     if (!isUpgrade(request)) return new Response("upgrade failed", { status: 400 });
