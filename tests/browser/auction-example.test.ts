@@ -7,40 +7,18 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { BrowserContext, Page } from "playwright-core";
-import { launchBrowser, selectedRuntimes } from "../support/browser.ts";
-import { type RunningServer, type RuntimeName, startModule } from "../support/servers.ts";
+import { describe, it } from "node:test";
+import { selectedRuntimes, withExamplePages } from "../support/browser.ts";
 
 const output = resolve(import.meta.dirname, "../../test-output");
 
 describe("auction example in Chromium", () => {
   mkdirSync(output, { recursive: true });
-  let browser: BrowserContext | undefined;
-  const servers = new Map<RuntimeName, RunningServer>();
-  before(async () => {
-    browser = await launchBrowser();
-    await Promise.all(
-      selectedRuntimes.map(async (r) => servers.set(r, await startModule(r, { entry: "examples/auction/server.ts" }))),
-    );
-  });
-  after(async () => {
-    await browser?.close();
-    await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
-
-  const open = async (url: string): Promise<Page> => {
-    const page = await (browser as BrowserContext).newPage();
-    await page.goto(url);
-    await page.waitForFunction(() => (window as { room?: { id?: string } }).room?.id !== undefined, undefined, {
-      timeout: 20_000,
-    });
-    return page;
-  };
+  const { server: serverOf, open } = withExamplePages("examples/auction/server.ts");
 
   for (const runtime of selectedRuntimes) {
     it(`${runtime}: two bidders see the view, a low bid is refused, the seller closes it`, async () => {
-      const server = servers.get(runtime) as RunningServer;
+      const server = serverOf(runtime);
       const item = `lot-${runtime}-${Date.now().toString(36)}`;
       const ada = await open(`${server.http}/?item=${item}&name=ada`);
       const sam = await open(`${server.http}/?item=${item}&name=sam&role=seller`);

@@ -6,40 +6,19 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { BrowserContext, Page } from "playwright-core";
-import { launchBrowser, selectedRuntimes } from "../support/browser.ts";
-import { type RunningServer, type RuntimeName, startModule } from "../support/servers.ts";
+import { describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { selectedRuntimes, withExamplePages } from "../support/browser.ts";
 
 const output = resolve(import.meta.dirname, "../../test-output");
 
 describe("chat example in Chromium", () => {
   mkdirSync(output, { recursive: true });
-  let browser: BrowserContext | undefined;
-  const servers = new Map<RuntimeName, RunningServer>();
-  before(async () => {
-    browser = await launchBrowser();
-    await Promise.all(
-      selectedRuntimes.map(async (r) => servers.set(r, await startModule(r, { entry: "examples/chat/server.ts" }))),
-    );
-  });
-  after(async () => {
-    await browser?.close();
-    await Promise.all([...servers.values()].map((s) => s.stop()));
-  });
-
-  const open = async (url: string): Promise<Page> => {
-    const page = await (browser as BrowserContext).newPage();
-    await page.goto(url);
-    await page.waitForFunction(() => (window as { room?: { id?: string } }).room?.id !== undefined, undefined, {
-      timeout: 20_000,
-    });
-    return page;
-  };
+  const { server: serverOf, open } = withExamplePages("examples/chat/server.ts");
 
   for (const runtime of selectedRuntimes) {
     it(`${runtime}: two pages chat with names, typing and one order, one of them in MessagePack`, async () => {
-      const server = servers.get(runtime) as RunningServer;
+      const server = serverOf(runtime);
       const room = `chat-${runtime}-${Date.now().toString(36)}`;
       // ada's page speaks MessagePack, bob's JSON: one room, one order.
       const ada = await open(`${server.http}/?room=${room}&name=ada&codec=msgpack`);

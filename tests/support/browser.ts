@@ -7,8 +7,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { type BrowserContext, chromium } from "playwright-core";
-import { RUNTIMES, type RunningServer, type RuntimeName, startServer } from "./servers.ts";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServer } from "./servers.ts";
 
 /** Where Debian installs chromium (scripts/ensure-system.sh). */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -40,12 +40,14 @@ export const selectedRuntimes = (process.env.EDGEWIRE_RUNTIMES?.split(",") ?? [.
  * Inside a describe(): one browser and one server per selected runtime for the
  * whole block, started before and stopped after it.
  */
-export function withBrowserAndServers(): { browser(): BrowserContext; server(runtime: RuntimeName): RunningServer } {
+export function withBrowserAndServers(
+  start: (runtime: RuntimeName) => Promise<RunningServer> = (r) => startServer(r),
+): { browser(): BrowserContext; server(runtime: RuntimeName): RunningServer } {
   let browser: BrowserContext | undefined;
   const servers = new Map<RuntimeName, RunningServer>();
   before(async () => {
     browser = await launchBrowser();
-    await Promise.all(selectedRuntimes.map(async (r) => servers.set(r, await startServer(r))));
+    await Promise.all(selectedRuntimes.map(async (r) => servers.set(r, await start(r))));
   });
   after(async () => {
     await browser?.close();
@@ -55,4 +57,21 @@ export function withBrowserAndServers(): { browser(): BrowserContext; server(run
     browser: () => browser as BrowserContext,
     server: (runtime) => servers.get(runtime) as RunningServer,
   };
+}
+
+/**
+ * Inside a describe(): an example (`entry`, serving its page at `/` with `window.room`) on every
+ * selected runtime, and `open(url)`, which loads a page and waits until its room has joined.
+ */
+export function withExamplePages(entry: string) {
+  const both = withBrowserAndServers((r) => startModule(r, { entry }));
+  const open = async (url: string): Promise<Page> => {
+    const page = await both.browser().newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (window as { room?: { id?: string } }).room?.id !== undefined, undefined, {
+      timeout: 20_000,
+    });
+    return page;
+  };
+  return { server: both.server, open };
 }

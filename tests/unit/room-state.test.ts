@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
-import { ClientError, defineRoom, RouteError } from "../../src/index.ts";
+import { type AnyRoute, ClientError, defineRoom, RouteError } from "../../src/index.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
@@ -42,6 +42,23 @@ const silent = defineRoom({
 });
 
 type Json = Record<string, unknown>;
+
+/** A member of `route`'s room publishes once: its handler's misuse is the route's fault — 1011, logged as `why`. */
+async function assertFault(route: ReturnType<typeof defineRoom>, why: RegExp): Promise<void> {
+  const errors: unknown[] = [];
+  const engine = engineWith({ routes: [route as AnyRoute], log: (_m, e) => errors.push(e) });
+  const peer = new FakePeer(record(route.name, "x"));
+  engine.opened(peer);
+  await settle();
+  engine.message(peer, JSON.stringify({ type: "publish", data: 1 }));
+  await settle();
+  await settle();
+  assert.equal(peer.closed?.code, 1011);
+  assert.ok(
+    errors.some((e) => why.test(String(e))),
+    `logged: ${errors.map(String).join("; ")}`,
+  );
+}
 
 function setup() {
   const history = new MemoryHistory();
@@ -201,16 +218,7 @@ describe("room state", () => {
       // @ts-expect-error a transaction is synchronous
       message: (ctx) => ctx.room.transact(async (state) => ({ state })),
     });
-    const errors: unknown[] = [];
-    const engine = engineWith({ routes: [asyncTx], log: (_m, e) => errors.push(e) });
-    const peer = new FakePeer(record("async", "x"));
-    engine.opened(peer);
-    await settle();
-    engine.message(peer, JSON.stringify({ type: "publish", data: 1 }));
-    await settle();
-    await settle();
-    assert.equal(peer.closed?.code, 1011);
-    assert.ok(errors.some((e) => /synchronous/.test(String(e))));
+    await assertFault(asyncTx, /synchronous/);
   });
 
   it("definitions are checked: room state on a plain route, a view without a schema, a bad size", () => {
@@ -301,19 +309,10 @@ describe("room timers (memory)", () => {
   });
 
   it("scheduling without a timer handler, or with a bad name, is the route's fault", async () => {
-    const errors: unknown[] = [];
     const route = defineRoom({
       path: "/noalarm/:room",
       message: (ctx) => ctx.room.schedule("x", Date.now() + 10),
     });
-    const engine = engineWith({ routes: [route], log: (_m, e) => errors.push(e) });
-    const peer = new FakePeer(record("noalarm", "x"));
-    engine.opened(peer);
-    await settle();
-    engine.message(peer, JSON.stringify({ type: "publish", data: 1 }));
-    await settle();
-    await settle();
-    assert.equal(peer.closed?.code, 1011);
-    assert.ok(errors.some((e) => /no timer handler/.test(String(e))));
+    await assertFault(route, /no timer handler/);
   });
 });
