@@ -10,10 +10,7 @@ import type { CompiledRoute } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
 import type { BackendContext, Committed, Room, Transaction } from "./route.ts";
-import { transact } from "./transact.ts";
-
-/** The most frames a handler reads from history at once. */
-const HISTORY_READ_MAX = 1000;
+import { readHistory, readState, transact } from "./transact.ts";
 
 /** A room, acted on by the server. */
 class BackendRoom implements Room {
@@ -47,19 +44,16 @@ class BackendRoom implements Room {
     return { members, count, seq };
   }
   /** the room's state as last committed (a copy) */
-  async state(): Promise<unknown> {
-    const handling = this.#route.roomState;
-    if (!handling) throw new TypeError(`edgewire: route "${this.#route.name}" has no roomState`);
-    return handling.read((await this.#broker.snapshot(this.#ref)).state, this.#ref.name);
+  state(): Promise<unknown> {
+    return readState(this.#broker, this.#route, this.#ref);
   }
   /** run a transaction on the room's state and commit it with its messages, from `server` */
   transact(fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
     return transact(this.#broker, this.#route, this.#ref, SERVER_SENDER, fn);
   }
   /** frames after `after` still in the room's history */
-  async history(after: number, limit = 100): Promise<SequencedFrame[]> {
-    const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
-    return this.#broker.history(this.#ref, Math.max(0, Math.floor(after)), bounded);
+  history(after: number, limit = 100): Promise<SequencedFrame[]> {
+    return readHistory(this.#broker, this.#ref, after, limit);
   }
   /** schedule a room event */
   schedule(name: string, at: number | Date, data?: unknown): Promise<void> {

@@ -22,10 +22,7 @@ import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } f
 import { roomParams } from "./room-path.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
 import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
-import { transact } from "./transact.ts";
-
-/** The most messages a handler reads from history at once (as a history page over HTTP). */
-const HISTORY_READ_MAX = 1000;
+import { readHistory, readState, transact } from "./transact.ts";
 
 const NO_AUTH: Readonly<Admitted> = Object.freeze({});
 const encoder = new TextEncoder();
@@ -205,12 +202,8 @@ export class ConnectionContext implements Conn {
   }
 
   /** the room's state as last committed (a copy) */
-  async roomState(ref: RoomRef): Promise<unknown> {
-    const handling = this.route.roomState;
-    if (!handling)
-      return this.#misfit(new RouteError(this.route.name, "has no roomState: ctx.room.state() has nothing to read"));
-    const snapshot = await this.#services.broker.snapshot(ref);
-    return handling.read(snapshot.state, ref.name);
+  roomState(ref: RoomRef): Promise<unknown> {
+    return this.#faulting(() => readState(this.#services.broker, this.route, ref));
   }
 
   /**
@@ -219,21 +212,20 @@ export class ConnectionContext implements Conn {
    * broker's outage, reject for the handler (and, unawaited, for the publish's answer) to meet.
    */
   transact(ref: RoomRef, fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
-    const settled = transact(this.#services.broker, this.route, ref, this.peer.record.id, fn).catch(
-      (error: unknown) => {
-        if (error instanceof RouteError) this.#services.fault(this.peer, error);
-        throw error;
-      },
-    );
-    // A transaction the handler does not await must not become an unhandled rejection.
-    settled.catch(() => {});
-    return settled;
+    return this.#faulting(() => transact(this.#services.broker, this.route, ref, this.peer.record.id, fn));
   }
 
   /** run a timer operation; a misuse (no timer handler, a bad name) is the route's fault */
   timers<T>(op: (broker: Broker, route: CompiledRoute) => Promise<T>): Promise<T> {
+    return this.#faulting(() => op(this.#services.broker, this.route));
+  }
+
+  // A room operation of the handler's: a RouteError (the route misused it) is its fault, logged and
+  // closed with 1011 whether or not the handler awaits; a promise it does not await must not
+  // become an unhandled rejection.
+  #faulting<T>(run: () => Promise<T>): Promise<T> {
     const done = Promise.resolve()
-      .then(() => op(this.#services.broker, this.route))
+      .then(run)
       .catch((error: unknown) => {
         if (error instanceof RouteError) this.#services.fault(this.peer, error);
         throw error;
@@ -243,9 +235,8 @@ export class ConnectionContext implements Conn {
   }
 
   /** frames after `after` still in history */
-  async history(ref: RoomRef, after: number, limit: number): Promise<SequencedFrame[]> {
-    const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
-    return this.#services.broker.history(ref, Math.max(0, Math.floor(after)), bounded);
+  history(ref: RoomRef, after: number, limit: number): Promise<SequencedFrame[]> {
+    return readHistory(this.#services.broker, ref, after, limit);
   }
 
   /** the room's members, count and last seq */

@@ -1,10 +1,11 @@
 /**
- * One transaction on a room's state, as a member's handler and the backend's run it: the route's
- * room state handling makes the change (checked state, checked messages, the view when it
- * changed) inside the broker's commit, which may run it more than once; what resolves is the
- * state the committed run left and the messages it published.
+ * A room's state and history as a member's handler and the backend use them (ctx.room for both):
+ * one transaction — the route's room state handling makes the change (checked state, checked
+ * messages, the view when it changed) inside the broker's commit, which may run it more than
+ * once; what resolves is the state the committed run left and the messages it published — and
+ * the reads of the committed state and of recent history.
  */
-import type { MessageFrame } from "../protocol.ts";
+import type { MessageFrame, SequencedFrame } from "../protocol.ts";
 import type { Broker, ChangeFn, RoomRef } from "../pubsub/broker.ts";
 import type { CompiledRoute } from "./ports.ts";
 import { type Committed, RouteError, type Transaction } from "./route.ts";
@@ -34,4 +35,25 @@ export function transact(
   return Promise.resolve()
     .then(() => commit(ref, from, change))
     .then(({ frames }) => ({ state, messages: frames.filter((f): f is MessageFrame => f.type === "message") }));
+}
+
+/** The most frames a handler reads from history at once (as a history page over HTTP). */
+const HISTORY_READ_MAX = 1000;
+
+/** `ref`'s state as last committed (a copy); rejects with a RouteError when the route has no room state. */
+export async function readState(broker: Broker, route: CompiledRoute, ref: RoomRef): Promise<unknown> {
+  const handling = route.roomState;
+  if (!handling) throw new RouteError(route.name, "has no roomState: ctx.room.state() has nothing to read");
+  return handling.read((await broker.snapshot(ref)).state, ref.name);
+}
+
+/** Frames after `after` still in `ref`'s history, at most `limit` (≤ 1000). */
+export async function readHistory(
+  broker: Broker,
+  ref: RoomRef,
+  after: number,
+  limit: number,
+): Promise<SequencedFrame[]> {
+  const bounded = Math.max(0, Math.min(HISTORY_READ_MAX, Math.floor(limit)));
+  return broker.history(ref, Math.max(0, Math.floor(after)), bounded);
 }

@@ -38,6 +38,14 @@ export interface Step {
   frames: SequencedFrame[];
 }
 
+/** The JSON of a step's frames, which must be numbered from `last` + 1 on (a store's check of its commit). */
+export function stepTexts(step: Step, last: number): string[] {
+  return step.frames.map((frame, i) => {
+    if (frame.seq !== last + 1 + i) throw new RangeError(`a commit's frames are numbered from ${last + 1}`);
+    return JSON.stringify(frame);
+  });
+}
+
 /** What a commit appended: its frames and their JSON, in order. */
 export interface Commit {
   frames: SequencedFrame[];
@@ -210,10 +218,7 @@ export class MemoryHistory implements HistoryStore {
     const log = this.#log(room);
     // Synchronous from the read to the write: no other commit of this process can come between.
     const step = run(log.state, log.seq);
-    const texts = step.frames.map((frame, i) => {
-      if (frame.seq !== log.seq + 1 + i) throw new RangeError(`a commit's frames are numbered from ${log.seq + 1}`);
-      return JSON.stringify(frame);
-    });
+    const texts = stepTexts(step, log.seq);
     if (step.state !== undefined) log.state = step.state;
     for (const frame of step.frames) {
       log.seq = frame.seq;

@@ -21,6 +21,7 @@ import {
   type KeyBounds,
   type Prior,
   type Step,
+  stepTexts,
 } from "./history.ts";
 
 /** The slice of a SQL storage API this store needs (`SqlStorage` in workerd). */
@@ -225,10 +226,7 @@ export class SqlHistory implements HistoryStore {
       return Promise.reject(error);
     }
     const { frames } = step;
-    const texts = frames.map((frame, i) => {
-      if (frame.seq !== last + 1 + i) throw new RangeError(`a commit's frames are numbered from ${last + 1}`);
-      return JSON.stringify(frame);
-    });
+    const texts = stepTexts(step, last);
     if (frames.length > 0) this.#assigned.set(room, last + frames.length);
     if (step.state !== undefined) this.#assignedState.set(room, step.state);
     return new Promise((resolve, reject) => {
