@@ -143,7 +143,9 @@ class EdgewireObject extends DurableObject<Env> {
       },
     };
     // Room timers in the object's SQLite, fired by its one alarm (shared with the ghost-socket sweep).
-    const timers = new SqlTimers(ctx.storage.sql, { wakeBy: (at) => this.#wakeBy(at) });
+    const timers = new SqlTimers(ctx.storage.sql, { wakeBy: (at) => this.#wakeBy(at) }, Date.now, (fn) =>
+      ctx.storage.transactionSync(fn),
+    );
     this.#timers = timers;
     this.#instance = edgewire.assemble({
       runtime,

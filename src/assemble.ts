@@ -174,7 +174,7 @@ export class Instance implements Serving {
     await this.broker.start?.();
     this.broker.fleet?.serveRequests((op) => runPollOp(this.polling, op as PollOp));
     // Rooms' timers fire where rooms live: a process, or a Durable Object (its alarm); a Worker has none.
-    if (this.mode !== "worker") this.broker.timers?.start((ref, timer) => this.engine.fireTimer(ref, timer));
+    if (this.mode !== "worker") this.broker.timers?.start((ref, fired) => this.engine.fireTimer(ref, fired));
     if (this.mode !== "local") return;
     this.engine.startHeartbeat(this.config.heartbeatMs);
     this.sampler?.start();

@@ -5,7 +5,7 @@
  * which answers it (a push's 500) or logs it (a hook's).
  */
 import { type Member, SERVER_SENDER, type SequencedFrame } from "../protocol.ts";
-import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
+import { type Broker, type FiredTimer, type RoomRef, type RoomTimer, TimerSpentError } from "../pubsub/broker.ts";
 import type { CompiledRoute } from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
@@ -17,10 +17,13 @@ class BackendRoom implements Room {
   readonly #broker: Broker;
   readonly #route: CompiledRoute;
   readonly #ref: RoomRef;
-  constructor(broker: Broker, route: CompiledRoute, ref: RoomRef) {
+  // A timer's run, until a commit spends it: the handler's first transaction carries it.
+  #fired: FiredTimer | undefined;
+  constructor(broker: Broker, route: CompiledRoute, ref: RoomRef, fired: FiredTimer | undefined) {
     this.#broker = broker;
     this.#route = route;
     this.#ref = ref;
+    this.#fired = fired;
   }
   /** the room's name */
   get name(): string {
@@ -49,7 +52,17 @@ class BackendRoom implements Room {
   }
   /** run a transaction on the room's state and commit it with its messages, from `server` */
   transact(fn: Transaction<unknown, unknown>): Promise<Committed<unknown, unknown>> {
-    return transact(this.#broker, this.#route, this.#ref, SERVER_SENDER, fn);
+    // Taken now, so a transaction started while this one commits does not carry it too; given back
+    // when this one committed nothing (refused, or an outage: if it did commit after all, the next
+    // finds the run spent — TimerSpentError — as it should).
+    const fired = this.#fired;
+    this.#fired = undefined;
+    const committing = transact(this.#broker, this.#route, this.#ref, SERVER_SENDER, fn, fired);
+    if (!fired) return committing;
+    return committing.catch((error: unknown) => {
+      if (!(error instanceof TimerSpentError)) this.#fired ??= fired;
+      throw error;
+    });
   }
   /** frames after `after` still in the room's history */
   history(after: number, limit = 100): Promise<SequencedFrame[]> {
@@ -69,10 +82,10 @@ class BackendRoom implements Room {
   }
 }
 
-/** The context of a push handler, a lifecycle hook or a timer of `route` in room `ref`. */
-export function backendContext(broker: Broker, route: CompiledRoute, ref: RoomRef): BackendContext {
+/** The context of a push handler, a lifecycle hook or a timer of `route` in room `ref` (a timer's: with its run). */
+export function backendContext(broker: Broker, route: CompiledRoute, ref: RoomRef, fired?: FiredTimer): BackendContext {
   return {
-    room: new BackendRoom(broker, route, ref),
+    room: new BackendRoom(broker, route, ref, fired),
     params: Object.freeze(roomParams(route.params, ref.name) ?? {}),
   };
 }

@@ -14,11 +14,12 @@ import { CloseCode, CloseReason, ErrorCode, type MessageFrame, SERVER_SENDER } f
 import {
   type Broker,
   BrokerUnavailableError,
+  type FiredTimer,
   type KeyedPublish,
   type PushKey,
   type RoomRef,
-  type RoomTimer,
   roomRef,
+  TimerSpentError,
 } from "../pubsub/broker.ts";
 import { backendContext } from "./backend.ts";
 import { compile, StateTooLargeError } from "./compile.ts";
@@ -384,14 +385,19 @@ export class Engine implements ConnectionEvents, ConnectionServices {
     return handler.run(backendContext(this.broker, route, roomRef(route.name, room)), data);
   }
 
-  /** a due timer of `ref`: its route's `timer` handler on the room, as the server; a failure is logged */
-  async fireTimer(ref: RoomRef, timer: RoomTimer): Promise<void> {
+  /**
+   * a due timer of `ref`: its route's `timer` handler on the room, as the server, its first commit
+   * spending the run; a failure is logged, a run whose firing another run committed stops quietly
+   */
+  async fireTimer(ref: RoomRef, fired: FiredTimer): Promise<void> {
+    const { timer } = fired;
     const route = this.#routes.get(ref.key.slice(0, ref.key.indexOf(":")));
     if (!route?.timer)
       return this.report(`edgewire: timer "${timer.name}" of ${ref.key} has no timer handler`, undefined);
     try {
-      await route.timer(backendContext(this.broker, route, ref), timer);
+      await route.timer(backendContext(this.broker, route, ref, fired), timer);
     } catch (error) {
+      if (error instanceof TimerSpentError) return;
       this.report(`edgewire: timer "${timer.name}" of room ${ref.key} failed`, error);
     }
   }

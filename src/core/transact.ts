@@ -6,12 +6,12 @@
  * the reads of the committed state and of recent history.
  */
 import type { MessageFrame, SequencedFrame } from "../protocol.ts";
-import type { Broker, ChangeFn, RoomRef } from "../pubsub/broker.ts";
+import type { Broker, ChangeFn, FiredTimer, RoomRef } from "../pubsub/broker.ts";
 import type { CompiledRoute } from "./ports.ts";
 import { type Committed, RouteError, type Transaction } from "./route.ts";
 
 /**
- * Run `fn` on `ref`'s state through `broker` on behalf of `from`. Rejects with the ClientError
+ * Run `fn` on `ref`'s state through `broker` on behalf of `from` (spending `fired`, a timer's run). Rejects with the ClientError
  * `fn` threw, the broker's outage, or a RouteError when the route has no room state or `fn` made
  * what the route does not allow (its fault: the caller reports it).
  */
@@ -21,6 +21,7 @@ export function transact(
   ref: RoomRef,
   from: string,
   fn: Transaction<unknown, unknown>,
+  fired?: FiredTimer,
 ): Promise<Committed<unknown, unknown>> {
   const handling = route.roomState;
   const commit = broker.commit?.bind(broker);
@@ -33,7 +34,7 @@ export function transact(
     return made.change;
   };
   return Promise.resolve()
-    .then(() => commit(ref, from, change))
+    .then(() => commit(ref, from, change, fired))
     .then(({ frames }) => ({ state, messages: frames.filter((f): f is MessageFrame => f.type === "message") }));
 }
 

@@ -22,6 +22,19 @@ export class BrokerUnavailableError extends Error {
   }
 }
 
+/**
+ * A commit that carried a fired timer's run found the timer spent: another run of it (on an
+ * instance that took it over when this one's lease ran out) committed first. Nothing was written;
+ * the run that gets this stops, as its effect is already in the room.
+ */
+export class TimerSpentError extends Error {
+  /** the timer `name` of room `room` ran elsewhere */
+  constructor(room: string, name: string) {
+    super(`the timer "${name}" of ${room} was spent by another run of it`);
+    this.name = "TimerSpentError";
+  }
+}
+
 /** A value, or a promise of it: memory and SQLite answer synchronously, Redis will not. */
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -147,8 +160,21 @@ export interface RoomTimer {
   data?: unknown;
 }
 
+/**
+ * One run of a due timer, as its first commit carries it: that commit spends the timer in the same
+ * step as the state and messages (Redis: the script drops the run's claim; SQLite: the transaction
+ * deletes the run's row). A run that dies before committing is run again; one that committed is
+ * not, and a second run of the same firing finds it spent (TimerSpentError): the timer takes
+ * effect once.
+ */
+export interface FiredTimer {
+  readonly timer: RoomTimer;
+  /** what the store knows the run by (Redis: its claim); absent where the run is the process's own (memory) */
+  readonly token?: string;
+}
+
 /** Runs a due timer: the route's `timer` handler on the room; resolves once it ran (or failed, logged). */
-export type TimerRunner = (room: RoomRef, timer: RoomTimer) => Promise<void>;
+export type TimerRunner = (room: RoomRef, fired: FiredTimer) => Promise<void>;
 
 /**
  * Where a broker keeps its rooms' timers, and what fires them: each scheduled timer runs once, on
@@ -165,6 +191,8 @@ export interface TimerStore {
   start(run: TimerRunner): void;
   /** stop firing (the instance stops) */
   stop(): void;
+  /** a store whose runs live in the commit's own storage (SQLite): spend `fired`, inside that commit's write */
+  spend?(room: RoomRef, fired: FiredTimer): void;
 }
 
 /** A pub/sub engine for rooms. */
@@ -181,9 +209,10 @@ export interface Broker {
    * Run `change` on the room's state and commit what it returns in one step — the state, the
    * messages with their seqs and the view riding on the last of them (or a view frame) — then deliver
    * them; linearizable per room. Brokers without it hold no room state (assemble refuses stateful
-   * routes on them).
+   * routes on them). With `fired`, the commit also spends that timer run, in the same step, or is
+   * refused (TimerSpentError) when another run of it committed first.
    */
-  commit?(room: RoomRef, from: string, change: ChangeFn): MaybePromise<Committed>;
+  commit?(room: RoomRef, from: string, change: ChangeFn, fired?: FiredTimer): MaybePromise<Committed>;
   /** deliver an unsequenced JSON broadcast (not kept in history) to the room's members, except `except` */
   broadcast(room: RoomRef, from: string, data: unknown, except?: string): MaybePromise<void>;
   /** deliver binary bytes to the room's members except `from`; binary is not sequenced */

@@ -79,9 +79,10 @@ export interface HistoryStore {
   appendKeyed(room: string, make: (seq: number) => MessageFrame, key: PushKey): MaybePromise<Appended | Prior>;
   /**
    * run `run` on the room's state JSON and last seq, and store what it returns in one step: the state
-   * and the frames, both or neither; a room's commits never interleave (`run` is synchronous)
+   * and the frames, both or neither; a room's commits never interleave (`run` is synchronous).
+   * `also` is written in the same step (a fired timer's run spent with the commit that carries it).
    */
-  commit(room: string, run: (state: string | undefined, seq: number) => Step): MaybePromise<Commit>;
+  commit(room: string, run: (state: string | undefined, seq: number) => Step, also?: () => void): MaybePromise<Commit>;
   /** messages (and view changes) with seq > `after`, oldest first, at most `limit` */
   since(room: string, after: number, limit: number): MaybePromise<SequencedFrame[]>;
   /** the room has members or listeners on this instance again */
@@ -214,11 +215,12 @@ export class MemoryHistory implements HistoryStore {
     return { frame, text: JSON.stringify(frame) };
   }
 
-  commit(room: string, run: (state: string | undefined, seq: number) => Step): Commit {
+  commit(room: string, run: (state: string | undefined, seq: number) => Step, also?: () => void): Commit {
     const log = this.#log(room);
     // Synchronous from the read to the write: no other commit of this process can come between.
     const step = run(log.state, log.seq);
     const texts = stepTexts(step, log.seq);
+    also?.();
     if (step.state !== undefined) log.state = step.state;
     for (const frame of step.frames) {
       log.seq = frame.seq;

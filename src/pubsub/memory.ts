@@ -10,6 +10,7 @@ import {
   type Committed,
   type Delivery,
   type DeliveryListener,
+  type FiredTimer,
   framesOf,
   type JoinSnapshot,
   type KeyedPublish,
@@ -130,13 +131,18 @@ export class MemoryBroker implements Broker {
     return { kind: "published", frame: appended.frame };
   }
 
-  async commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
+  async commit(ref: RoomRef, from: string, change: ChangeFn, fired?: FiredTimer): Promise<Committed> {
     this.#refuseWhileDraining();
     const ts = this.#now();
-    const { frames, texts } = await this.#history.commit(ref.key, (state, seq) => {
+    // A timer run spent where its store keeps runs (SQLite: in the commit's transaction); memory
+    // timers are taken out before they run, and die with the process, so there is nothing to spend.
+    const spend = this.timers.spend?.bind(this.timers);
+    const also = fired && spend ? () => spend(ref, fired) : undefined;
+    const run = (state: string | undefined, seq: number) => {
       const made = change(state);
       return { state: made.state, frames: framesOf(ref.name, from, ts, seq, made) };
-    });
+    };
+    const { frames, texts } = await this.#history.commit(ref.key, run, also);
     for (const text of texts) this.#deliver(ref, { frame: text });
     return { frames };
   }

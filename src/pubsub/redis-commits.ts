@@ -9,22 +9,35 @@
  * gets the fresh state in the same reply and runs again on it — its transactions are pure, so
  * running them again is safe — up to a bound, then `try_again_later`. The cache is warmed by joins
  * (the join script returns the state with the head), so a member's first commit is one round trip.
+ * A fired timer's first commit carries the run's claim (redis-timers.ts) and drops it in the same
+ * script; it commits in a batch of its own, so a spent claim refuses nobody else's transaction.
  */
 import type { SequencedFrame } from "../protocol.ts";
-import { BrokerUnavailableError, type ChangeFn, type Committed, framesOf, type RoomRef } from "./broker.ts";
+import {
+  BrokerUnavailableError,
+  type ChangeFn,
+  type Committed,
+  type FiredTimer,
+  framesOf,
+  type RoomRef,
+  TimerSpentError,
+} from "./broker.ts";
 
 /**
  * One round trip per commit. KEYS: seq, epoch, log, channel, state (a hash: v version, s JSON,
- * e the epoch it belongs to), turn. ARGV: expected version, the next state ('' unchanged), the
- * frame count, a new epoch, MAXLEN, the idle TTL, refresh ('1'), this instance's id, take the turn
- * ('1'), then each frame's text before and after its seq. Another instance holds the room's turn:
- * {2}, nothing read or written. A state of another epoch (the history was lost since) is no state:
- * version 0. The version does not match: {0, version, state}, nothing written (and the turn taken
- * when asked, so a batch that keeps losing commits next — no instance starves). Else {1, first
- * seq, epoch, version}.
+ * e the epoch it belongs to), turn, the timer leases, the room's timers. ARGV: expected version,
+ * the next state ('' unchanged), the frame count, a new epoch, MAXLEN, the idle TTL, refresh ('1'),
+ * this instance's id, take the turn ('1'), a timer run's claim ('' none) and its timer's name, then
+ * each frame's text before and after its seq. Another instance holds the room's turn: {2}, nothing
+ * read or written. The claim is not leased any more (another run of the timer committed): {3},
+ * nothing written. A state of another epoch (the history was lost since) is no state: version 0.
+ * The version does not match: {0, version, state}, nothing written (and the turn taken when asked,
+ * so a batch that keeps losing commits next — no instance starves). Else {1, first seq, epoch,
+ * version}, and the claim is spent.
  */
 export const COMMIT = `local turn = redis.call('GET', KEYS[6])
 if turn and turn ~= ARGV[8] then return {2} end
+if ARGV[10] ~= '' and not redis.call('ZSCORE', KEYS[7], ARGV[10]) then return {3} end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
 local st = redis.call('HMGET', KEYS[5], 'v', 's', 'e')
@@ -39,7 +52,7 @@ local first = 0
 for i = 1, tonumber(ARGV[3]) do
   local seq = redis.call('INCR', KEYS[1])
   if i == 1 then first = seq end
-  local frame = ARGV[8 + 2 * i] .. seq .. ARGV[9 + 2 * i]
+  local frame = ARGV[10 + 2 * i] .. seq .. ARGV[11 + 2 * i]
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'f', frame)
   redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
 end
@@ -53,6 +66,10 @@ if ARGV[7] == '1' or first == 1 or v == 0 then
   redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
 if turn then redis.call('DEL', KEYS[6]) end
+if ARGV[10] ~= '' then
+  redis.call('ZREM', KEYS[7], ARGV[10])
+  if redis.call('HGET', KEYS[8], ARGV[11]) == ARGV[10] then redis.call('HDEL', KEYS[8], ARGV[11]) end
+end
 return {1, first, epoch, nv}`;
 
 /** Losses in a row after which a batch takes the room's turn: the others wait (≤ 20 ms) while it commits. */
@@ -65,7 +82,7 @@ export const MAX_COMMIT_ATTEMPTS = 24;
 export interface CommitTarget {
   /** run COMMIT (EVALSHA); throws BrokerUnavailableError when Redis is away */
   commit(keys: string[], args: string[]): Promise<unknown>;
-  /** KEYS of COMMIT for `ref` */
+  /** KEYS of COMMIT for `ref` (with the timer keys a spending commit needs) */
   keys(ref: RoomRef): string[];
   /** a fresh epoch for a room that has none */
   newEpoch(): string;
@@ -81,6 +98,8 @@ export interface CommitTarget {
 interface Pending {
   from: string;
   change: ChangeFn;
+  /** a timer run's claim and its timer's name, spent by this commit */
+  claim: { token: string; name: string } | undefined;
   resolve: (committed: Committed) => void;
   reject: (error: unknown) => void;
 }
@@ -130,8 +149,8 @@ export class RedisCommits {
     if (room && !room.busy && room.queue.length === 0) this.#rooms.delete(ref.key);
   }
 
-  /** commit `change` in `ref` for `from`, in this instance's order of the room's transactions */
-  commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
+  /** commit `change` in `ref` for `from`, in this instance's order of the room's transactions; with `fired`, spending that run */
+  commit(ref: RoomRef, from: string, change: ChangeFn, fired?: FiredTimer): Promise<Committed> {
     let room = this.#rooms.get(ref.key);
     if (!room) {
       // Unknown here: assumed new (version 0); the first commit's reply corrects it if not.
@@ -140,7 +159,8 @@ export class RedisCommits {
     }
     const queued = room;
     return new Promise((resolve, reject) => {
-      queued.queue.push({ from, change, resolve, reject });
+      const claim = fired?.token === undefined ? undefined : { token: fired.token, name: fired.timer.name };
+      queued.queue.push({ from, change, claim, resolve, reject });
       if (!queued.busy) void this.#drain(ref, queued);
     });
   }
@@ -148,7 +168,7 @@ export class RedisCommits {
   async #drain(ref: RoomRef, room: RoomCommits): Promise<void> {
     room.busy = true;
     try {
-      while (room.queue.length > 0) await this.#batch(ref, room, room.queue.splice(0));
+      while (room.queue.length > 0) await this.#batch(ref, room, joining([], room.queue));
     } finally {
       room.busy = false;
     }
@@ -158,26 +178,10 @@ export class RedisCommits {
   // when another instance committed first.
   async #batch(ref: RoomRef, room: RoomCommits, batch: Pending[]): Promise<void> {
     const t = this.#target;
+    const claim = batch[0]?.claim;
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
-      const ts = t.now();
-      let state = room.state;
-      let changed = false;
-      let count = 0;
-      const outcomes: Outcome[] = batch.map((p) => {
-        try {
-          const made = p.change(state);
-          const frames = framesOf(ref.name, p.from, ts, count, made);
-          count += frames.length;
-          if (made.state !== undefined) {
-            state = made.state;
-            changed = true;
-          }
-          return { frames };
-        } catch (error) {
-          return { error };
-        }
-      });
+      const { outcomes, state, changed, count } = runBatch(ref, batch, room.state, t.now());
       if (count === 0 && !changed) return settle(batch, outcomes, 0);
       const texts = outcomes.flatMap((o) => ("frames" in o ? o.frames.flatMap(around) : []));
       const args = [
@@ -190,6 +194,8 @@ export class RedisCommits {
         t.refreshes(ref) ? "1" : "0",
         t.instance,
         attempt > TURN_AFTER_LOSSES ? "1" : "0",
+        claim?.token ?? "",
+        claim?.name ?? "",
         ...texts,
       ];
       let reply: [number, number, string | null, number?];
@@ -204,6 +210,10 @@ export class RedisCommits {
         room.state = state;
         return settle(batch, outcomes, Number(reply[1]) - 1);
       }
+      if (Number(reply[0]) === 3) {
+        for (const p of batch) p.reject(new TimerSpentError(ref.key, claim?.name ?? ""));
+        return;
+      }
       if (Number(reply[0]) === 2) {
         // Another instance's turn (it lost too often): wait it out, then run on what it left. Not a
         // loss; bounded all the same (a turn lasts at most 20 ms).
@@ -213,7 +223,7 @@ export class RedisCommits {
           return;
         }
         await new Promise((r) => setTimeout(r, 1));
-        batch.push(...room.queue.splice(0));
+        joining(batch, room.queue);
         continue;
       }
       // Lost the race: the reply holds the state that won; run the batch on it.
@@ -230,9 +240,43 @@ export class RedisCommits {
       // wait a random moment growing with the losses, and take what queued meanwhile into the batch —
       // a larger batch under one version check is what keeps round trips per commit near one.
       if (attempt > 1) await new Promise((r) => setTimeout(r, Math.random() * Math.min(8, attempt)));
-      batch.push(...room.queue.splice(0));
+      joining(batch, room.queue);
     }
   }
+}
+
+// The batch's transactions in order, each on the state the one before it left; the frames are
+// numbered from 1 within the batch.
+function runBatch(ref: RoomRef, batch: Pending[], known: string | undefined, ts: number) {
+  let state = known;
+  let changed = false;
+  let count = 0;
+  const outcomes: Outcome[] = batch.map((p) => {
+    try {
+      const made = p.change(state);
+      const frames = framesOf(ref.name, p.from, ts, count, made);
+      count += frames.length;
+      if (made.state !== undefined) {
+        state = made.state;
+        changed = true;
+      }
+      return { frames };
+    } catch (error) {
+      return { error };
+    }
+  });
+  return { outcomes, state, changed, count };
+}
+
+// `batch` with what queued after it: a timer run's commit goes alone, so its claim (spent or not)
+// is no other transaction's concern.
+function joining(batch: Pending[], queue: Pending[]): Pending[] {
+  if (batch[0]?.claim) return batch;
+  let n = 0;
+  while (n < queue.length && !queue[n]?.claim) n++;
+  if (n === 0 && batch.length === 0) n = 1;
+  batch.push(...queue.splice(0, n));
+  return batch;
 }
 
 // Resolve each transaction with its frames, their seqs now known (`base` + their place in the

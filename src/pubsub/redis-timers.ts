@@ -1,25 +1,28 @@
 /**
  * Room timers on a Redis fleet: the schedule lives in Redis, so a timer fires even when the
  * instance that scheduled it was killed, and one instance fires it. Every instance polls (every
- * 250 ms) with one script that claims the due timers: moved from the schedule to a lease of 30 s,
- * atomically, so no two instances take the same one. The claimer runs it and then drops the lease
- * and the timer; a claimer that dies mid-run leaves a lease that expires, and another instance
- * runs that timer again — so a handler, like a transaction, should be idempotent by the room's
- * state (a closed auction stays closed). Keys: `<p>timers` (schedule: member → due time),
- * `<p>timer-leases` (member → lease end), `<p>td:<room>` (a room's timers by name → member); a
- * member is the JSON `[room key, name, at, data]`, so a claim carries what it runs.
+ * 250 ms) with one script that claims the due timers: moved from the schedule to a lease (30 s by
+ * default), atomically, so no two instances take the same one. The claim travels with the run's
+ * first commit, and the commit script drops it in the same step as the state and messages; a
+ * commit that finds it gone (another run of that firing committed) is refused. A claimer that dies
+ * mid-run leaves a lease that expires, and another instance runs that timer again: if the dead run
+ * had committed, the claim is gone and nothing runs; if not, the new run's commit is the one. So a
+ * timer takes effect once. Keys: `<p>timers` (schedule: member → due time), `<p>timer-leases`
+ * (member → lease end), `<p>td:<room>` (a room's pending timers by name → member); a member is the
+ * JSON `[room key, name, at, data]`, so a claim carries what it runs.
  */
 import type { RedisClientType } from "@redis/client";
 import type { RoomRef, RoomTimer, TimerRunner, TimerStore } from "./broker.ts";
 
 /** How often an instance looks for due timers. */
 export const TIMER_POLL_MS = 250;
-/** How long a claimed timer is an instance's to run before another may take it. */
+/** How long a claimed timer is an instance's to run before another may take it (default). */
 export const TIMER_LEASE_MS = 30_000;
 
-// KEYS: schedule, leases, the room's timers. ARGV: name, member, at. Replaces a timer of that name.
+// KEYS: schedule, leases, the room's timers. ARGV: name, member, at. Replaces a pending timer of that
+// name; one that is running runs on (its lease is its own), as after cancel.
 const SCHEDULE = `local old = redis.call('HGET', KEYS[3], ARGV[1])
-if old then redis.call('ZREM', KEYS[1], old); redis.call('ZREM', KEYS[2], old) end
+if old then redis.call('ZREM', KEYS[1], old) end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 return 1`;
@@ -56,6 +59,8 @@ export interface TimerTarget {
   now(): number;
   /** failures that fire nothing (a poll while Redis is away) */
   warn(message: string, error: unknown): void;
+  /** how long a claim is the claimer's (default TIMER_LEASE_MS) */
+  readonly leaseMs?: number;
 }
 
 /** Room timers in Redis, fired by whichever instance claims them first. */
@@ -77,6 +82,11 @@ export class RedisTimers implements TimerStore {
 
   get #schedule(): string {
     return `${this.#t.prefix}timers`;
+  }
+
+  /** the keys a commit that spends a run of `ref`'s timer needs: the leases and the room's timers */
+  spendKeys(ref: RoomRef): [string, string] {
+    return [this.#leases, this.#room(ref)];
   }
 
   get #leases(): string {
@@ -120,12 +130,12 @@ export class RedisTimers implements TimerStore {
       const claimed = (await this.#t.eval(
         CLAIM,
         [this.#schedule, this.#leases],
-        [String(now), String(now + TIMER_LEASE_MS), "100"],
+        [String(now), String(now + (this.#t.leaseMs ?? TIMER_LEASE_MS)), "100"],
       )) as string[];
       await Promise.all(
         claimed.map(async (member) => {
           const [ref, timer] = timerOf(member);
-          await run(ref, timer);
+          await run(ref, { timer, token: member });
           await this.#t.eval(DONE, [this.#leases, this.#room(ref)], [member, timer.name]);
         }),
       );

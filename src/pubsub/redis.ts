@@ -40,6 +40,7 @@ import {
   type Committed,
   type Delivery,
   type DeliveryListener,
+  type FiredTimer,
   type Fleet,
   type JoinSnapshot,
   type KeyedPublish,
@@ -68,6 +69,8 @@ export interface RedisBrokerOptions {
   heartbeatMs?: number;
   /** an instance silent this long is dead, its members removed (default 10 s) */
   instanceTtlMs?: number;
+  /** how long a claimed room timer is its claimer's to run before another instance may run it (default 30 s) */
+  timerLeaseMs?: number;
   log?: Logger;
   now?: () => number;
 }
@@ -241,6 +244,7 @@ export class RedisBroker implements Broker, Fleet {
         this.#channel(ref),
         this.#k(ref, "st"),
         this.#k(ref, "turn"),
+        ...this.timers.spendKeys(ref),
       ],
       instance: this.instanceId,
       newEpoch: () => this.#newEpoch(),
@@ -255,6 +259,7 @@ export class RedisBroker implements Broker, Fleet {
       eval: (script, keys, args) => this.#call("timer", () => this.#eval(script, keys, args)),
       now: this.#now,
       warn: (message, error) => this.#log?.warn(message, { error: (error as Error).message }),
+      leaseMs: options.timerLeaseMs,
     });
     const beat = options.heartbeatMs ?? 3000;
     this.#beatMs = beat;
@@ -415,8 +420,8 @@ export class RedisBroker implements Broker, Fleet {
   }
 
   /** a transaction: one script per batch of this instance's commits in the room, under one version check */
-  commit(ref: RoomRef, from: string, change: ChangeFn): Promise<Committed> {
-    return this.#commits.commit(ref, from, change);
+  commit(ref: RoomRef, from: string, change: ChangeFn, fired?: FiredTimer): Promise<Committed> {
+    return this.#commits.commit(ref, from, change, fired);
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {

@@ -57,6 +57,8 @@ interface Pending {
   key: PushKey | undefined;
   /** the room state's JSON a transaction left (undefined: unchanged) */
   state: string | undefined;
+  /** written in the same transaction (a fired timer's run, spent) */
+  also?: (() => void) | undefined;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -214,7 +216,7 @@ export class SqlHistory implements HistoryStore {
     });
   }
 
-  commit(room: string, run: (state: string | undefined, seq: number) => Step): Promise<Commit> {
+  commit(room: string, run: (state: string | undefined, seq: number) => Step, also?: () => void): Promise<Commit> {
     const last = this.#assigned.get(room) ?? this.#writtenSeq(room);
     // The state as the last transaction left it, written or not: this object is the only writer, and
     // a write that fails fails every commit after it too (one transaction per flush).
@@ -236,6 +238,7 @@ export class SqlHistory implements HistoryStore {
         texts,
         key: undefined,
         state: step.state,
+        also,
         resolve: () => resolve({ frames, texts }),
         reject,
       });
@@ -277,6 +280,7 @@ export class SqlHistory implements HistoryStore {
     const states = new Map<string, string>();
     for (const p of batch) if (p.state !== undefined) states.set(p.room, p.state);
     for (const [room, state] of states) this.sql.exec("UPDATE ew_rooms SET state = ? WHERE room = ?", state, room);
+    for (const p of batch) p.also?.();
   }
 
   #flush(): void {

@@ -81,6 +81,6 @@ export class MemoryTimers implements TimerStore {
       return;
     }
     this.cancel(pending.ref, pending.timer.name);
-    void run(pending.ref, pending.timer);
+    void run(pending.ref, { timer: pending.timer });
   }
 }

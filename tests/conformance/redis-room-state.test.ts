@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@redis/client";
 import { ClientError } from "../../src/core/route.ts";
-import { type ChangeFn, type Delivery, roomRef } from "../../src/pubsub/broker.ts";
+import { type ChangeFn, type Delivery, type FiredTimer, roomRef, TimerSpentError } from "../../src/pubsub/broker.ts";
 import { RedisBroker } from "../../src/pubsub/redis.ts";
 import { cleanup, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 
@@ -129,7 +129,7 @@ describe("redis room timers", () => {
         ["c", c],
       ] as const)
         broker.timers.start(
-          async (_ref, timer) => void ran.push(`${timer.name}@${name}:${JSON.stringify(timer.data ?? null)}`),
+          async (_ref, { timer }) => void ran.push(`${timer.name}@${name}:${JSON.stringify(timer.data ?? null)}`),
         );
       await sleep(1500);
       assert.deepEqual(
@@ -141,6 +141,87 @@ describe("redis room timers", () => {
     } finally {
       for (const broker of brokers) await broker.close();
       await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+
+  it("a run that outlives its lease and a second run of the same firing: the timer takes effect once", async () => {
+    await requireRedis();
+    const timerPrefix = testPrefix("room-timers-once");
+    const [slow, quick] = [0, 1].map(
+      () => new RedisBroker({ url: SHARED_REDIS, prefix: timerPrefix, timerLeaseMs: 300 }),
+    ) as [RedisBroker, RedisBroker];
+    const ref = roomRef("lot", "once");
+    try {
+      for (const broker of [slow, quick]) await broker.start();
+      await slow.timers.schedule(ref, { name: "close", at: Date.now() + 50 });
+      // The slow instance claims it and stalls mid-run (as one that froze or lost Redis would) …
+      let resume!: () => void;
+      const stalled = new Promise<void>((r) => (resume = r));
+      let slowRun!: Promise<unknown>;
+      const claimed = new Promise<void>((taken) =>
+        slow.timers.start(async (_ref, fired: FiredTimer) => {
+          taken();
+          await stalled;
+          slowRun = Promise.resolve(slow.commit(ref, "server", add(1), fired)).then(
+            () => "committed",
+            (e: unknown) => (e instanceof TimerSpentError ? "spent" : e),
+          );
+          await slowRun;
+        }),
+      );
+      await claimed;
+      // … its lease runs out, and the other instance runs the same firing and commits.
+      const quickRuns: string[] = [];
+      quick.timers.start(async (_ref, fired) => {
+        await quick.commit(ref, "server", add(1), fired);
+        quickRuns.push(fired.timer.name);
+      });
+      for (let i = 0; i < 40 && quickRuns.length === 0; i++) await sleep(50);
+      assert.deepEqual(quickRuns, ["close"], "taken over once its lease ran out");
+      resume();
+      while (!slowRun) await sleep(10);
+      assert.equal(await slowRun, "spent", "the stalled run's commit is refused: the firing took effect already");
+      await sleep(700); // past another lease: nothing left to take over
+      assert.deepEqual(quickRuns, ["close"], "not run again");
+      const frames = await quick.history(ref, 0, 10);
+      assert.deepEqual(
+        frames.map((f) => f.type === "message" && f.view),
+        [{ n: 1 }],
+        "one commit of the timer's effect",
+      );
+      assert.deepEqual(await quick.timers.list(ref), [], "nothing pending");
+    } finally {
+      for (const broker of [slow, quick]) await broker.close();
+      await cleanup(SHARED_REDIS, timerPrefix);
+    }
+  });
+
+  it("a run that committed and then died is not run again when its lease runs out", async () => {
+    await requireRedis();
+    const timerPrefix = testPrefix("room-timers-died");
+    const [dying, other] = [0, 1].map(
+      () => new RedisBroker({ url: SHARED_REDIS, prefix: timerPrefix, timerLeaseMs: 200 }),
+    ) as [RedisBroker, RedisBroker];
+    const ref = roomRef("lot", "died");
+    try {
+      for (const broker of [dying, other]) await broker.start();
+      await dying.timers.schedule(ref, { name: "close", at: Date.now() + 50 });
+      const committed = new Promise<void>((done) =>
+        dying.timers.start(async (_ref, fired) => {
+          await dying.commit(ref, "server", add(1), fired);
+          done();
+          await new Promise(() => {}); // dies before it says it ran: the lease stays behind
+        }),
+      );
+      await committed;
+      const otherRuns: string[] = [];
+      other.timers.start(async (_ref, fired) => void otherRuns.push(fired.timer.name));
+      await sleep(800); // four leases
+      assert.deepEqual(otherRuns, [], "the commit spent the run with its claim");
+      assert.equal((await other.history(ref, 0, 10)).length, 1);
+    } finally {
+      for (const broker of [dying, other]) await broker.close();
+      await cleanup(SHARED_REDIS, timerPrefix);
     }
   });
 });
