@@ -5,6 +5,8 @@
  * What must hold: no update lost (the final state counts every committed transaction), the
  * messages strictly in seq order with each one's view the state after it, a refused transaction
  * changing nothing, the state coming with the join's head, and commits near one round trip each.
+ * Timers: one firing takes effect once however many runs it gets; and all of it through kill -9
+ * of a redis-server of the test's own (AOF, fsync always).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -12,7 +14,7 @@ import { createClient } from "@redis/client";
 import { ClientError } from "../../src/core/route.ts";
 import { type ChangeFn, type Delivery, type FiredTimer, roomRef, TimerSpentError } from "../../src/pubsub/broker.ts";
 import { RedisBroker } from "../../src/pubsub/redis.ts";
-import { cleanup, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
+import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -222,6 +224,77 @@ describe("redis room timers", () => {
     } finally {
       for (const broker of [dying, other]) await broker.close();
       await cleanup(SHARED_REDIS, timerPrefix);
+    }
+  });
+});
+
+describe("redis room state through kill -9 of Redis (its own redis-server, AOF fsync always)", () => {
+  it("every acknowledged commit, the state, its version, the epoch and a pending timer survive; commits go on where they stopped", async () => {
+    const redis = await ownRedis();
+    const prefix = testPrefix("room-state-kill");
+    const ref = roomRef("lot", "kill");
+    const committer = new RedisBroker({ url: redis.url, prefix });
+    let fresh: RedisBroker | undefined;
+    try {
+      await committer.start();
+      const head = await committer.join(ref, { id: "m", info: null, joinedAt: Date.now() });
+      await committer.timers.schedule(ref, { name: "close", at: Date.now() + 2500 });
+      const acked: number[] = [];
+      let refused = 0;
+      let stop = false;
+      const committing = (async () => {
+        while (!stop) {
+          try {
+            const { frames } = await committer.commit(ref, "m", add(1));
+            acked.push(...frames.map((f) => f.seq));
+          } catch {
+            refused++; // Redis gone: not acknowledged
+            await sleep(20);
+          }
+        }
+      })();
+      while (acked.length < 200) await sleep(5);
+      await redis.kill();
+      const ackedBeforeKill = acked.length;
+      await sleep(300);
+      await redis.start();
+      for (let i = 0; i < 200 && !committer.up; i++) await sleep(25);
+      const ackedAtRestart = acked.length;
+      while (acked.length < ackedAtRestart + 100) await sleep(5);
+      stop = true;
+      await committing;
+      assert.ok(refused > 0, "the kill was felt: some commits were refused, none acknowledged");
+      // A fresh instance (as after a restart of ours too) reads what Redis kept.
+      fresh = new RedisBroker({ url: redis.url, prefix });
+      await fresh.start();
+      const after = await fresh.snapshot(ref);
+      assert.equal(after.epoch, head.epoch, "same epoch: nothing was lost, no resync");
+      const state = JSON.parse(after.state as string) as { n: number };
+      assert.equal(state.n, after.seq, "one message per commit: the state counts every one");
+      const kept = new Set((await fresh.history(ref, 0, 1000)).map((f) => f.seq));
+      assert.deepEqual(
+        acked.filter((seq) => !kept.has(seq)),
+        [],
+        `every acknowledged commit is in history (${ackedBeforeKill} before the kill, ${acked.length} in all)`,
+      );
+      assert.deepEqual(
+        (await fresh.timers.list(ref)).map((t) => t.name),
+        ["close"],
+        "the pending timer is still scheduled",
+      );
+      const closed = new Promise<number>((done) =>
+        fresh?.timers.start(async (_ref, fired) => {
+          const { frames } = await (fresh as RedisBroker).commit(ref, "server", add(1000), fired);
+          done(frames[0]?.seq ?? -1);
+        }),
+      );
+      assert.equal(await closed, after.seq + 1, "it fires after the restart and commits on the kept state");
+      const final = await fresh.snapshot(ref);
+      assert.equal((JSON.parse(final.state as string) as { n: number }).n, after.seq + 1000);
+    } finally {
+      await committer.close();
+      await fresh?.close();
+      await redis.stop();
     }
   });
 });

@@ -45,7 +45,6 @@ export async function requireRedis(url = SHARED_REDIS): Promise<void> {
   }
 }
 
-/** A redis-server of the test's own, with an append-only file so a restart keeps what it acknowledged. */
 /** Wait (up to 5 s) for a redis-server just started to answer at `url`. */
 export async function redisStarted(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -63,11 +62,16 @@ export interface OwnRedis {
   url: string;
   /** stop it (SIGTERM: it writes its AOF and exits) and wait */
   stop(): Promise<void>;
+  /** kill it (SIGKILL: no chance to write anything more) and wait */
+  kill(): Promise<void>;
   /** start it again on the same port and directory */
   start(): Promise<void>;
 }
 
-/** Start a redis-server on a free port, AOF in a temporary directory. */
+/**
+ * A redis-server of the test's own on a free port, with an append-only file (fsync on every write)
+ * in a temporary directory, so a restart — even after kill -9 — keeps what it acknowledged.
+ */
 export async function ownRedis(): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "edgewire-redis-"));
@@ -95,18 +99,20 @@ export async function ownRedis(): Promise<OwnRedis> {
     );
     await redisStarted(`redis://127.0.0.1:${port}`);
   };
+  const end = async (signal: NodeJS.Signals) => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((done) => {
+      c.once("exit", () => done());
+      c.kill(signal);
+    });
+  };
   await up();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      const c = child;
-      if (!c || c.exitCode !== null) return;
-      await new Promise<void>((done) => {
-        c.once("exit", () => done());
-        c.kill("SIGTERM");
-      });
-    },
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL"),
     start: up,
   };
 }
