@@ -45,6 +45,9 @@ const decoder = new Decoder({ mapKeyConverter: stringKeys });
 // allocates nothing per value.
 let nextAt = 0;
 let children = 0;
+// Set by readHeader when a value is not in JSON's data model (bytes, an extension, a non-finite
+// float): what structureIssue's caller may not skip the data check for.
+let notJson = false;
 
 // A big-endian length field of `n` bytes after the header byte, or -1 past the end.
 function lengthField(bytes: Uint8Array, at: number, n: number): number {
@@ -62,6 +65,9 @@ function readHeader(bytes: Uint8Array, at: number): string | undefined {
   let field = 0; // size of a length field
   let extra = 0; // an extension's type byte
   let per = 0; // values per counted item of a container (1 array, 2 map); 0 for bytes
+  // bin, ext, fixext: outside JSON's data model; a float, when not finite
+  if (b === 0xca || b === 0xcb) notJson ||= !finiteFloat(bytes, at, b === 0xcb);
+  else if ((b >= 0xc4 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8)) notJson = true;
   if (b <= 0x7f || b >= 0xe0) fixed = 0;
   else if (b <= 0x8f) children = 2 * (b & 0x0f);
   else if (b <= 0x9f) children = b & 0x0f;
@@ -96,6 +102,13 @@ function readHeader(bytes: Uint8Array, at: number): string | undefined {
   return undefined;
 }
 
+// A float32 (exponent 8 bits) or float64 (11 bits) at `at` whose exponent is not all ones: finite.
+function finiteFloat(bytes: Uint8Array, at: number, wide: boolean): boolean {
+  const hi = (bytes[at + 1] ?? 0) & 0x7f;
+  const next = bytes[at + 2] ?? 0;
+  return wide ? !(hi === 0x7f && (next & 0xf0) === 0xf0) : !(hi === 0x7f && (next & 0x80) === 0x80);
+}
+
 /**
  * Why `bytes` cannot be one honest MessagePack value, found by walking its headers without
  * building anything: the decoder allocates every array at the length its header claims before
@@ -105,6 +118,7 @@ function readHeader(bytes: Uint8Array, at: number): string | undefined {
  * bounded too. Linear in the frame's size.
  */
 export function structureIssue(bytes: Uint8Array, maxDepth = MAX_DATA_DEPTH + 8): string | undefined {
+  notJson = false;
   const left: number[] = []; // values still to come in each open array or map, innermost last
   let at = 0;
   let owed = 1;
@@ -146,6 +160,15 @@ export function decodeValue(bytes: Uint8Array): unknown {
   const issue = structureIssue(bytes);
   if (issue) throw new RangeError(issue);
   return decoder.decode(bytes);
+}
+
+/**
+ * Whether the value decodeValue last decoded is message data by construction: nothing outside
+ * JSON's data model (no bytes, extension or non-finite float), and too short (≤ MAX_DATA_DEPTH
+ * bytes: every level takes a header byte) to nest past the depth limit — so its walk can be skipped.
+ */
+export function decodedPlain(bytes: Uint8Array): boolean {
+  return !notJson && bytes.length <= MAX_DATA_DEPTH;
 }
 
 /** A server frame in this encoding: message and broadcast frames positional, the others as they are. */

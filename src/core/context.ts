@@ -18,7 +18,15 @@ import {
   type SequencedFrame,
 } from "../protocol.ts";
 import type { Broker, RoomRef, RoomTimer } from "../pubsub/broker.ts";
-import type { Admitted, CompiledRoute, Conn, ConnectionServices, Frame, Peer } from "./ports.ts";
+import {
+  type Admitted,
+  type CompiledRoute,
+  type Conn,
+  type ConnectionServices,
+  DONE,
+  type Frame,
+  type Peer,
+} from "./ports.ts";
 import { roomParams } from "./room-path.ts";
 import { cancelTimer, listTimers, scheduleTimer } from "./room-timers.ts";
 import { type Committed, type Connection, type Room, type RoomContext, RouteError, type Transaction } from "./route.ts";
@@ -59,6 +67,8 @@ export class ConnectionContext implements Conn {
   refusedSince = 0;
   /** found flooding: its frames are ignored until the close */
   flooding = false;
+  /** the data of the latest publish that passed the checks */
+  checked: unknown = undefined;
   /** when a frame of the flood last arrived */
   floodSeenAt = 0;
   #api: HandlerContext | undefined;
@@ -163,7 +173,7 @@ export class ConnectionContext implements Conn {
   publish(ref: RoomRef, data: unknown): Promise<MessageFrame> {
     let checked: unknown;
     try {
-      checked = this.route.published(data);
+      checked = this.route.published(data, data === this.checked);
     } catch (error) {
       return this.#misfit(error);
     }
@@ -178,13 +188,18 @@ export class ConnectionContext implements Conn {
   /** an unsequenced frame to the others (or to all with `self`) */
   broadcast(ref: RoomRef, data: unknown, options?: { self?: boolean }): Promise<void> {
     const id = this.peer.record.id;
+    const passed = data === this.checked;
     let checked: unknown;
     try {
-      checked = this.route.published(data);
+      checked = this.route.published(data, passed);
     } catch (error) {
       return this.#misfit(error);
     }
-    return Promise.resolve(this.#services.broker.broadcast(ref, id, checked, options?.self ? undefined : id));
+    // A client's data passed on as it is (no `publishes` schema made it anew) is plain JSON data.
+    const plain = passed && checked === data && this.route.dataAsSent;
+    const except = options?.self ? undefined : id;
+    const sent = this.#services.broker.broadcast(ref, id, checked, except, plain);
+    return sent === undefined ? DONE : Promise.resolve(sent);
   }
 
   // Data that fails `publishes` is the route's fault, handled here (logged, 1011) whether or not the

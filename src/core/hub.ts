@@ -9,7 +9,7 @@
  */
 
 import type { RouteStats } from "../metrics.ts";
-import { transcode } from "../msgpack.ts";
+import { encodeFrame, transcode } from "../msgpack.ts";
 import type { Member, ResyncFrame, SequencedFrame, WelcomeFrame } from "../protocol.ts";
 import type { Broker, Delivery, JoinSnapshot, RoomRef } from "../pubsub/broker.ts";
 import { backendContext } from "./backend.ts";
@@ -310,7 +310,7 @@ export class Hub {
     const sender = except === undefined ? undefined : local.live.get(except);
     const packedMembers = local.packed.size;
     // Once per delivery, not per member.
-    const packed = packedMembers > 0 ? transcode(frame) : undefined;
+    const packed = packedMembers > 0 ? (delivery.value ? encodeFrame(delivery.value) : transcode(frame)) : undefined;
     if (local.stats) {
       // Every member but the excluded one receives it: counted without a loop, as native publish has none.
       const packedTo = packedMembers - (sender !== undefined && local.packed.has(sender) ? 1 : 0);

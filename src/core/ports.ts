@@ -56,6 +56,13 @@ export interface ConnRecord {
   resume?: { seq: number; epoch: string };
 }
 
+/**
+ * What a room operation that was done at once returns (the memory broker delivers synchronously):
+ * one promise, already resolved, shared — so the publish path can tell it needs no then() and
+ * queues nothing for an update that is already out.
+ */
+export const DONE: Promise<void> = Promise.resolve();
+
 /** A live connection as the engine drives it. */
 export interface Peer {
   /** the connection's state; the engine may update it and call `save()` */
@@ -165,6 +172,8 @@ export interface CompiledRoute {
   readonly params: readonly string[];
   /** text frames must arrive as strings (else undecoded UTF-8 bytes with `text` set will do) */
   readonly readsText: boolean;
+  /** a publish's data reaches the handler as the client sent it (no schema made it anew): JSON's data model as it is */
+  readonly dataAsSent: boolean;
   /** the route shows members' info derived from their state */
   readonly showsMember: boolean;
   /** a change of that info is announced to the room (presence `update`) */
@@ -182,8 +191,12 @@ export interface CompiledRoute {
   member(record: ConnRecord): Member;
   /** check message data from the backend against what the route publishes: the parsed data, or why it fails */
   checkData(data: unknown): { data: unknown } | string;
-  /** data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws RouteError); as it is without one */
-  published(data: unknown): unknown;
+  /**
+   * data a handler publishes or broadcasts, checked against the route's `publishes` schema (throws
+   * RouteError); as it is without one. `passed`: it is a client's data that passed the message
+   * checks already (its depth is not walked again)
+   */
+  published(data: unknown, passed?: boolean): unknown;
   /** a stateful room route's room state (its `roomState`), else undefined */
   readonly roomState: RoomStateHandling | undefined;
   /** a room route's push handler (its `push`), with the check a body passes first; undefined: pushes publish as they are */
@@ -223,6 +236,12 @@ export interface Conn {
   readonly stats: RouteStats;
   /** the connection speaks `edgewire.v1+msgpack`: binary frames are MessagePack, and so is what it is sent */
   readonly msgpack: boolean;
+  /**
+   * the data of this connection's latest publish, as it passed every check: a handler that passes
+   * it on (the same object) is not walked again — one that changes it in place before passing it on
+   * is trusted to keep it JSON data
+   */
+  checked: unknown;
   /** what admission attached */
   readonly auth: Readonly<Admitted>;
   /** what the route's own handlers receive (`ctx`): the connection, the room, admission, parameters */

@@ -2,10 +2,11 @@
  * The embedded default broker: everything in this process. Delivery is
  * synchronous, so a room's order is the order in which `publish` was called.
  */
-import type { BroadcastFrame, Member, MessageFrame, SequencedFrame } from "../protocol.ts";
+import type { Member, MessageFrame, SequencedFrame } from "../protocol.ts";
 import {
   type Broker,
   BrokerUnavailableError,
+  broadcastText,
   type ChangeFn,
   type Committed,
   type Delivery,
@@ -147,9 +148,10 @@ export class MemoryBroker implements Broker {
     return { frames };
   }
 
-  broadcast(ref: RoomRef, from: string, data: unknown, except?: string): void {
-    const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
-    this.#deliver(ref, { frame: JSON.stringify(frame), except });
+  broadcast(ref: RoomRef, from: string, data: unknown, except?: string, plain?: boolean): void {
+    const frame = broadcastText(ref, from, data);
+    const value = plain ? { type: "broadcast", room: ref.name, from, data } : undefined;
+    this.#deliver(ref, { frame, except, value });
   }
 
   relay(ref: RoomRef, from: string, bytes: Uint8Array): void {

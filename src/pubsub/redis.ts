@@ -32,10 +32,11 @@ import {
   DEFAULT_ROOM_IDLE_MS,
 } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { BroadcastFrame, Member, MessageFrame, PresenceFrame, SequencedFrame } from "../protocol.ts";
+import type { Member, MessageFrame, PresenceFrame, SequencedFrame } from "../protocol.ts";
 import {
   type Broker,
   BrokerUnavailableError,
+  broadcastText,
   type ChangeFn,
   type Committed,
   type Delivery,
@@ -425,8 +426,7 @@ export class RedisBroker implements Broker, Fleet {
   }
 
   broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {
-    const frame: BroadcastFrame = { type: "broadcast", room: ref.name, from, data };
-    return this.#send(ref, except, JSON.stringify(frame));
+    return this.#send(ref, except, broadcastText(ref, from, data));
   }
 
   relay(ref: RoomRef, from: string, bytes: Uint8Array): Promise<void> {

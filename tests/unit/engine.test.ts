@@ -5,7 +5,7 @@ import * as v from "valibot";
 import { utf8Length } from "../../src/bytes.ts";
 import type { Frame } from "../../src/core/ports.ts";
 import { defineRoom } from "../../src/index.ts";
-import type { Broker, JoinSnapshot } from "../../src/pubsub/broker.ts";
+import { type Broker, broadcastText, type JoinSnapshot } from "../../src/pubsub/broker.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, roomKey, settle } from "../support/fakes.ts";
@@ -100,6 +100,46 @@ describe("engine", () => {
     assert.equal(a.ofType<{ id?: string }>("error")[2]?.id, "d1");
     assert.equal(a.sent.at(-1), '{"type":"pong"}');
     assert.equal(a.closed, undefined);
+  });
+
+  it("short JSON skips the data walk but not its checks: a long exponent (Infinity) and a missing data are refused, deep data past 200 characters is walked", async () => {
+    const engine = engineWith();
+    const a = await joined(engine, "r");
+    const b = await joined(engine, "r");
+    engine.message(a, '{"type":"publish","data":{"x":1e999},"id":"inf"}');
+    engine.message(a, '{"type":"publish","data":[-1E+400],"id":"neg"}');
+    engine.message(a, '{"type":"publish","id":"none"}');
+    const deep = `${"[".repeat(101)}${"]".repeat(101)}`;
+    engine.message(a, `{"type":"publish","data":${deep},"id":"deep"}`);
+    engine.message(a, '{"type":"publish","data":{"e":"e999 in a string","n":1e308},"id":"ok"}');
+    await settle();
+    assert.deepEqual(
+      a.ofType<{ id: string; code: string }>("error").map((e) => `${e.id}:${e.code}`),
+      ["inf:invalid_message", "neg:invalid_message", "none:invalid_message", "deep:invalid_message"],
+    );
+    assert.deepEqual(
+      b.ofType<{ data: unknown }>("message").map((m) => m.data),
+      [{ e: "e999 in a string", n: 1e308 }],
+      "a string that looks like an exponent is walked and passes",
+    );
+  });
+
+  it("a broadcast frame is the JSON of {type, room, from, data}, without data when there is none", () => {
+    const room = { key: "rooms:acme/b1", name: "acme/b1" };
+    assert.deepEqual(JSON.parse(broadcastText(room, "m1", { a: [1, "é\n"] })), {
+      type: "broadcast",
+      room: "acme/b1",
+      from: "m1",
+      data: { a: [1, "é\n"] },
+    });
+    assert.equal(
+      broadcastText(room, "m1", undefined),
+      JSON.stringify({ type: "broadcast", room: "acme/b1", from: "m1" }),
+    );
+    assert.equal(
+      broadcastText(room, "m1", () => 1),
+      JSON.stringify({ type: "broadcast", room: "acme/b1", from: "m1" }),
+    );
   });
 
   it("relays binary to the other members only", async () => {

@@ -19,6 +19,8 @@ const nest = (levels: number): unknown => {
   return value;
 };
 
+const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
+
 describe("msgpack wire format", () => {
   it("messages and broadcasts are positional and come back in their JSON shape; other frames are maps", () => {
     const message = {
@@ -208,6 +210,92 @@ describe("a room with JSON and MessagePack members", () => {
     assert.match(faults.join("\n"), /handler fault/);
     assert.equal(json.ofType("message").length, 1, "nothing more reached anyone");
     assert.equal((await engine.broker.snapshot({ key: "odd:x", name: "x" })).seq, 1, "and no seq was spent");
+  });
+
+  it("a broadcast of a client's data as it came: both encodings get the same values, the MessagePack copy encoded from the value; data outside JSON's model is refused however short", async () => {
+    const cast = defineRoom({ name: "cast", path: "/cast/:room", message: (ctx, data) => ctx.room.broadcast(data) });
+    const reshaped = defineRoom({
+      name: "reshaped",
+      path: "/reshaped/:room",
+      message: (ctx, data) => ctx.room.broadcast({ was: data, at: new Date(0) }),
+    });
+    const engine = engineWith({ routes: [cast, reshaped] });
+    const peers = (route: string) =>
+      [MP, "edgewire.v1", MP].map((protocol) => new FakePeer({ ...record(route, "x"), protocol }));
+    const [sender, json, packed] = peers("cast") as [FakePeer, FakePeer, FakePeer];
+    for (const p of [sender, json, packed]) engine.opened(p);
+    await settle();
+    const data = { x: 0.25, y: -3, tag: "é", list: [1, null, true] };
+    engine.message(sender, encodeValue({ type: "publish", data }));
+    // Short frames all the same, each outside JSON's data model: refused, not broadcast.
+    const f64nan = Uint8Array.of(
+      0x82,
+      0xa4,
+      ...ascii("type"),
+      0xa7,
+      ...ascii("publish"),
+      0xa4,
+      ...ascii("data"),
+      0xcb,
+      0x7f,
+      0xf8,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+    );
+    const f32inf = Uint8Array.of(
+      0x82,
+      0xa4,
+      ...ascii("type"),
+      0xa7,
+      ...ascii("publish"),
+      0xa4,
+      ...ascii("data"),
+      0x91,
+      0xca,
+      0x7f,
+      0x80,
+      0,
+      0,
+    );
+    const bytesIn = encodeValue({ type: "publish", data: { b: new Uint8Array([1]) } });
+    const ext = Uint8Array.of(
+      0x82,
+      0xa4,
+      ...ascii("type"),
+      0xa7,
+      ...ascii("publish"),
+      0xa4,
+      ...ascii("data"),
+      0xd4,
+      0x01,
+      0x00,
+    );
+    for (const frame of [f64nan, f32inf, bytesIn, ext]) engine.message(sender, frame);
+    await settle();
+    assert.deepEqual(
+      json.ofType<{ data: unknown }>("broadcast").map((b) => b.data),
+      [data],
+    );
+    const got = packed.sent.map((f) => decodeValue(f as Uint8Array)).filter((v) => Array.isArray(v));
+    assert.deepEqual(got, [[1, sender.record.id, data]]);
+    const errors = sender.sent.map((f) => decodeValue(f as Uint8Array) as { type?: string; code?: string });
+    assert.deepEqual(
+      errors.filter((e) => e.type === "error").map((e) => e.code),
+      ["invalid_message", "invalid_message", "invalid_message", "invalid_message"],
+    );
+    // Data a handler made anew goes through the JSON text: a Date is its ISO string in both encodings.
+    const [s2, j2, p2] = peers("reshaped") as [FakePeer, FakePeer, FakePeer];
+    for (const p of [s2, j2, p2]) engine.opened(p);
+    await settle();
+    engine.message(s2, encodeValue({ type: "publish", data: 1 }));
+    await settle();
+    const seen = { was: 1, at: "1970-01-01T00:00:00.000Z" };
+    assert.deepEqual(j2.ofType<{ data: unknown }>("broadcast")[0]?.data, seen);
+    assert.deepEqual(p2.sent.map((f) => decodeValue(f as Uint8Array)).find(Array.isArray), [1, s2.record.id, seen]);
   });
 
   it("with native topic publish: one topic per encoding, the sender left out on its own", async () => {
