@@ -8,11 +8,12 @@
  *
  *   bun bench/hot-path.ts        node --import tsx bench/hot-path.ts        deno run -A bench/hot-path.ts
  */
-import { encodeValue } from "../src/msgpack.ts";
+
 import { Engine } from "../src/core/engine.ts";
 import type { ConnRecord, Frame, Peer } from "../src/core/ports.ts";
-import { MemoryBroker } from "../src/pubsub/memory.ts";
+import { encodeValue } from "../src/msgpack.ts";
 import { MSGPACK_SUBPROTOCOL } from "../src/protocol.ts";
+import { MemoryBroker } from "../src/pubsub/memory.ts";
 import { cast } from "./targets/edgewire-service.ts";
 
 const MEMBERS = 50;

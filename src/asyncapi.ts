@@ -394,6 +394,25 @@ function viewMessage(view: JsonSchemaObject): JsonSchemaObject {
   });
 }
 
+const BROADCAST = "an unsequenced message a handler broadcast (ctx.room.broadcast): not in history, no seq";
+
+// The broadcast frame of a room route carrying `output`: an object, or (compactBroadcasts) positional.
+function broadcastMessage(compact: boolean, output: JsonSchemaObject): JsonSchemaObject {
+  if (!compact)
+    return message("Broadcast", BROADCAST, {
+      type: "object",
+      properties: { type: constant("broadcast"), room: ROOM, from: str("the member's id"), data: output },
+      required: ["type", "room", "from", "data"],
+    });
+  return message("Broadcast", `${BROADCAST}; compact (the route's compactBroadcasts): [1, from, data]`, {
+    // a tuple as AsyncAPI's schema (JSON Schema draft 7) writes one
+    type: "array",
+    items: [{ type: "integer", const: 1 }, str("the member's id"), output],
+    additionalItems: false,
+    minItems: 3,
+  });
+}
+
 // A room route: publish and ping in; the room's frames out; presence, history and push over HTTP.
 function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string, parts: ChannelParts): void {
   const { schema, binary, publishes, roomState, viewSchema, view: shows } = route.options;
@@ -436,15 +455,7 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
     messages.view = viewMessage(view);
     send.push("view");
   }
-  messages.broadcast = message(
-    "Broadcast",
-    "an unsequenced message a handler broadcast (ctx.room.broadcast): not in history, no seq",
-    {
-      type: "object",
-      properties: { type: constant("broadcast"), room: ROOM, from: str("the member's id"), data: output },
-      required: ["type", "room", "from", "data"],
-    },
-  );
+  messages.broadcast = broadcastMessage(route.options.compactBroadcasts === true, output);
   Object.assign(
     messages,
     refs(["ping", "welcome", "resync", "presence", "presenceSync", "presenceCount", "ack", "pong", "error"]),

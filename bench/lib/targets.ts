@@ -194,14 +194,33 @@ const EDGEWIRE_WORKERD: Target = {
   fdsPerConn: 6,
 };
 
+/**
+ * The same edgewire server as `t` on its `/cast-compact/:room` (broadcasts as `[1, from, data]`,
+ * the route's `compactBroadcasts`): many-to-many JSON only, a peer beside `t` — what the compact
+ * frame buys edgewire itself.
+ */
+const compact = (t: Target): Target => ({
+  ...t,
+  name: `${t.name}-compact`,
+  kind: "peer",
+  m2mPath: (r, binary) => (binary ? `/rooms/${r}` : `/cast-compact/${r}`),
+  unsupported: Object.fromEntries([
+    ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [f, `broadcasts only: measured on ${t.name}`]),
+    ["m2m-binary", `binary relay has no broadcast frame: measured on ${t.name}`],
+  ]),
+});
+
 /** All targets, in table order (each msgpack variant next to its JSON sibling). */
 export const TARGETS: Target[] = [
   EDGEWIRE_NODE,
   msgpack(EDGEWIRE_NODE),
+  compact(EDGEWIRE_NODE),
   EDGEWIRE_DENO,
   msgpack(EDGEWIRE_DENO),
+  compact(EDGEWIRE_DENO),
   EDGEWIRE_BUN,
   msgpack(EDGEWIRE_BUN),
+  compact(EDGEWIRE_BUN),
   EDGEWIRE_WORKERD,
   msgpack(EDGEWIRE_WORKERD),
   {
@@ -281,6 +300,29 @@ export const TARGETS: Target[] = [
       ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
         f,
         "relays edgewire's broadcast frame: many-to-many only",
+      ]),
+      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
+    ]),
+    startMs: 30_000,
+  },
+  {
+    // Many-to-many: raw-bun relaying the positional broadcast [1,"from",data] (MessagePack's, as JSON): beside
+    // raw-bun-broadcast-envelope, what a compact broadcast frame would buy.
+    name: "raw-bun-compact-envelope",
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, "--compact-envelope"]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
+    unsupported: Object.fromEntries([
+      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
+        f,
+        "relays a compact broadcast frame: many-to-many only",
       ]),
       ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
     ]),

@@ -11,9 +11,12 @@
  * With `--broadcast-envelope` (target raw-bun-broadcast-envelope) /m2m/:room relays what edgewire's
  * `broadcast` sends — `{"type":"broadcast","room","from","data"}` around the update's data, by string
  * slicing — so edgewire ÷ it is edgewire's own per-update work, and it ÷ raw-bun what the bigger frame costs.
+ * With `--compact-envelope` (target raw-bun-compact-envelope) it relays the positional form
+ * `[1,"from",data]` (MessagePack's broadcast, as JSON): what a compact broadcast frame would buy.
  * (JavaScript, not TypeScript: the repo's Node type check covers bench/.)
  */
 const BROADCAST = process.argv.includes("--broadcast-envelope");
+const COMPACT = process.argv.includes("--compact-envelope");
 const ENVELOPE = process.argv.includes("--envelope") || process.argv.includes("--envelope-no-room");
 // --envelope-no-room (target raw-bun-envelope-no-room): the same envelope without "room", to measure
 // what dropping the room name (redundant on a one-room connection) from message frames would buy.
@@ -23,6 +26,10 @@ let seq = 0;
 const broadcastEnvelope = (room, message) =>
   typeof message === "string" && message.startsWith(PREFIX)
     ? `{"type":"broadcast","room":"${room}","from":"AAAAAAAAAAAAAAAA","data":${message.slice(PREFIX.length, -1)}}`
+    : message;
+const compactEnvelope = (message) =>
+  typeof message === "string" && message.startsWith(PREFIX)
+    ? `[1,"AAAAAAAAAAAAAAAA",${message.slice(PREFIX.length, -1)}]`
     : message;
 const envelope = (room, message) =>
   typeof message === "string" && message.startsWith(PREFIX)
@@ -99,7 +106,11 @@ const server = Bun.serve({
     },
     message(ws, message) {
       if (ws.data.room === null) ws.send(message);
-      else if (ws.data.others) ws.publish(ws.data.room, BROADCAST ? broadcastEnvelope(ws.data.name, message) : message);
+      else if (ws.data.others)
+        ws.publish(
+          ws.data.room,
+          BROADCAST ? broadcastEnvelope(ws.data.name, message) : COMPACT ? compactEnvelope(message) : message,
+        );
       else
         server.publish(
           ws.data.room,

@@ -2,7 +2,9 @@
  * A multiplayer cursor room: every member has a colour and a position, kept
  * as per-connection state and shown to the others as the member's info. A
  * move updates the state and is broadcast (not sequenced: only the latest
- * position matters). The state lives in the connection record, so on
+ * position matters), in the compact form `[1, from, data]` (`compactBroadcasts`:
+ * every member sends many small moves, and the SDK hands them out as the same
+ * `broadcast` event). The state lives in the connection record, so on
  * Cloudflare it survives the room's Durable Object hibernating or being
  * evicted: a member joining afterwards still sees every colour and position.
  */
@@ -33,6 +35,7 @@ export const cursors = defineRoom({
     y: 0,
   }),
   member: (state) => state,
+  compactBroadcasts: true,
   message(ctx, move) {
     ctx.connection.setState({ ...ctx.connection.state, x: move.x, y: move.y });
     return ctx.room.broadcast(move);

@@ -497,6 +497,20 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.socket.close(code, reason);
   }
 
+  // Text is JSON on every encoding (a Durable Object answers a text ping with a text pong); a
+  // route's compact broadcast, positional [1, from, data] as MessagePack's, comes in its object form.
+  #fromText(text: string): { frame: unknown } | undefined {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.#emit("invalid", { raw: text, message: "the frame is not JSON" });
+      return undefined;
+    }
+    if (!Array.isArray(frame) || frame.length !== 3 || frame[0] !== 1 || typeof frame[1] !== "string") return { frame };
+    return { frame: { type: "broadcast", room: this.room, from: frame[1], data: frame[2] } };
+  }
+
   #received(data: unknown): void {
     let frame: unknown;
     if (typeof data !== "string") {
@@ -514,13 +528,9 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
         return;
       }
     } else {
-      // Text is JSON on every encoding (a Durable Object answers a text ping with a text pong).
-      try {
-        frame = JSON.parse(data);
-      } catch {
-        this.#emit("invalid", { raw: data, message: "the frame is not JSON" });
-        return;
-      }
+      const parsed = this.#fromText(data);
+      if (!parsed) return;
+      frame = parsed.frame;
     }
     if (!isObject(frame) || typeof frame.type !== "string") {
       this.#emit("invalid", { raw: data, message: "the frame has no type" });

@@ -35,7 +35,8 @@ class BackendRoom implements Room {
   }
   /** an unsequenced frame to every member */
   async broadcast(data: unknown): Promise<void> {
-    await this.#broker.broadcast(this.#ref, SERVER_SENDER, this.#route.published(data));
+    const compact = this.#route.compactBroadcasts;
+    await this.#broker.broadcast(this.#ref, SERVER_SENDER, this.#route.published(data), { compact });
   }
   /** bytes to every member */
   async relay(bytes: Uint8Array): Promise<void> {

@@ -205,6 +205,7 @@ function plain(route: AnyRoute): CompiledRoute {
     params: [],
     readsText: route.options.text !== "bytes",
     dataAsSent: false,
+    compactBroadcasts: false,
     showsMember: false,
     announcesMember: false,
     // Plain routes are limited only when they ask to be (an echo or an RPC answers only its own client).
@@ -369,6 +370,7 @@ function room(route: AnyRoute, rate: RateLimit | undefined): CompiledRoute {
     params: pathParams(route.path),
     readsText: true,
     dataAsSent: route.options.schema === undefined,
+    compactBroadcasts: route.options.compactBroadcasts === true,
     showsMember: member !== undefined,
     announcesMember: member !== undefined && memberUpdates === true,
     // Rooms amplify (one frame, every member): limited by default.

@@ -198,7 +198,8 @@ export class ConnectionContext implements Conn {
     // A client's data passed on as it is (no `publishes` schema made it anew) is plain JSON data.
     const plain = passed && checked === data && this.route.dataAsSent;
     const except = options?.self ? undefined : id;
-    const sent = this.#services.broker.broadcast(ref, id, checked, except, plain);
+    const compact = this.route.compactBroadcasts;
+    const sent = this.#services.broker.broadcast(ref, id, checked, { except, plain, compact });
     return sent === undefined ? DONE : Promise.resolve(sent);
   }
 

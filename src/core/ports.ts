@@ -174,6 +174,8 @@ export interface CompiledRoute {
   readonly readsText: boolean;
   /** a publish's data reaches the handler as the client sent it (no schema made it anew): JSON's data model as it is */
   readonly dataAsSent: boolean;
+  /** broadcasts reach JSON members positional, `[1, from, data]` (the route's `compactBroadcasts`) */
+  readonly compactBroadcasts: boolean;
   /** the route shows members' info derived from their state */
   readonly showsMember: boolean;
   /** a change of that info is announced to the room (presence `update`) */

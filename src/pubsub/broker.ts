@@ -124,15 +124,30 @@ export function framesOf(
   }));
 }
 
+/** How a broadcast goes out: to whom, and in what form. */
+export interface BroadcastOptions {
+  /** the member left out (the sender, unless it asked for its own copy) */
+  except?: string | undefined;
+  /**
+   * the data is in JSON's data model as it is (a client's, checked, passed on unchanged): a broker
+   * delivering in this process may hand MessagePack members the value itself
+   */
+  plain?: boolean | undefined;
+  /** positional, `[1, from, data]` (the route's `compactBroadcasts`) */
+  compact?: boolean | undefined;
+}
+
 /**
- * The JSON text of a broadcast frame, `{"type":"broadcast","room","from","data"}` — written around
- * the data's JSON rather than stringified as an object: a broadcast is every update of a cursor or
- * game room, and the object's own stringify was a quarter of that path's JavaScript.
+ * The JSON text of a broadcast frame, `{"type":"broadcast","room","from","data"}` (or, compact,
+ * `[1,from,data]`) — written around the data's JSON rather than stringified as an object: a
+ * broadcast is every update of a cursor or game room, and the object's own stringify was a
+ * quarter of that path's JavaScript on Node.
  */
-export function broadcastText(room: RoomRef, from: string, data: unknown): string {
-  const head = `{"type":"broadcast","room":${JSON.stringify(room.name)},"from":${JSON.stringify(from)}`;
-  // undefined (or what stringifies to nothing): no data key, as JSON.stringify of the object leaves it
+export function broadcastText(room: RoomRef, from: string, data: unknown, compact = false): string {
+  // undefined (or what stringifies to nothing): no data, as JSON.stringify of the frame leaves it out
   const json: string | undefined = JSON.stringify(data);
+  if (compact) return `[1,${JSON.stringify(from)},${json ?? "null"}]`;
+  const head = `{"type":"broadcast","room":${JSON.stringify(room.name)},"from":${JSON.stringify(from)}`;
   return json === undefined ? `${head}}` : `${head},"data":${json}}`;
 }
 
@@ -231,12 +246,8 @@ export interface Broker {
    * refused (TimerSpentError) when another run of it committed first.
    */
   commit?(room: RoomRef, from: string, change: ChangeFn, fired?: FiredTimer): MaybePromise<Committed>;
-  /**
-   * deliver an unsequenced JSON broadcast (not kept in history) to the room's members, except
-   * `except`; `plain`: the data is in JSON's data model as it is (a client's, checked), so a
-   * broker delivering in this process may hand MessagePack members the value itself
-   */
-  broadcast(room: RoomRef, from: string, data: unknown, except?: string, plain?: boolean): MaybePromise<void>;
+  /** deliver an unsequenced JSON broadcast (not kept in history) to the room's members, as `options` say */
+  broadcast(room: RoomRef, from: string, data: unknown, options?: BroadcastOptions): MaybePromise<void>;
   /** deliver binary bytes to the room's members except `from`; binary is not sequenced */
   relay(room: RoomRef, from: string, bytes: Uint8Array): MaybePromise<void>;
   /** add a member and tell the others; resolves to what the new member is greeted with */

@@ -4,6 +4,7 @@
  */
 import type { Member, MessageFrame, SequencedFrame } from "../protocol.ts";
 import {
+  type BroadcastOptions,
   type Broker,
   BrokerUnavailableError,
   broadcastText,
@@ -148,10 +149,10 @@ export class MemoryBroker implements Broker {
     return { frames };
   }
 
-  broadcast(ref: RoomRef, from: string, data: unknown, except?: string, plain?: boolean): void {
-    const frame = broadcastText(ref, from, data);
-    const value = plain ? { type: "broadcast", room: ref.name, from, data } : undefined;
-    this.#deliver(ref, { frame, except, value });
+  broadcast(ref: RoomRef, from: string, data: unknown, options: BroadcastOptions = {}): void {
+    const frame = broadcastText(ref, from, data, options.compact);
+    const value = options.plain ? { type: "broadcast", room: ref.name, from, data } : undefined;
+    this.#deliver(ref, { frame, except: options.except, value });
   }
 
   relay(ref: RoomRef, from: string, bytes: Uint8Array): void {

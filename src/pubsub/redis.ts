@@ -34,6 +34,7 @@ import {
 import type { Logger } from "../log.ts";
 import type { Member, MessageFrame, PresenceFrame, SequencedFrame } from "../protocol.ts";
 import {
+  type BroadcastOptions,
   type Broker,
   BrokerUnavailableError,
   broadcastText,
@@ -425,8 +426,8 @@ export class RedisBroker implements Broker, Fleet {
     return this.#commits.commit(ref, from, change, fired);
   }
 
-  broadcast(ref: RoomRef, from: string, data: unknown, except?: string): Promise<void> {
-    return this.#send(ref, except, broadcastText(ref, from, data));
+  broadcast(ref: RoomRef, from: string, data: unknown, options: BroadcastOptions = {}): Promise<void> {
+    return this.#send(ref, options.except, broadcastText(ref, from, data, options.compact));
   }
 
   relay(ref: RoomRef, from: string, bytes: Uint8Array): Promise<void> {

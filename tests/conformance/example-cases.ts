@@ -4,6 +4,8 @@
  * serving the chat and cursor routes under /realtime) on every runtime.
  */
 import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { joinRoom, type WebSocketConstructor } from "../../src/client/index.ts";
 import { RawSocket } from "../support/raw-socket.ts";
 import type { RunningServer } from "../support/servers.ts";
 import type { ClientKind } from "../support/test-socket.ts";
@@ -173,15 +175,45 @@ export const exampleCases: Case[] = (
         assert.deepEqual(info(c.welcome, a.welcome.id), { colour: "#ff0000", x: 10, y: 20 }, "a's state came back");
         assert.deepEqual(info(c.welcome, b.welcome.id), { colour: "#00ff00", x: 0, y: 0 });
         a.socket.sendJson({ type: "publish", data: { type: "move", x: 30, y: 40 } });
+        // compactBroadcasts: a move arrives positional, [1, from, data].
         for (const m of [b, c]) {
-          const moved = await m.socket.until<{ from: string; data: Json }>("broadcast");
-          assert.deepEqual([moved.from, moved.data], [a.welcome.id, { type: "move", x: 30, y: 40 }]);
+          const moved = await m.socket.untilValue<[1, string, Json]>((f) => Array.isArray(f) && f[0] === 1);
+          assert.deepEqual(moved, [1, a.welcome.id, { type: "move", x: 30, y: 40 }]);
         }
         const d = await enter(s, path);
         assert.deepEqual(info(d.welcome, a.welcome.id), { colour: "#ff0000", x: 30, y: 40 }, "moves keep the colour");
         a.socket.sendJson({ type: "publish", id: "off", data: { type: "move", x: -1, y: 0 } });
         assert.equal((await a.socket.until<{ code: string }>("error")).code, "invalid_message");
         await Promise.all([a, b, c, d].map((m) => m.socket.close()));
+      },
+    },
+    {
+      name: "cursor example through the SDK: compact broadcasts arrive as broadcast events, over WebSocket and long-polling",
+      clients: ["ws"],
+      async run(s) {
+        const room = freshRoom("cursors-sdk");
+        const join = (transport: "websocket" | "polling") =>
+          joinRoom(`${s.ws}${BASE}?key=${KEY}`, room, {
+            path: "/cursors/:room",
+            WebSocket: WebSocket as unknown as WebSocketConstructor,
+            transport,
+            reconnect: false,
+          });
+        const [mover, ws, polling] = [join("websocket"), join("websocket"), join("polling")];
+        try {
+          await Promise.all([mover.ready, ws.ready, polling.ready]);
+          const seen = [ws, polling].map((c) => {
+            const got: { from: string; data: unknown; room: string }[] = [];
+            c.on("broadcast", (b) => got.push({ from: b.from, data: b.data, room: b.room }));
+            return got;
+          });
+          mover.send({ type: "move", x: 5, y: 6 });
+          const deadline = Date.now() + 10_000;
+          while (seen.some((g) => g.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          for (const got of seen) assert.deepEqual(got, [{ from: mover.id, data: { type: "move", x: 5, y: 6 }, room }]);
+        } finally {
+          for (const c of [mover, ws, polling]) c.close();
+        }
       },
     },
   ] satisfies Case[]

@@ -156,6 +156,25 @@ describe("asyncapi", () => {
     assert.ok(lotFrames.view, "the view frame");
   });
 
+  it("a route with compactBroadcasts: its broadcast message is the positional [1, from, data], still valid AsyncAPI", async () => {
+    const cursors = defineRoom({
+      path: "/cursors/:room",
+      schema: v.object({ x: v.number(), y: v.number() }),
+      compactBroadcasts: true,
+      message: (ctx, data) => ctx.room.broadcast(data),
+    });
+    const plain = defineRoom({ path: "/plain/:room", message: (ctx, data) => ctx.room.broadcast(data) });
+    const document = await served(createEdgewire({ routes: [cursors, plain] }).app);
+    assert.deepEqual(await errorsOf(document), []);
+    const compact = (document.channels.cursors?.messages as Record<string, { payload: Record<string, unknown> }>)
+      .broadcast?.payload;
+    assert.equal(compact?.type, "array");
+    assert.match(JSON.stringify(compact?.items), /"x"/, "the data's schema in the third place");
+    const full = (document.channels.plain?.messages as Record<string, { payload: Record<string, unknown> }>).broadcast
+      ?.payload;
+    assert.equal(full?.type, "object");
+  });
+
   it("every error code and close code is in the document, from the one table", async () => {
     const document = await served(service.app);
     assert.deepEqual(Object.keys(ERROR_CODES).sort(), Object.values(ErrorCode).sort(), "ERROR_CODES = ErrorCode");

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import WebSocket, { WebSocketServer } from "ws";
 import { joinRoom, type RoomError, type WebSocketConstructor } from "../../src/client/index.ts";
 import { msgpack } from "../../src/client/msgpack.ts";
+import { backendContext } from "../../src/core/backend.ts";
 import type { Frame } from "../../src/core/ports.ts";
 import { defineRoom } from "../../src/index.ts";
 import { dataIssue, MAX_DATA_DEPTH } from "../../src/message-data.ts";
@@ -296,6 +297,34 @@ describe("a room with JSON and MessagePack members", () => {
     const seen = { was: 1, at: "1970-01-01T00:00:00.000Z" };
     assert.deepEqual(j2.ofType<{ data: unknown }>("broadcast")[0]?.data, seen);
     assert.deepEqual(p2.sent.map((f) => decodeValue(f as Uint8Array)).find(Array.isArray), [1, s2.record.id, seen]);
+  });
+
+  it("compactBroadcasts: JSON members get [1, from, data], MessagePack members the same positional frame; the backend's broadcast too", async () => {
+    const cursors = defineRoom({
+      name: "cursors",
+      path: "/cursors/:room",
+      compactBroadcasts: true,
+      message: (ctx, data) => ctx.room.broadcast(data),
+    });
+    const engine = engineWith({ routes: [cursors] });
+    const [sender, json, packed] = ["edgewire.v1", "edgewire.v1", MP].map(
+      (protocol) => new FakePeer({ ...record("cursors", "c"), protocol }),
+    ) as [FakePeer, FakePeer, FakePeer];
+    for (const p of [sender, json, packed]) engine.opened(p);
+    await settle();
+    engine.message(sender, JSON.stringify({ type: "publish", data: { x: 1, y: 2 } }));
+    await settle();
+    assert.equal(json.sent.at(-1), `[1,${JSON.stringify(sender.record.id)},{"x":1,"y":2}]`);
+    assert.deepEqual(decodeValue(packed.sent.at(-1) as Uint8Array), [1, sender.record.id, { x: 1, y: 2 }]);
+    assert.equal(
+      sender.sent.filter((f) => typeof f === "string" && f.startsWith("[1,")).length,
+      0,
+      "not to the sender",
+    );
+    const route = engine.route("cursors");
+    assert.ok(route);
+    await backendContext(engine.broker, route, { key: "cursors:c", name: "c" }).room.broadcast("hi");
+    assert.equal(json.sent.at(-1), '[1,"server","hi"]');
   });
 
   it("with native topic publish: one topic per encoding, the sender left out on its own", async () => {
