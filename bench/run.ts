@@ -581,7 +581,9 @@ async function main(): Promise<void> {
   const wanted = option("targets")?.split(",");
   const list = scenarios();
   // A target that serves none of the chosen scenarios is not started (raw-bun-envelope for many-to-many alone, say).
-  const targets = TARGETS.filter((t) => !wanted || wanted.some((w) => t.name.startsWith(w))).filter((t) =>
+  // An instrumented target runs only when asked for by (at least) its own name.
+  const named = (t: Target, w: string) => t.name.startsWith(w) && (!t.explicit || w.startsWith(t.explicit));
+  const targets = TARGETS.filter((t) => wanted?.some((w) => named(t, w)) ?? !t.explicit).filter((t) =>
     list.some((s) => !refusal(t, s)),
   );
   process.stderr.write(

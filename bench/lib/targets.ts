@@ -59,6 +59,8 @@ export interface Target {
    * reaches the room's other members — edgewire: a broadcast route, or (binary) the relay of /rooms
    */
   m2mPath?(room: string, binary: boolean): string;
+  /** run only when a --targets entry starts with this (an instrumented variant, not a column of every run) */
+  explicit?: string;
   /** why a scenario family (or many-to-many's binary variant) is not run on it */
   unsupported: Partial<Record<Refusable, string>>;
   startMs: number;
@@ -210,6 +212,18 @@ const compact = (t: Target): Target => ({
   ]),
 });
 
+/**
+ * edgewire-bun with its broadcast path timed in place (bench/targets/edgewire-bun-split.js writes
+ * the parts to bench/.work/split.log): many-to-many only, a peer.
+ */
+const EDGEWIRE_BUN_SPLIT: Target = {
+  ...compact(EDGEWIRE_BUN),
+  name: "edgewire-bun-split",
+  command: (_p, _i, prof) => bun("bench/targets/edgewire-bun-split.js", prof),
+  m2mPath: edgewireM2m,
+  explicit: "edgewire-bun-split",
+};
+
 /** All targets, in table order (each msgpack variant next to its JSON sibling). */
 export const TARGETS: Target[] = [
   EDGEWIRE_NODE,
@@ -221,6 +235,8 @@ export const TARGETS: Target[] = [
   EDGEWIRE_BUN,
   msgpack(EDGEWIRE_BUN),
   compact(EDGEWIRE_BUN),
+  EDGEWIRE_BUN_SPLIT,
+  { ...msgpack(EDGEWIRE_BUN_SPLIT), unsupported: EDGEWIRE_BUN_SPLIT.unsupported },
   EDGEWIRE_WORKERD,
   msgpack(EDGEWIRE_WORKERD),
   {

@@ -25,19 +25,19 @@ import {
 
 /**
  * One round trip per commit. KEYS: seq, epoch, log, channel, state (a hash: v version, s JSON,
- * e the epoch it belongs to), turn, the timer leases, the room's timers. ARGV: expected version,
- * the next state ('' unchanged), the frame count, a new epoch, MAXLEN, the idle TTL, refresh ('1'),
- * this instance's id, take the turn ('1'), a timer run's claim ('' none) and its timer's name, then
- * each frame's text before and after its seq. Another instance holds the room's turn: {2}, nothing
- * read or written. The claim is not leased any more (another run of the timer committed): {3},
- * nothing written. A state of another epoch (the history was lost since) is no state: version 0.
+ * e the epoch it belongs to), turn, the room's timer runs (claim → lease end): the room's keys
+ * only, as every room script's. ARGV: expected version, the next state ('' unchanged), the frame
+ * count, a new epoch, MAXLEN, the idle TTL, refresh ('1'), this instance's id, take the turn ('1'),
+ * a timer run's claim ('' none), then each frame's text before and after its seq. Another instance
+ * holds the room's turn: {2}, nothing read or written. The claim is not among the room's runs any
+ * more (another run of that firing committed): {3}, nothing written. A state of another epoch (the history was lost since) is no state: version 0.
  * The version does not match: {0, version, state}, nothing written (and the turn taken when asked,
  * so a batch that keeps losing commits next — no instance starves). Else {1, first seq, epoch,
  * version}, and the claim is spent.
  */
 export const COMMIT = `local turn = redis.call('GET', KEYS[6])
 if turn and turn ~= ARGV[8] then return {2} end
-if ARGV[10] ~= '' and not redis.call('ZSCORE', KEYS[7], ARGV[10]) then return {3} end
+if ARGV[10] ~= '' and redis.call('HEXISTS', KEYS[7], ARGV[10]) == 0 then return {3} end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
 local st = redis.call('HMGET', KEYS[5], 'v', 's', 'e')
@@ -52,7 +52,7 @@ local first = 0
 for i = 1, tonumber(ARGV[3]) do
   local seq = redis.call('INCR', KEYS[1])
   if i == 1 then first = seq end
-  local frame = ARGV[10 + 2 * i] .. seq .. ARGV[11 + 2 * i]
+  local frame = ARGV[9 + 2 * i] .. seq .. ARGV[10 + 2 * i]
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'f', frame)
   redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ' ' .. frame)
 end
@@ -66,10 +66,7 @@ if ARGV[7] == '1' or first == 1 or v == 0 then
   redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
 if turn then redis.call('DEL', KEYS[6]) end
-if ARGV[10] ~= '' then
-  redis.call('ZREM', KEYS[7], ARGV[10])
-  if redis.call('HGET', KEYS[8], ARGV[11]) == ARGV[10] then redis.call('HDEL', KEYS[8], ARGV[11]) end
-end
+if ARGV[10] ~= '' then redis.call('HDEL', KEYS[7], ARGV[10]) end
 return {1, first, epoch, nv}`;
 
 /** Losses in a row after which a batch takes the room's turn: the others wait (≤ 20 ms) while it commits. */
@@ -195,7 +192,6 @@ export class RedisCommits {
         t.instance,
         attempt > TURN_AFTER_LOSSES ? "1" : "0",
         claim?.token ?? "",
-        claim?.name ?? "",
         ...texts,
       ];
       let reply: [number, number, string | null, number?];

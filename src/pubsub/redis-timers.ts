@@ -2,14 +2,17 @@
  * Room timers on a Redis fleet: the schedule lives in Redis, so a timer fires even when the
  * instance that scheduled it was killed, and one instance fires it. Every instance polls (every
  * 250 ms) with one script that claims the due timers: moved from the schedule to a lease (30 s by
- * default), atomically, so no two instances take the same one. The claim travels with the run's
- * first commit, and the commit script drops it in the same step as the state and messages; a
+ * default), atomically, so no two instances take the same one, and recorded among its room's
+ * runs. The claim travels with the run's first commit, and the commit script — which touches the
+ * room's keys only — drops it from the room's runs in the same step as the state and messages; a
  * commit that finds it gone (another run of that firing committed) is refused. A claimer that dies
- * mid-run leaves a lease that expires, and another instance runs that timer again: if the dead run
- * had committed, the claim is gone and nothing runs; if not, the new run's commit is the one. So a
- * timer takes effect once. Keys: `<p>timers` (schedule: member → due time), `<p>timer-leases`
- * (member → lease end), `<p>td:<room>` (a room's pending timers by name → member); a member is the
- * JSON `[room key, name, at, data]`, so a claim carries what it runs.
+ * mid-run leaves a lease that expires: if its run had committed, the next claim finds the run
+ * spent and drops the lease; if not, another instance runs the timer again, and its commit is the
+ * one. So a timer takes effect once. Keys: `<p>timers` (schedule: member → due time),
+ * `<p>timer-leases` (member → lease end), `<p>td:<room>` (a room's timers by name → member),
+ * `<p>r:<room>:runs` (the room's runs not yet spent: member → lease end); a member is the JSON
+ * `[room key, name, at, data]`, so a claim carries what it runs. The claim script spans rooms (it
+ * finds the room's keys from the member and ARGV's prefix), as the schedule does.
  */
 import type { RedisClientType } from "@redis/client";
 import type { RoomRef, RoomTimer, TimerRunner, TimerStore } from "./broker.ts";
@@ -33,21 +36,37 @@ if not old then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('ZREM', KEYS[1], old)`;
 
-// KEYS: schedule, leases. ARGV: now, lease end, most. Due timers and expired leases, leased to the caller.
-const CLAIM = `local out = {}
+// KEYS: schedule, leases. ARGV: now, lease end, most, the key prefix. Due timers, leased to the
+// caller and recorded among their room's runs; expired leases whose run was not spent, leased again
+// (one that was spent — committed, its claimer gone before it said so — is dropped, with its entry).
+const CLAIM = `local function room(m)
+  local timer = cjson.decode(m)
+  return ARGV[4] .. 'r:' .. timer[1] .. ':runs', ARGV[4] .. 'td:' .. timer[1], timer[2]
+end
+local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])) do
   redis.call('ZREM', KEYS[1], m)
   redis.call('ZADD', KEYS[2], ARGV[2], m)
+  redis.call('HSET', (room(m)), m, ARGV[2])
   out[#out + 1] = m
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])) do
-  redis.call('ZADD', KEYS[2], ARGV[2], m)
-  out[#out + 1] = m
+  local runs, timers, name = room(m)
+  if redis.call('HEXISTS', runs, m) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[2], m)
+    redis.call('HSET', runs, m, ARGV[2])
+    out[#out + 1] = m
+  else
+    redis.call('ZREM', KEYS[2], m)
+    if redis.call('HGET', timers, name) == m then redis.call('HDEL', timers, name) end
+  end
 end
 return out`;
 
-// KEYS: leases, the room's timers. ARGV: member, name. Ran: the lease goes, and the timer unless replaced.
+// KEYS: leases, the room's timers, the room's runs. ARGV: member, name. Ran: the lease and the run
+// go, and the timer's entry unless it was replaced meanwhile.
 const DONE = `redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
 return 1`;
 
@@ -84,9 +103,9 @@ export class RedisTimers implements TimerStore {
     return `${this.#t.prefix}timers`;
   }
 
-  /** the keys a commit that spends a run of `ref`'s timer needs: the leases and the room's timers */
-  spendKeys(ref: RoomRef): [string, string] {
-    return [this.#leases, this.#room(ref)];
+  /** the room's runs not yet spent (claim → lease end): the key a commit spends a run from */
+  runsKey(ref: RoomRef): string {
+    return `${this.#t.prefix}r:${ref.key}:runs`;
   }
 
   get #leases(): string {
@@ -130,13 +149,13 @@ export class RedisTimers implements TimerStore {
       const claimed = (await this.#t.eval(
         CLAIM,
         [this.#schedule, this.#leases],
-        [String(now), String(now + (this.#t.leaseMs ?? TIMER_LEASE_MS)), "100"],
+        [String(now), String(now + (this.#t.leaseMs ?? TIMER_LEASE_MS)), "100", this.#t.prefix],
       )) as string[];
       await Promise.all(
         claimed.map(async (member) => {
           const [ref, timer] = timerOf(member);
           await run(ref, { timer, token: member });
-          await this.#t.eval(DONE, [this.#leases, this.#room(ref)], [member, timer.name]);
+          await this.#t.eval(DONE, [this.#leases, this.#room(ref), this.runsKey(ref)], [member, timer.name]);
         }),
       );
     } catch (error) {

@@ -246,7 +246,7 @@ export class RedisBroker implements Broker, Fleet {
         this.#channel(ref),
         this.#k(ref, "st"),
         this.#k(ref, "turn"),
-        ...this.timers.spendKeys(ref),
+        this.timers.runsKey(ref),
       ],
       instance: this.instanceId,
       newEpoch: () => this.#newEpoch(),
