@@ -166,12 +166,13 @@ describe("asyncapi", () => {
     const plain = defineRoom({ path: "/plain/:room", message: (ctx, data) => ctx.room.broadcast(data) });
     const document = await served(createEdgewire({ routes: [cursors, plain] }).app);
     assert.deepEqual(await errorsOf(document), []);
-    const compact = (document.channels.cursors?.messages as Record<string, { payload: Record<string, unknown> }>)
-      .broadcast?.payload;
+    type Messages = Record<string, { payload: Record<string, unknown> }>;
+    const broadcastOf = (channel: string) =>
+      ((document.channels[channel]?.messages ?? {}) as Messages).broadcast?.payload;
+    const compact = broadcastOf("cursors");
     assert.equal(compact?.type, "array");
     assert.match(JSON.stringify(compact?.items), /"x"/, "the data's schema in the third place");
-    const full = (document.channels.plain?.messages as Record<string, { payload: Record<string, unknown> }>).broadcast
-      ?.payload;
+    const full = broadcastOf("plain");
     assert.equal(full?.type, "object");
   });
 
