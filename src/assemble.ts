@@ -175,6 +175,7 @@ export class Instance implements Serving {
     this.broker.fleet?.serveRequests((op) => runPollOp(this.polling, op as PollOp));
     // Rooms' timers fire where rooms live: a process, or a Durable Object (its alarm); a Worker has none.
     if (this.mode !== "worker") this.broker.timers?.start((ref, fired) => this.engine.fireTimer(ref, fired));
+    this.broker.onVacated?.((ref) => this.engine.roomVacated(ref));
     if (this.mode !== "local") return;
     this.engine.startHeartbeat(this.config.heartbeatMs);
     this.sampler?.start();

@@ -38,6 +38,13 @@ export const AuctionState = v.object({
 /** The room's state. */
 export type AuctionState = v.InferOutput<typeof AuctionState>;
 
+/** What bidders see of it: the best bid and the count, not each bidder's offers. */
+export const AuctionView = v.object({
+  best: v.nullable(v.object({ amount: Amount, bidder: Name })),
+  bids: v.number(),
+  closed: v.boolean(),
+});
+
 /** A bidder: its name, whether it sells (may close the auction), and the seller's deadline (ms from its join). */
 const Bidder = v.object({
   name: Name,
@@ -62,13 +69,17 @@ export const auction = defineRoom({
   member: (bidder) => ({ name: bidder.name }),
   roomState: AuctionState,
   initialRoomState: () => ({ best: null, bids: 0, offers: {}, closed: false }),
-  // What bidders see: the best bid and the count, not each bidder's offers.
+  // What bidders see: the best bid and the count, not each bidder's offers (checked, and in the AsyncAPI document).
   view: (state) => ({ best: state.best, bids: state.bids, closed: state.closed }),
-  // The seller sets the deadline: a room timer, kept where the room lives (a fleet's Redis, the
-  // Durable Object's alarm), that fires once even if this instance is gone by then.
+  viewSchema: AuctionView,
+  // The seller's first join sets the deadline: a room timer, kept where the room lives (a fleet's
+  // Redis, the Durable Object's alarm), that fires once even if this instance is gone by then. A
+  // reconnect (the SDK joins again with the same query) leaves a pending deadline where it is.
   async open(ctx) {
     const { seller, closeIn } = ctx.connection.state;
-    if (seller && closeIn !== undefined) await ctx.room.schedule("deadline", Date.now() + closeIn);
+    if (!seller || closeIn === undefined) return;
+    if ((await ctx.room.timers()).some((t) => t.name === "deadline")) return;
+    await ctx.room.schedule("deadline", Date.now() + closeIn);
   },
   async timer(ctx, timer) {
     if (timer.name === "deadline") await ctx.room.transact((state) => close(state));

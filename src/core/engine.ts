@@ -402,6 +402,16 @@ export class Engine implements ConnectionEvents, ConnectionServices {
     }
   }
 
+  /** a room the broker emptied itself (a lost instance's members swept): its route's `vacated` hook, a failure logged */
+  roomVacated(ref: RoomRef): void {
+    const route = this.#routes.get(ref.key.slice(0, ref.key.indexOf(":")));
+    const vacated = route?.vacated;
+    if (!route || !vacated) return;
+    void Promise.resolve()
+      .then(() => vacated(backendContext(this.broker, route, ref)))
+      .catch((error: unknown) => this.report(`edgewire: vacated of room ${ref.key} failed`, error));
+  }
+
   /** publish from the backend unless `key` was used in the room within the idempotency window (then: what it got) */
   pushKeyed(route: string, room: string, data: unknown, key: PushKey): Promise<KeyedPublish> {
     return Promise.resolve(this.broker.publishKeyed(roomRef(route, room), SERVER_SENDER, data, key));

@@ -286,4 +286,9 @@ export interface Broker {
   readonly fleet?: Fleet;
   /** where the rooms' timers live (memory: this process; Redis: the fleet; a Durable Object: its alarm) */
   readonly timers?: TimerStore;
+  /**
+   * hear of rooms the broker emptied itself, with no member's leave to say so (a fleet's sweep of
+   * a lost instance's members): the engine runs their route's `vacated` hook
+   */
+  onVacated?(listener: (room: RoomRef) => void): void;
 }

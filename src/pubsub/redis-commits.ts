@@ -9,6 +9,8 @@
  * gets the fresh state in the same reply and runs again on it — its transactions are pure, so
  * running them again is safe — up to a bound, then `try_again_later`. The cache is warmed by joins
  * (the join script returns the state with the head), so a member's first commit is one round trip.
+ * A batch that writes nothing (its transactions refused) is checked the same way: a refusal is
+ * linearizable too, decided on the state Redis holds, never on a cache another instance outdated.
  * A fired timer's first commit carries the run's claim (redis-timers.ts) and drops it in the same
  * script; it commits in a batch of its own, so a spent claim refuses nobody else's transaction.
  */
@@ -178,8 +180,10 @@ export class RedisCommits {
     const claim = batch[0]?.claim;
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
+      // A batch that writes nothing (every transaction refused, or changed nothing) still goes to
+      // Redis: its version check is what says the refusals were decided on the latest state — the
+      // cache follows this instance's commits and joins, not the others'.
       const { outcomes, state, changed, count } = runBatch(ref, batch, room.state, t.now());
-      if (count === 0 && !changed) return settle(batch, outcomes, 0);
       const texts = outcomes.flatMap((o) => ("frames" in o ? o.frames.flatMap(around) : []));
       const args = [
         String(room.version),

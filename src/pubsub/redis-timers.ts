@@ -126,8 +126,16 @@ export class RedisTimers implements TimerStore {
   }
 
   async list(ref: RoomRef): Promise<RoomTimer[]> {
-    const members = await this.#t.client.hVals(this.#room(ref));
-    return members.map((m) => timerOf(m)[1]).sort((a, b) => a.at - b.at);
+    // Pending ones only, as every store lists them: a timer whose run is under way is not.
+    const [members, running] = await Promise.all([
+      this.#t.client.hVals(this.#room(ref)),
+      this.#t.client.hKeys(this.runsKey(ref)),
+    ]);
+    const runs = new Set(running);
+    return members
+      .filter((m) => !runs.has(m))
+      .map((m) => timerOf(m)[1])
+      .sort((a, b) => a.at - b.at);
   }
 
   start(run: TimerRunner): void {

@@ -724,10 +724,13 @@ export class RedisBroker implements Broker, Fleet {
           const colon = key.indexOf(":");
           const ref: RoomRef = { key, name: key.slice(colon + 1) };
           const all = await this.#cmd.hGetAll(this.#k(ref, "m"));
+          let remaining: number | undefined;
           for (const [memberId, value] of Object.entries(all)) {
             if ((JSON.parse(value) as Entry).i === id)
-              await this.#remove(ref, memberId, { code: 1006, reason: "instance lost" });
+              remaining = (await this.#remove(ref, memberId, { code: 1006, reason: "instance lost" })) ?? remaining;
           }
+          // The lost instance held the room's last members: nobody's leave will say the room emptied.
+          if (remaining === 0) for (const listener of this.#vacated) listener(ref);
         }
         await this.#cmd.del(`${this.#p}i:${id}:rooms`);
         await this.#cmd.zRem(`${this.#p}instances`, id);
@@ -736,6 +739,12 @@ export class RedisBroker implements Broker, Fleet {
     } catch (error) {
       this.#log?.debug("sweep failed", { error: (error as Error).message });
     }
+  }
+
+  readonly #vacated: ((room: RoomRef) => void)[] = [];
+
+  onVacated(listener: (room: RoomRef) => void): void {
+    this.#vacated.push(listener);
   }
 
   async close(): Promise<void> {

@@ -21,8 +21,9 @@ type Frame = { type: string; id?: string; seq?: number; code?: string; view?: Vi
 /** A member reading every frame: the view as of the last frame that carried one, and its bids' answers. */
 class Bidder {
   view: View | undefined;
-  readonly acked: { seq: number; amount: number }[] = [];
-  refused = 0;
+  readonly acked: { seq: number; amount: number; at: number }[] = [];
+  /** refusals by code */
+  readonly refused: Record<string, number> = {};
   closedSeen = 0;
   #waiting: ((frame: Frame) => void) | undefined;
   #ids = 0;
@@ -70,8 +71,9 @@ class Bidder {
         return;
       }
       const frame = await answer;
-      if (frame.type === "ack" && typeof frame.seq === "number") this.acked.push({ seq: frame.seq, amount });
-      else if (frame.type === "error") this.refused++;
+      if (frame.type === "ack" && typeof frame.seq === "number")
+        this.acked.push({ seq: frame.seq, amount, at: Date.now() });
+      else if (frame.type === "error") this.refused[frame.code ?? "?"] = (this.refused[frame.code ?? "?"] ?? 0) + 1;
       else return;
     }
   }
@@ -109,6 +111,7 @@ describe("auction on a Redis fleet", { timeout: 180_000 }, () => {
     for (const [r, s] of servers) for (let i = 0; i < 10; i++) bidders.push(await Bidder.join(s, item, `${r}${i}`));
     const running = bidders.map((b) => b.bidAsFastAsItCan(() => Date.now() - started > 15_000));
     await sleep(5000);
+    const killedAt = Date.now();
     victim.signal("SIGKILL");
     await victim.exited;
     await Promise.all(running);
@@ -146,9 +149,19 @@ describe("auction on a Redis fleet", { timeout: 180_000 }, () => {
     await sleep(500);
     for (const b of survivors) assert.deepEqual(b.view, view, `${b.name}'s view is the state in Redis`);
     assert.equal(state.bids, bids.length, "the state counts exactly the bids in history");
-    const refused = bidders.reduce((n, b) => n + b.refused, 0);
+    // The fleet went on bidding: acknowledged bids in number, and from the survivors after the kill.
+    assert.ok(acked.length >= 100, `bids were acknowledged (${acked.length})`);
+    const afterKill = acked.filter((a) => a.at > killedAt + 1000).length;
+    assert.ok(afterKill >= 10, `the survivors went on acknowledging bids after the kill (${afterKill})`);
+    const refused: Record<string, number> = {};
+    for (const b of bidders)
+      for (const [code, n] of Object.entries(b.refused)) refused[code] = (refused[code] ?? 0) + n;
+    const unexpected = Object.keys(refused).filter(
+      (c) => !["bid_too_low", "auction_closed", "try_again_later"].includes(c),
+    );
+    assert.deepEqual(unexpected, [], "refused only as too low, closed, or try again later");
     console.log(
-      `auction fleet: ${bids.length} bids accepted, ${acked.length} of them acknowledged to their bidders (all in history), ${refused} refused (too low, or closed); closed once, at seq ${closes[0]?.seq}`,
+      `auction fleet: ${bids.length} bids accepted, ${acked.length} of them acknowledged to their bidders (all in history; ${afterKill} after the kill), refused ${JSON.stringify(refused)}; closed once, at seq ${closes[0]?.seq}`,
     );
     for (const b of [...survivors, seller]) await b.socket.close().catch(() => {});
   });

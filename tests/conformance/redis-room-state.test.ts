@@ -101,6 +101,72 @@ describe("redis room state", () => {
   });
 });
 
+describe("redis room state: refusals are linearizable too", () => {
+  const prefix = testPrefix("room-state-refusal");
+  it("a transaction that refuses on an instance whose cache another instance outdated is decided on the fresh state", async () => {
+    await requireRedis();
+    const [a, b] = [0, 1].map(() => new RedisBroker({ url: SHARED_REDIS, prefix })) as [RedisBroker, RedisBroker];
+    const ref = roomRef("lot", "stale");
+    try {
+      for (const broker of [a, b]) await broker.start();
+      // b's cache: n = 0, from its join.
+      await b.join(ref, { id: "j", joinedAt: 1 });
+      for (let i = 0; i < 3; i++) await a.commit(ref, "m", add(4)); // n = 12, behind b's back
+      // Needs n ≥ 10: on b's stale cache (0) it would refuse — and, writing nothing, never ask Redis.
+      const needsTen: ChangeFn = (stored) => {
+        const n = stored === undefined ? 0 : (JSON.parse(stored) as { n: number }).n;
+        if (n < 10) throw new ClientError("too_early", `n is ${n}`);
+        return { messages: [] };
+      };
+      await b.commit(ref, "m", needsTen);
+      // And the reverse: a refusal that is right on the fresh state stays a refusal.
+      const atMostFive: ChangeFn = (stored) => {
+        const n = stored === undefined ? 0 : (JSON.parse(stored) as { n: number }).n;
+        if (n > 5) throw new ClientError("too_late", `n is ${n}`);
+        return { state: JSON.stringify({ n: 0 }), messages: [] };
+      };
+      await assert.rejects(
+        b.commit(ref, "m", atMostFive),
+        (e: Error) => e instanceof ClientError && /12/.test(e.message),
+      );
+      assert.equal(JSON.parse((await a.snapshot(ref)).state as string).n, 12, "nothing written by the refusal");
+      await b.leave(ref, "j");
+    } finally {
+      for (const broker of [a, b]) await broker.close();
+      await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+});
+
+describe("redis: a room emptied by the sweep of a lost instance", () => {
+  const prefix = testPrefix("room-swept");
+  it("is told as vacated (no leave of its last member says so)", async () => {
+    await requireRedis();
+    // `lost` beats once at its start, then never within the test: to `sweeper` it is dead after 600 ms.
+    const lost = new RedisBroker({ url: SHARED_REDIS, prefix, heartbeatMs: 60_000 });
+    const sweeper = new RedisBroker({ url: SHARED_REDIS, prefix, instanceTtlMs: 600 });
+    const ref = roomRef("visits", "swept");
+    const other = roomRef("visits", "kept");
+    try {
+      for (const broker of [lost, sweeper]) await broker.start();
+      const vacated: string[] = [];
+      sweeper.onVacated((room) => vacated.push(room.key));
+      await lost.join(ref, { id: "gone", joinedAt: 1 });
+      await lost.join(other, { id: "gone-too", joinedAt: 1 });
+      await sweeper.join(other, { id: "stays", joinedAt: 2 });
+      const deadline = Date.now() + 5_000;
+      while (vacated.length === 0 && Date.now() < deadline) await sleep(100);
+      assert.deepEqual(vacated, [ref.key], "the room left empty, not the one with a member elsewhere");
+      assert.equal(await sweeper.count(ref), 0);
+      assert.equal(await sweeper.count(other), 1);
+      await sweeper.leave(other, "stays");
+    } finally {
+      for (const broker of [lost, sweeper]) await broker.close();
+      await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+});
+
 describe("redis room timers", () => {
   const prefix = testPrefix("room-timers");
   it("the schedule lives in Redis: a timer scheduled by an instance that is gone fires once, on one of the others", async () => {
@@ -172,6 +238,7 @@ describe("redis room timers", () => {
         }),
       );
       await claimed;
+      assert.deepEqual(await quick.timers.list(ref), [], "a timer whose run is under way is not pending");
       // … its lease runs out, and the other instance runs the same firing and commits.
       const quickRuns: string[] = [];
       quick.timers.start(async (_ref, fired) => {

@@ -27,6 +27,9 @@ async function until(test: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
+/** What the lifecycle hooks counted, of the visits fixture's view. */
+const hooks = (view: { occupied: number; vacated: number }) => ({ occupied: view.occupied, vacated: view.vacated });
+
 /** A bidder through the SDK, typed from the route: its client and what it saw. */
 function bidder(s: RunningServer, item: string, name: string, kind: ClientKind, codec?: RoomCodec, role = "") {
   const client = joinRoom<typeof auction>(`${s.ws}/realtime?key=${KEY}&name=${name}${role}`, item, {
@@ -82,6 +85,27 @@ async function auctionRound(s: RunningServer, kind: ClientKind, codec?: RoomCode
     await withTimeout(carol.client.ready, 15_000, "a late joiner");
     assert.deepEqual(carol.client.state, expected[2]?.[1], "a later welcome carries the view as of its seq");
     assert.equal(carol.client.seq, 3);
+    // A client resuming after seq 1 of this epoch: no view in its welcome, the replayed changes carry theirs.
+    const epoch = ada.client.epoch;
+    const back = bidder(s, item, "dan", kind, codec, `&seq=1&epoch=${epoch}`);
+    everyone.push(back);
+    await withTimeout(back.client.ready, 15_000, "a resume");
+    await until(() => back.seqs.length >= 2, 10_000, "the replay");
+    assert.deepEqual(back.states, expected.slice(1), "the replayed changes' views, in seq order");
+    assert.deepEqual(back.client.state, expected[2]?.[1]);
+    // One of another epoch: resync, the initial view as of seq 0, then every change since.
+    const lost = bidder(s, item, "eve", kind, codec, "&seq=1&epoch=gone");
+    everyone.push(lost);
+    const gaps: string[] = [];
+    lost.client.on("gap", (g) => gaps.push(g.reason));
+    await withTimeout(lost.client.ready, 15_000, "a resync");
+    await until(() => lost.seqs.length >= 3, 10_000, "the new epoch from its start");
+    assert.deepEqual(gaps, ["epoch_changed"]);
+    assert.deepEqual(
+      lost.states,
+      [[0, { best: null, bids: 0, closed: false }], ...expected],
+      "from the initial view on",
+    );
   } finally {
     for (const b of everyone) b.client.close();
   }
@@ -208,15 +232,15 @@ export const roomStateCases: Case[] = [
     },
   },
   {
-    name: "timers: the seller's deadline (a room timer) closes the auction once, at its time, and a re-scheduled one replaces it",
+    name: "timers: the seller's deadline (a room timer) closes the auction once, at its time; a seller joining again does not move it",
     clients: ["ws"],
     server: "examples",
     async run(s) {
       const item = freshRoom("timed-lot");
-      const seller = await raw(s, item, "sam", "&role=seller&closeIn=60000");
-      // A second seller join re-schedules "deadline": the 60 s one is replaced by a 1.5 s one.
-      const again = await raw(s, item, "sue", "&role=seller&closeIn=1500");
+      const seller = await raw(s, item, "sam", "&role=seller&closeIn=1500");
       const scheduled = Date.now();
+      // A seller joining again (a reconnect) leaves the pending deadline where it is.
+      const again = await raw(s, item, "sue", "&role=seller&closeIn=60000");
       bid(again.socket, 10, "b1");
       await again.socket.until("ack");
       const closed = await seller.socket.until<{ seq: number; from: string; data: Json; view: View }>(
@@ -248,9 +272,9 @@ export const roomStateCases: Case[] = [
       };
       const a = await enter();
       const first = await a.socket.until<{ view: { occupied: number; vacated: number } }>("view");
-      assert.deepEqual(first.view, { occupied: 1, vacated: 0 });
+      assert.deepEqual(hooks(first.view), { occupied: 1, vacated: 0 });
       const b = await enter();
-      assert.deepEqual(b.welcome.view, { occupied: 1, vacated: 0 }, "a second member does not occupy it again");
+      assert.deepEqual(hooks(b.welcome.view), { occupied: 1, vacated: 0 }, "a second member does not occupy it again");
       await a.socket.close();
       await b.socket.close();
       // The vacated hook's transaction runs after the last leave: the next first member sees it.
@@ -271,6 +295,34 @@ export const roomStateCases: Case[] = [
         "each emptying, then each first join, once",
       );
       await d.socket.close();
+    },
+  },
+  {
+    name: "timers fire once each: a run is counted in room state (not idempotent), a timer scheduled again replaces it, two names fire twice",
+    clients: ["ws"],
+    server: "hardened",
+    async run(s) {
+      const room = freshRoom("rings").slice(0, 20);
+      const socket = await connect(`${s.ws}/visits/${room}`, "edgewire.v1");
+      assert.equal((await socket.json<{ type: string }>()).type, "welcome");
+      const ring = (name: string, inMs: number, id: string) =>
+        socket.sendJson({ type: "publish", id, data: { ring: name, inMs } });
+      ring("a", 60_000, "1");
+      ring("a", 400, "2"); // replaces the 60 s one
+      ring("b", 600, "3");
+      for (let i = 0; i < 3; i++) await socket.until("ack");
+      let fired: Record<string, number> = {};
+      const deadline = Date.now() + 15_000;
+      while ((fired.a === undefined || fired.b === undefined) && Date.now() < deadline) {
+        const changed = await socket.until<{ view: { fired: Record<string, number> } }>("view", 15_000);
+        fired = changed.view.fired;
+      }
+      await sleep(2_000); // a second run would have come by now (a lease, an alarm retry)
+      const late = await connect(`${s.ws}/visits/${room}`, "edgewire.v1");
+      const welcome = await late.json<{ view: { fired: Record<string, number> } }>();
+      assert.deepEqual(welcome.view.fired, { a: 1, b: 1 }, "each ran once, the replaced one never");
+      await socket.close();
+      await late.close();
     },
   },
   {

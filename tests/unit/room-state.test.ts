@@ -1,8 +1,8 @@
 /**
- * Room state on the memory broker and on SQLite's history store (the engine with fake peers): a
- * transaction's state and messages commit together, refusals and faults change nothing, commits
- * are serialized per room also when handlers are async, and the view arrives in the welcome and
- * with every change, in seq order.
+ * Room state on the memory broker (the engine with fake peers; SQLite's store is in
+ * sql-history.test.ts and sql-timers.test.ts): a transaction's state and messages commit
+ * together, refusals and faults change nothing, commits are serialized per room also when
+ * handlers are async, and the view arrives in the welcome and with every change, in seq order.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -261,6 +261,46 @@ describe("room state", () => {
     await settle();
     assert.deepEqual(seen, [{ n: 2 }, [1, 2]]);
   });
+
+  it("history(after, limit) starts after `after` and stops at `limit`, at most 1000", async () => {
+    const pages: number[][] = [];
+    const reader = defineRoom({
+      path: "/pages/:room",
+      roomState: v.object({ n: v.optional(v.number(), 0) }),
+      async message(ctx, data) {
+        if (data === "read") {
+          for (const [after, limit] of [
+            [3, 2],
+            [4, 100],
+            [0, 0],
+            [9, 5],
+          ] as const)
+            pages.push((await ctx.room.history(after, limit)).map((f) => f.seq));
+          return;
+        }
+        return ctx.room.transact((state) => ({ state: { n: state.n + 1 }, publish: [data] }));
+      },
+    });
+    const engine = engineWith({ routes: [reader] });
+    const peer = new FakePeer(record("pages", "x"));
+    engine.opened(peer);
+    await settle();
+    for (let i = 0; i < 6; i++) engine.message(peer, JSON.stringify({ type: "publish", data: i }));
+    await settle();
+    engine.message(peer, JSON.stringify({ type: "publish", data: "read" }));
+    for (let i = 0; i < 5; i++) await settle();
+    assert.deepEqual(pages, [[4, 5], [5, 6], [], []]);
+  });
+
+  it("an initialRoomState that fails the room state schema is the route's fault, nothing stored", async () => {
+    const route = defineRoom({
+      path: "/badstart/:room",
+      roomState: v.object({ n: v.number() }),
+      initialRoomState: () => ({ n: "zero" }) as unknown as { n: number },
+      message: (ctx) => ctx.room.transact((state) => ({ state: { n: state.n + 1 } })),
+    });
+    await assertFault(route, /room state/);
+  });
 });
 
 describe("room timers (memory)", () => {
@@ -314,5 +354,11 @@ describe("room timers (memory)", () => {
       message: (ctx) => ctx.room.schedule("x", Date.now() + 10),
     });
     await assertFault(route, /no timer handler/);
+    const badName = defineRoom({
+      path: "/badname/:room",
+      message: (ctx) => ctx.room.schedule("no spaces", Date.now() + 10),
+      timer: () => {},
+    });
+    await assertFault(badName, /a timer's name is 1–64/);
   });
 });
