@@ -118,6 +118,28 @@ function bunRelay(name: string, flag: string, proto: Target["proto"] = "ws"): Ta
   };
 }
 
+/** raw-bun relaying a broadcast frame `what` (started with `flag`) to the others: a many-to-many peer. */
+function bunBroadcastRelay(name: string, flag: string, what: string): Target {
+  return {
+    name,
+    kind: "peer",
+    runtime: "bun",
+    proto: "ws",
+    command: (_p, _i, prof) => {
+      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
+      return [cmd, [...args, flag]];
+    },
+    echoPath: "/echo",
+    roomPath: (r) => `/rooms/${r}`,
+    m2mPath: relayToOthers,
+    unsupported: Object.fromEntries([
+      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [f, `relays ${what}: many-to-many only`]),
+      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
+    ]),
+    startMs: 30_000,
+  };
+}
+
 /**
  * The same edgewire server as `t`, with the load client speaking edgewire.v1+msgpack.
  * Long-polling stays with `t`: bench/lib/longpoll.ts speaks the JSON protocol only.
@@ -298,52 +320,11 @@ export const TARGETS: Target[] = [
   bunRelay("raw-bun-envelope-no-room", "--envelope-no-room"),
   // the same relay on edgewire.v1+msgpack: edgewire-bun-msgpack ÷ it is edgewire's own work on that subprotocol
   bunRelay("raw-bun-envelope-msgpack", "--envelope-msgpack", "mp"),
-  {
-    // Many-to-many: raw-bun relaying edgewire's broadcast frame (room and sender around the data) with ws.publish,
-    // so edgewire-bun ÷ it is edgewire's own work per update and it ÷ raw-bun what the bigger frame costs.
-    name: "raw-bun-broadcast-envelope",
-    kind: "peer",
-    runtime: "bun",
-    proto: "ws",
-    command: (_p, _i, prof) => {
-      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
-      return [cmd, [...args, "--broadcast-envelope"]];
-    },
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    m2mPath: relayToOthers,
-    unsupported: Object.fromEntries([
-      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
-        f,
-        "relays edgewire's broadcast frame: many-to-many only",
-      ]),
-      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
-    ]),
-    startMs: 30_000,
-  },
-  {
-    // Many-to-many: raw-bun relaying the positional broadcast [1,"from",data] (MessagePack's, as JSON): beside
-    // raw-bun-broadcast-envelope, what a compact broadcast frame would buy.
-    name: "raw-bun-compact-envelope",
-    kind: "peer",
-    runtime: "bun",
-    proto: "ws",
-    command: (_p, _i, prof) => {
-      const [cmd, args] = bun("bench/targets/raw-bun.js", prof);
-      return [cmd, [...args, "--compact-envelope"]];
-    },
-    echoPath: "/echo",
-    roomPath: (r) => `/rooms/${r}`,
-    m2mPath: relayToOthers,
-    unsupported: Object.fromEntries([
-      ...(["echo", "fanout", "idle", "longpoll"] as const).map((f) => [
-        f,
-        "relays a compact broadcast frame: many-to-many only",
-      ]),
-      ["m2m-binary", "binary frames are relayed as they are: measured on raw-bun"],
-    ]),
-    startMs: 30_000,
-  },
+  // Many-to-many: raw-bun relaying edgewire's broadcast frame (room and sender around the data) with ws.publish,
+  // so edgewire-bun ÷ it is edgewire's own work per update and it ÷ raw-bun what the bigger frame costs.
+  bunBroadcastRelay("raw-bun-broadcast-envelope", "--broadcast-envelope", "edgewire's broadcast frame"),
+  // The positional broadcast [1,"from",data] (MessagePack's, as JSON): what a compact frame would buy.
+  bunBroadcastRelay("raw-bun-compact-envelope", "--compact-envelope", "a compact broadcast frame"),
   {
     // A plain Worker (/echo) + one SQLite-backed Durable Object per room (Hibernation API), no framework,
     // under the same `wrangler dev` as edgewire-workerd; its own config, state in a fresh temp dir.

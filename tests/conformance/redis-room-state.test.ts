@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { createClient } from "@redis/client";
 import { ClientError } from "../../src/core/route.ts";
 import { type ChangeFn, type Delivery, type FiredTimer, roomRef, TimerSpentError } from "../../src/pubsub/broker.ts";
-import { RedisBroker } from "../../src/pubsub/redis.ts";
+import { RedisBroker, type RedisBrokerOptions } from "../../src/pubsub/redis.ts";
 import { cleanup, ownRedis, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,6 +26,24 @@ const add =
     if (n + by > limit) throw new ClientError("full", "past the limit");
     return { state: JSON.stringify({ n: n + by }), messages: [{ by }], view: { value: { n: n + by } } };
   };
+
+/** Brokers on the shared Redis under a fresh prefix (`run` gets it too), one per options, started; closed and cleaned up after `run`. */
+async function withBrokers(
+  tag: string,
+  options: Partial<RedisBrokerOptions>[],
+  run: (brokers: [RedisBroker, RedisBroker], prefix: string) => Promise<void>,
+): Promise<void> {
+  await requireRedis();
+  const prefix = testPrefix(tag);
+  const brokers = options.map((o) => new RedisBroker({ url: SHARED_REDIS, prefix, ...o }));
+  try {
+    for (const broker of brokers) await broker.start();
+    await run(brokers as [RedisBroker, RedisBroker], prefix);
+  } finally {
+    for (const broker of brokers) await broker.close();
+    await cleanup(SHARED_REDIS, prefix);
+  }
+}
 
 describe("redis room state", () => {
   const prefix = testPrefix("room-state");
@@ -102,13 +120,9 @@ describe("redis room state", () => {
 });
 
 describe("redis room state: refusals are linearizable too", () => {
-  const prefix = testPrefix("room-state-refusal");
   it("a transaction that refuses on an instance whose cache another instance outdated is decided on the fresh state", async () => {
-    await requireRedis();
-    const [a, b] = [0, 1].map(() => new RedisBroker({ url: SHARED_REDIS, prefix })) as [RedisBroker, RedisBroker];
-    const ref = roomRef("lot", "stale");
-    try {
-      for (const broker of [a, b]) await broker.start();
+    await withBrokers("room-state-refusal", [{}, {}], async ([a, b]) => {
+      const ref = roomRef("lot", "stale");
       // b's cache: n = 0, from its join.
       await b.join(ref, { id: "j", joinedAt: 1 });
       for (let i = 0; i < 3; i++) await a.commit(ref, "m", add(4)); // n = 12, behind b's back
@@ -131,24 +145,48 @@ describe("redis room state: refusals are linearizable too", () => {
       );
       assert.equal(JSON.parse((await a.snapshot(ref)).state as string).n, 12, "nothing written by the refusal");
       await b.leave(ref, "j");
-    } finally {
-      for (const broker of [a, b]) await broker.close();
-      await cleanup(SHARED_REDIS, prefix);
-    }
+    });
+  });
+});
+
+describe("redis room state when Redis loses the room (a restart without persistence, a flush)", () => {
+  it("a new epoch, and the state starts again from nothing: the next transaction runs on the route's initial state", async () => {
+    await withBrokers("room-state-lost", [{}, {}], async ([a, b], prefix) => {
+      const ref = roomRef("lot", "lost");
+      const head = await a.join(ref, { id: "m", joinedAt: 1 });
+      for (let i = 0; i < 3; i++) await a.commit(ref, "m", add(2));
+      // What Redis forgets: every key of the room (its seq, epoch, log and state).
+      const redis = createClient({ url: SHARED_REDIS });
+      await redis.connect();
+      for (const part of ["seq", "epoch", "log", "st", "m", "t"]) await redis.del(`${prefix}r:lot:lost:${part}`);
+      await redis.quit();
+      // Another instance (no cache of the room) finds it new: a new epoch, no state.
+      const after = await b.join(ref, { id: "n", joinedAt: 2 });
+      assert.notEqual(after.epoch, head.epoch, "a new epoch: resuming clients get resync");
+      assert.deepEqual([after.seq, after.state], [0, undefined], "no state: the route's initial one");
+      const first = await b.commit(ref, "n", add(1));
+      assert.deepEqual(
+        first.frames.map((f) => [f.seq, f.type === "message" && f.view]),
+        [[1, { n: 1 }]],
+        "the first transaction of the new epoch ran on the initial state",
+      );
+      // The instance whose cache held the old state loses its race once and runs on the fresh one.
+      const stale = await a.commit(ref, "m", add(1));
+      assert.deepEqual(
+        stale.frames.map((f) => [f.seq, f.type === "message" && f.view]),
+        [[2, { n: 2 }]],
+      );
+      await b.leave(ref, "n");
+    });
   });
 });
 
 describe("redis: a room emptied by the sweep of a lost instance", () => {
-  const prefix = testPrefix("room-swept");
   it("is told as vacated (no leave of its last member says so)", async () => {
-    await requireRedis();
     // `lost` beats once at its start, then never within the test: to `sweeper` it is dead after 600 ms.
-    const lost = new RedisBroker({ url: SHARED_REDIS, prefix, heartbeatMs: 60_000 });
-    const sweeper = new RedisBroker({ url: SHARED_REDIS, prefix, instanceTtlMs: 600 });
-    const ref = roomRef("visits", "swept");
-    const other = roomRef("visits", "kept");
-    try {
-      for (const broker of [lost, sweeper]) await broker.start();
+    await withBrokers("room-swept", [{ heartbeatMs: 60_000 }, { instanceTtlMs: 600 }], async ([lost, sweeper]) => {
+      const ref = roomRef("visits", "swept");
+      const other = roomRef("visits", "kept");
       const vacated: string[] = [];
       sweeper.onVacated((room) => vacated.push(room.key));
       await lost.join(ref, { id: "gone", joinedAt: 1 });
@@ -160,10 +198,7 @@ describe("redis: a room emptied by the sweep of a lost instance", () => {
       assert.equal(await sweeper.count(ref), 0);
       assert.equal(await sweeper.count(other), 1);
       await sweeper.leave(other, "stays");
-    } finally {
-      for (const broker of [lost, sweeper]) await broker.close();
-      await cleanup(SHARED_REDIS, prefix);
-    }
+    });
   });
 });
 
@@ -213,14 +248,9 @@ describe("redis room timers", () => {
   });
 
   it("a run that outlives its lease and a second run of the same firing: the timer takes effect once", async () => {
-    await requireRedis();
-    const timerPrefix = testPrefix("room-timers-once");
-    const [slow, quick] = [0, 1].map(
-      () => new RedisBroker({ url: SHARED_REDIS, prefix: timerPrefix, timerLeaseMs: 300 }),
-    ) as [RedisBroker, RedisBroker];
-    const ref = roomRef("lot", "once");
-    try {
-      for (const broker of [slow, quick]) await broker.start();
+    const lease = { timerLeaseMs: 300 };
+    await withBrokers("room-timers-once", [lease, lease], async ([slow, quick]) => {
+      const ref = roomRef("lot", "once");
       await slow.timers.schedule(ref, { name: "close", at: Date.now() + 50 });
       // The slow instance claims it and stalls mid-run (as one that froze or lost Redis would) …
       let resume!: () => void;
@@ -259,21 +289,13 @@ describe("redis room timers", () => {
         "one commit of the timer's effect",
       );
       assert.deepEqual(await quick.timers.list(ref), [], "nothing pending");
-    } finally {
-      for (const broker of [slow, quick]) await broker.close();
-      await cleanup(SHARED_REDIS, timerPrefix);
-    }
+    });
   });
 
   it("a run that committed and then died is not run again when its lease runs out", async () => {
-    await requireRedis();
-    const timerPrefix = testPrefix("room-timers-died");
-    const [dying, other] = [0, 1].map(
-      () => new RedisBroker({ url: SHARED_REDIS, prefix: timerPrefix, timerLeaseMs: 200 }),
-    ) as [RedisBroker, RedisBroker];
-    const ref = roomRef("lot", "died");
-    try {
-      for (const broker of [dying, other]) await broker.start();
+    const lease = { timerLeaseMs: 200 };
+    await withBrokers("room-timers-died", [lease, lease], async ([dying, other]) => {
+      const ref = roomRef("lot", "died");
       await dying.timers.schedule(ref, { name: "close", at: Date.now() + 50 });
       const committed = new Promise<void>((done) =>
         dying.timers.start(async (_ref, fired) => {
@@ -288,10 +310,7 @@ describe("redis room timers", () => {
       await sleep(800); // four leases
       assert.deepEqual(otherRuns, [], "the commit spent the run with its claim");
       assert.equal((await other.history(ref, 0, 10)).length, 1);
-    } finally {
-      for (const broker of [dying, other]) await broker.close();
-      await cleanup(SHARED_REDIS, timerPrefix);
-    }
+    });
   });
 });
 

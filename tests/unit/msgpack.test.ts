@@ -229,52 +229,12 @@ describe("a room with JSON and MessagePack members", () => {
     const data = { x: 0.25, y: -3, tag: "é", list: [1, null, true] };
     engine.message(sender, encodeValue({ type: "publish", data }));
     // Short frames all the same, each outside JSON's data model: refused, not broadcast.
-    const f64nan = Uint8Array.of(
-      0x82,
-      0xa4,
-      ...ascii("type"),
-      0xa7,
-      ...ascii("publish"),
-      0xa4,
-      ...ascii("data"),
-      0xcb,
-      0x7f,
-      0xf8,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-    );
-    const f32inf = Uint8Array.of(
-      0x82,
-      0xa4,
-      ...ascii("type"),
-      0xa7,
-      ...ascii("publish"),
-      0xa4,
-      ...ascii("data"),
-      0x91,
-      0xca,
-      0x7f,
-      0x80,
-      0,
-      0,
-    );
+    const publishOf = (...data: number[]) =>
+      Uint8Array.of(0x82, 0xa4, ...ascii("type"), 0xa7, ...ascii("publish"), 0xa4, ...ascii("data"), ...data);
+    const f64nan = publishOf(0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0);
+    const f32inf = publishOf(0x91, 0xca, 0x7f, 0x80, 0, 0);
     const bytesIn = encodeValue({ type: "publish", data: { b: new Uint8Array([1]) } });
-    const ext = Uint8Array.of(
-      0x82,
-      0xa4,
-      ...ascii("type"),
-      0xa7,
-      ...ascii("publish"),
-      0xa4,
-      ...ascii("data"),
-      0xd4,
-      0x01,
-      0x00,
-    );
+    const ext = publishOf(0xd4, 0x01, 0x00);
     for (const frame of [f64nan, f32inf, bytesIn, ext]) engine.message(sender, frame);
     await settle();
     assert.deepEqual(
