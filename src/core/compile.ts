@@ -276,8 +276,9 @@ function publisher(route: AnyRoute): (ctx: Conn, data: unknown, id: string | und
     } catch (error) {
       return refused(ctx, error, id);
     }
+    // DONE acknowledges no seq (ackedSeq finds none in it), like any result that is not a promise.
     if (result === DONE || typeof (result as PromiseLike<unknown> | null)?.then !== "function")
-      return acked(ctx, result === DONE ? undefined : result, id);
+      return acked(ctx, result, id);
     return Promise.resolve(result).then(
       (done) => acked(ctx, done, id),
       (error: unknown) => refused(ctx, error, id),
@@ -305,8 +306,9 @@ const BIG_EXPONENT = /[eE][+-]?\d{3}/;
 
 // JSON text this short holds message data by construction: nesting d levels takes 2d characters,
 // so it cannot pass MAX_DATA_DEPTH, and JSON.parse makes nothing but JSON's values — a non-finite
-// number only from a long exponent (a missing `data` is checked all the same). The walk (dataIssue) is skipped for it: the common update is
-// well under 200 characters, and the walk was a tenth of the broadcast path's JavaScript.
+// number only from a long exponent (a missing `data` is checked all the same). The walk
+// (dataIssue) is skipped for it: the common update is well under 200 characters, and the walk was
+// a tenth of the broadcast path's JavaScript.
 function shortJson(text: string): boolean {
   return text.length <= 2 * MAX_DATA_DEPTH && !BIG_EXPONENT.test(text);
 }

@@ -138,8 +138,8 @@ export class MemoryBroker implements Broker {
     const ts = this.#now();
     // A timer run spent where its store keeps runs (SQLite: in the commit's transaction); memory
     // timers are taken out before they run, and die with the process, so there is nothing to spend.
-    const spend = this.timers.spend?.bind(this.timers);
-    const also = fired && spend ? () => spend(ref, fired) : undefined;
+    const timers = this.timers;
+    const also = fired && timers.spend ? () => timers.spend?.(ref, fired) : undefined;
     const run = (state: string | undefined, seq: number) => {
       const made = change(state);
       return { state: made.state, frames: framesOf(ref.name, from, ts, seq, made) };

@@ -1,18 +1,11 @@
 /** The Durable Object history (SqlHistory) on a real SQLite: sequence and epoch across wakes, trims by count and age. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ROOT } from "../support/servers.ts";
+import { bunFindings } from "../support/bun-findings.ts";
 
 describe("SqlHistory on SQLite (bun:sqlite)", () => {
   it("keeps seq and epoch exact across wakes and trims; a burst shares one write; a failed write refuses its publishers; push keys commit with their message, answer repeats, expire and stay bounded; room state commits with its frames and survives a wake", () => {
-    const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-history.bun.ts")], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    assert.equal(run.status, 0, run.stderr);
-    const found = JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
+    const found = bunFindings("tests/support/sql-history.bun.ts");
     assert.deepEqual(found, {
       seqAfter130: 130,
       seqAfterWake: 130,

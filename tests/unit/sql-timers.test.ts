@@ -1,18 +1,11 @@
 /** Durable Object room timers (SqlTimers beside SqlHistory) on a real SQLite: a firing takes effect once across an object's death. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ROOT } from "../support/servers.ts";
+import { bunFindings } from "../support/bun-findings.ts";
 
 describe("SqlTimers on SQLite (bun:sqlite)", () => {
   it("a run that committed is spent with its commit and not run again; one that died before committing runs again and commits once; a timer scheduled by its own run is a new one", () => {
-    const run = spawnSync(join(ROOT, "node_modules/.bin/bun"), [join(ROOT, "tests/support/sql-timers.bun.ts")], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    assert.equal(run.status, 0, run.stderr);
-    const found = JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
+    const found = bunFindings("tests/support/sql-timers.bun.ts");
     assert.deepEqual(found, {
       nextAfterCommittedRun: null,
       runsAfterCommittedDeath: ["committed-then-died:close"],
