@@ -1,9 +1,10 @@
 /**
  * Room state transactions on a Redis fleet, side by side in one run: edgewire's commits (three
- * broker instances, as three servers would hold them) against what a user would write instead —
- * a WATCH/MULTI/EXEC loop with the same Redis client that reads the state, writes it and
- * sequences, stores and publishes the message — under the same contention: C clients spread over
- * the three instances, each committing "+1" as fast as its last commit returns, on one room.
+ * instances, each a process with its broker as three servers would hold them: bench/state/instance.ts)
+ * against what a user would write instead — a WATCH/MULTI/EXEC loop with the same Redis client that
+ * reads the state, writes it and sequences, stores and publishes the message, run from the same three
+ * processes — under the same contention: C clients spread over the three instances, each committing
+ * "+1" as fast as its last commit returns, on one room.
  * Printed per round: committed transactions per second, Redis commands per commit (scripts and
  * EXECs counted by INFO commandstats: a round trip each), p50/p99 commit latency; rounds alternate
  * the two, and the medians with their ranges are the result.
@@ -14,19 +15,20 @@
  * workerd; `--runtimes=` narrows), every member bidding as soon as its last bid was acknowledged,
  * through a transaction (`/tx/:room`: the best bid checked and raised with the message) beside
  * plain publishes of the same data (`/pub/:room`), rounds alternated; printed: acknowledged bids
- * per second and the ratio. The clients are Node `ws` sockets on the other core, the same for both.
+ * per second and the ratio. The clients are Node `ws` sockets on the other core, the same for both,
+ * offering no permessage-deflate: workerd accepts it when offered, and inflating every frame made
+ * the clients, not the servers, the bottleneck there (about 7× fewer bids per second).
  *
  * REDIS_URL (default redis://127.0.0.1:6379/14); keys under a bench prefix, removed after.
  */
 
-import { spawn } from "node:child_process";
+import { type ChildProcess, fork, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RedisClientType } from "@redis/client";
 import WebSocket from "ws";
-import { type ChangeFn, roomRef } from "../src/pubsub/broker.ts";
-import { RedisBroker } from "../src/pubsub/redis.ts";
 import { freePort, type RuntimeName, startServer, stopGroup, WRANGLER_ENV, wranglerDev } from "../testing/index.ts";
+import type { RoundOrder, RoundReport } from "./state/instance.ts";
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -57,72 +59,32 @@ async function calls(admin: RedisClientType, command: string): Promise<number> {
   return Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
 }
 
-// Each client commits as soon as its last commit returned, for the round's length.
-async function closedLoop(
-  clients: number,
-  commit: (client: number) => Promise<boolean>,
-): Promise<{ latencies: number[]; lost: number }> {
-  const latencies: number[] = [];
-  let lost = 0;
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        if (await commit(c)) latencies.push(performance.now() - t);
-        else lost++;
-      }
-    }),
-  );
-  return { latencies, lost };
-}
-
-const add: ChangeFn = (stored) => {
-  const n = stored === undefined ? 0 : (JSON.parse(stored) as { n: number }).n;
-  return { state: JSON.stringify({ n: n + 1 }), messages: [{ bid: n + 1 }], view: { value: { n: n + 1 } } };
-};
-
-async function edgewireRound(brokers: RedisBroker[], admin: RedisClientType, room: string): Promise<Round> {
-  const ref = roomRef("bench", room);
-  // A member on each instance, as in a live room: its join warms the instance's state cache.
-  for (const [i, b] of brokers.entries()) await b.join(ref, { id: `watcher${i}`, joinedAt: 1 });
-  const before = await calls(admin, "evalsha");
-  const { latencies, lost } = await closedLoop(CLIENTS, (c) =>
-    (brokers[c % brokers.length] as RedisBroker).commit(ref, `c${c}`, add).then(
-      () => true,
-      () => false,
+// One round on the fleet: every instance runs its clients over the same wall-clock window.
+async function fleetRound(
+  instances: ChildProcess[],
+  admin: RedisClientType,
+  order: Omit<RoundOrder, "start" | "end">,
+): Promise<Round> {
+  const counted = order.which === "edgewire" ? ["evalsha"] : ["exec", "watch", "get"];
+  const count = async () => (await Promise.all(counted.map((c) => calls(admin, c)))).reduce((a, b) => a + b, 0);
+  const before = await count();
+  const start = Date.now() + 300;
+  const reports = await Promise.all(
+    instances.map(
+      (child) =>
+        new Promise<RoundReport>((resolve) => {
+          child.once("message", (report: RoundReport) => resolve(report));
+          child.send({ ...order, start, end: start + SECONDS * 1000 });
+        }),
     ),
   );
-  const scripts = (await calls(admin, "evalsha")) - before;
-  for (const [i, b] of brokers.entries()) await b.leave(ref, `watcher${i}`);
-  return summary(latencies, lost, scripts - 2 * brokers.length);
-}
-
-// What a user writes without edgewire: optimistic WATCH on the state, then one MULTI that writes it
-// with the message's seq, history entry and publish; a null EXEC (someone committed first) retries.
-async function watchRound(conns: RedisClientType[], admin: RedisClientType, room: string): Promise<Round> {
-  const k = (part: string) => `${PREFIX}w:${room}:${part}`;
-  const before = (await calls(admin, "exec")) + (await calls(admin, "watch")) + (await calls(admin, "get"));
-  const { latencies, lost } = await closedLoop(CLIENTS, async (c) => {
-    const redis = conns[c] as RedisClientType;
-    for (let attempt = 0; attempt < 50; attempt++) {
-      await redis.watch(k("state"));
-      const n = Number(JSON.parse((await redis.get(k("state"))) ?? '{"n":0}').n);
-      const frame = JSON.stringify({ type: "message", room, from: `c${c}`, data: { bid: n + 1 }, view: { n: n + 1 } });
-      const done = await redis
-        .multi()
-        .set(k("state"), JSON.stringify({ n: n + 1 }))
-        .incr(k("seq"))
-        .xAdd(k("log"), "*", { f: frame }, { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: 1000 } })
-        .publish(k("c"), frame)
-        .exec()
-        .catch(() => null);
-      if (done !== null) return true;
-    }
-    return false;
-  });
-  const commands = (await calls(admin, "exec")) + (await calls(admin, "watch")) + (await calls(admin, "get")) - before;
-  return summary(latencies, lost, commands);
+  // edgewire's instances each joined and left the room once around the round: two scripts apiece.
+  const commands = (await count()) - before - (order.which === "edgewire" ? 2 * instances.length : 0);
+  return summary(
+    reports.flatMap((r) => r.latencies),
+    reports.reduce((n, r) => n + r.lost, 0),
+    commands,
+  );
 }
 
 function summary(latencies: number[], lost: number, commands: number): Round {
@@ -144,36 +106,40 @@ const range = (values: number[], digits = 0) =>
 async function main(): Promise<void> {
   const admin = createClient({ url: URL }) as RedisClientType;
   await admin.connect();
-  const brokers: RedisBroker[] = [];
-  for (let i = 0; i < 3; i++) {
-    const broker = new RedisBroker({ url: URL, prefix: PREFIX });
-    await broker.start();
-    brokers.push(broker);
-  }
-  const conns: RedisClientType[] = [];
-  for (let c = 0; c < CLIENTS; c++) {
-    const conn = createClient({ url: URL }) as RedisClientType;
-    await conn.connect();
-    conns.push(conn);
-  }
+  // Three instances, each a process of its own (bench/state/instance.ts); client c is on instance c % 3.
+  const instances = await Promise.all(
+    [0, 1, 2].map((i) => {
+      const mine = Array.from({ length: CLIENTS }, (_, c) => c).filter((c) => c % 3 === i);
+      const child = fork(join(import.meta.dirname, "state/instance.ts"), [URL, PREFIX, String(i), mine.join(",")], {
+        execArgv: ["--import", "tsx"],
+      });
+      return new Promise<ChildProcess>((resolve, reject) => {
+        child.once("message", () => resolve(child));
+        child.once("exit", (code) => reject(new Error(`instance ${i} exited (${code})`)));
+      });
+    }),
+  );
   const results: { edgewire: Round[]; watch: Round[] } = { edgewire: [], watch: [] };
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // Paired and alternated, so drift on the machine falls on both.
       const first = r % 2 === 0;
-      for (const which of first ? ["edgewire", "watch"] : ["watch", "edgewire"]) {
-        const room = `r${r}-${which}`;
-        const round =
-          which === "edgewire" ? await edgewireRound(brokers, admin, room) : await watchRound(conns, admin, room);
-        results[which as "edgewire" | "watch"].push(round);
+      for (const which of first ? (["edgewire", "watch"] as const) : (["watch", "edgewire"] as const)) {
+        const round = await fleetRound(instances, admin, { which, room: `r${r}-${which}` });
+        results[which].push(round);
         console.log(
           `round ${r + 1} ${which.padEnd(8)} ${round.perSecond.toFixed(0).padStart(7)} commits/s  ${round.commandsPerCommit.toFixed(2)} round trips/commit  p50 ${round.p50.toFixed(2)} ms  p99 ${round.p99.toFixed(2)} ms  gave up ${round.lost}`,
         );
       }
     }
   } finally {
-    for (const b of brokers) await b.close();
-    for (const c of conns) await c.quit();
+    await Promise.all(
+      instances.map((child) => {
+        const gone = new Promise((r) => child.once("exit", r));
+        child.send("close");
+        return Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]).then(() => child.kill());
+      }),
+    );
     for await (const keys of admin.scanIterator({ MATCH: `${PREFIX}*`, COUNT: 500 }))
       if (keys.length) await admin.del(keys);
     await admin.quit();
@@ -212,7 +178,7 @@ async function roomRound(ws: string, route: "tx" | "pub" | "raw", room: string):
   let running = true;
   await Promise.all(
     Array.from({ length: MEMBERS }, (_, m) => {
-      const socket = new WebSocket(`${ws}/${route}/${room}`, "edgewire.v1");
+      const socket = new WebSocket(`${ws}/${route}/${room}`, "edgewire.v1", { perMessageDeflate: false });
       sockets.push(socket);
       let n = 0;
       const bid = () => socket.send(`{"type":"publish","id":"${m}-${n++}","data":{"amount":${n}}}`);
@@ -284,18 +250,26 @@ async function runtimes(): Promise<void> {
     "| runtime | transactions/s (median, range) | publishes/s (median, range) | transactions ÷ publishes |",
     "| --- | --- | --- | --- |",
   ];
-  const all: Record<string, { tx: number[]; pub: number[] }> = {};
+  const all: Record<string, { tx: number[]; pub: number[]; raw?: number[] }> = {};
   for (const runtime of RUNTIME_LIST) {
     const server = await startServer(runtime, {
       entry: "bench/state/app.ts",
       env,
       root: join(import.meta.dirname, ".."),
     });
-    const rates = { tx: [] as number[], pub: [] as number[] };
+    // workerd's control, the same room by hand (storage.put and broadcast), runs beside edgewire
+    // under its own `wrangler dev`: both are up for the whole run and their rounds alternate, so a
+    // slow phase of the machine or of wrangler's proxy falls on both sides of a pair.
+    let raw: { ws: string; stop: () => Promise<void> } | undefined;
+    const rates = { tx: [] as number[], pub: [] as number[], raw: [] as number[] };
     try {
+      if (runtime === "workerd") raw = await rawDurableObject();
+      const routes: ("tx" | "pub" | "raw")[] = raw ? ["tx", "pub", "raw"] : ["tx", "pub"];
       for (let r = 0; r < ROUNDS; r++) {
-        for (const route of r % 2 === 0 ? (["tx", "pub"] as const) : (["pub", "tx"] as const)) {
-          const rate = await roomRound(server.ws, route, `r${r}${route}`);
+        // The order rotates round by round, so none of the three always goes first.
+        const order = routes.map((_, i) => routes[(i + r) % routes.length] as "tx" | "pub" | "raw");
+        for (const route of order) {
+          const rate = await roomRound(route === "raw" && raw ? raw.ws : server.ws, route, `r${r}${route}`);
           rates[route].push(rate);
           console.log(
             `${runtime} round ${r + 1} ${route.padEnd(3)} ${rate.toFixed(0).padStart(7)} acknowledged bids/s`,
@@ -303,35 +277,18 @@ async function runtimes(): Promise<void> {
         }
       }
     } finally {
+      await raw?.stop();
       await server.stop();
     }
-    all[runtime] = rates;
+    all[runtime] = raw ? rates : { tx: rates.tx, pub: rates.pub };
     const ratios = rates.tx.map((t, i) => t / (rates.pub[i] ?? 1));
     lines.push(
       `| ${runtime} | ${median(rates.tx).toFixed(0)} (${range(rates.tx)}) | ${median(rates.pub).toFixed(0)} (${range(rates.pub)}) | ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) |`,
     );
-    if (runtime !== "workerd") continue;
-    // workerd's control: the same room by hand, storage.put and broadcast, in rounds of its own
-    // paired with edgewire's transactions.
-    const raw = await rawDurableObject();
-    const rawRates: number[] = [];
-    const ours: number[] = [];
-    try {
-      for (let r = 0; r < ROUNDS; r++) {
-        const pair = r % 2 === 0 ? (["raw", "tx"] as const) : (["tx", "raw"] as const);
-        for (const which of pair) {
-          if (which === "raw") rawRates.push(await roomRound(raw.ws, "raw", `raw${r}`));
-          else ours.push(rates.tx[r] ?? 0);
-        }
-        console.log(`workerd raw Durable Object round ${r + 1} ${rawRates.at(-1)?.toFixed(0)} acknowledged bids/s`);
-      }
-    } finally {
-      await raw.stop();
-    }
-    all["raw-do"] = { tx: rawRates, pub: [] };
-    const vsRaw = ours.map((t, i) => t / (rawRates[i] ?? 1));
+    if (!raw) continue;
+    const vsRaw = rates.tx.map((t, i) => t / (rates.raw[i] ?? 1));
     lines.push(
-      `| workerd raw Durable Object (storage.put + broadcast) | ${median(rawRates).toFixed(0)} (${range(rawRates)}) | | edgewire's transactions ÷ raw: ${median(vsRaw).toFixed(2)}× (${range(vsRaw, 2)}) |`,
+      `| workerd raw Durable Object (storage.put + broadcast), in the same rounds | ${median(rates.raw).toFixed(0)} (${range(rates.raw)}) | | edgewire's transactions ÷ raw: ${median(vsRaw).toFixed(2)}× (${range(vsRaw, 2)}) |`,
     );
   }
   console.log(`\n${lines.join("\n")}`);

@@ -60,6 +60,9 @@ export const SERVICE_ENV = {
   EDGEWIRE_HISTORY_LIMIT: "100",
 };
 
+/** How many messages a room of the examples app keeps (EDGEWIRE_HISTORY_LIMIT of that server). */
+export const EXAMPLES_HISTORY_LIMIT = 40;
+
 /** A backend push to `room` with the conformance token. */
 export function push(server: RunningServer, room: string, body: string, headers: Record<string, string> = {}) {
   return fetch(`${server.http}/rooms/${room}/messages`, {

@@ -10,7 +10,7 @@ import { RUNTIMES, type RunningServer, type RuntimeName, startModule, startServe
 import { CLIENT_KINDS, type ClientKind } from "../support/test-socket.ts";
 import { badInputCases } from "./bad-input-cases.ts";
 import { unsupported } from "./capabilities.ts";
-import { cases, PUSH_TOKEN, SERVICE_ENV } from "./cases.ts";
+import { cases, EXAMPLES_HISTORY_LIMIT, PUSH_TOKEN, SERVICE_ENV } from "./cases.ts";
 import { clientCases } from "./client-cases.ts";
 import { closeTimeoutCases } from "./close-timeout-cases.ts";
 import { exampleCases } from "./example-cases.ts";
@@ -85,8 +85,9 @@ describe("conformance", { concurrency: true }, () => {
           startModule(runtime, {
             entry: "examples/hono-app/app.ts",
             health: "/realtime/healthz",
-            // The auction's backend (its push handler closes an auction early).
-            env: { EDGEWIRE_PUSH_TOKEN: PUSH_TOKEN },
+            // The auction's backend (its push handler closes an auction early); history kept short,
+            // so a room state case can outrun it with a few dozen bids.
+            env: { EDGEWIRE_PUSH_TOKEN: PUSH_TOKEN, EDGEWIRE_HISTORY_LIMIT: String(EXAMPLES_HISTORY_LIMIT) },
           }),
           startModule(runtime, { entry: "tests/fixtures/hardened.ts", env: HARDENED_ENV }),
         ]);

@@ -12,7 +12,7 @@ import { msgpack } from "../../src/client/msgpack.ts";
 import type { RunningServer } from "../support/servers.ts";
 import { type ClientKind, type TestSocket, withTimeout } from "../support/test-socket.ts";
 import type { Case } from "./cases.ts";
-import { connect, freshRoom, PUSH_TOKEN } from "./cases.ts";
+import { connect, EXAMPLES_HISTORY_LIMIT, freshRoom, PUSH_TOKEN } from "./cases.ts";
 
 const KEY = "demo-key";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +111,69 @@ async function auctionRound(s: RunningServer, kind: ClientKind, codec?: RoomCode
   }
 }
 
+/**
+ * A member resuming from a seq that history no longer keeps: it cannot be brought up to date message
+ * by message, so it starts now — the welcome carries the view of now at the room's seq, the resync
+ * names what it will never get, and the live stream (with each change's view) follows.
+ */
+async function pastHistory(s: RunningServer, kind: ClientKind, codec?: RoomCodec): Promise<void> {
+  const item = freshRoom("far");
+  const a = await raw(s, item, "ada");
+  // Twice what the examples server keeps (memory trims in batches, past 1.25× its limit): seq 3, the
+  // first one after the resume's seq, is gone on every broker.
+  const bids = 2 * EXAMPLES_HISTORY_LIMIT;
+  for (let n = 1; n <= bids; n++) {
+    bid(a.socket, 5 * n + 5, `b${n}`);
+    await a.socket.until("ack");
+  }
+  const now: View = { best: { amount: 5 * bids + 5, bidder: "ada" }, bids, closed: false };
+  const next: View = { best: { amount: 5 * bids + 10, bidder: "ada" }, bids: bids + 1, closed: false };
+  const query = `&seq=2&epoch=${a.welcome.epoch}`;
+  try {
+    if (kind === "ws") {
+      const far = await raw(s, item, "bob", query);
+      assert.deepEqual(
+        [far.welcome.seq, far.welcome.resumed, far.welcome.view],
+        [bids, undefined, now],
+        "the welcome: the room's seq, the view of now",
+      );
+      const resync = await far.socket.json<{ type: string; reason: string; from: number; to: number }>();
+      assert.deepEqual([resync.type, resync.reason, resync.from, resync.to], ["resync", "history_truncated", 3, bids]);
+      bid(a.socket, 5 * bids + 10, "next");
+      const live = await far.socket.until<{ seq: number; view: View }>("message");
+      assert.deepEqual([live.seq, live.view], [bids + 1, next], "then the live stream, each change with its view");
+      await far.socket.close();
+      return;
+    }
+    const far = bidder(s, item, "bob", kind, codec, query);
+    const gaps: unknown[] = [];
+    far.client.on("gap", (g) => gaps.push(g));
+    try {
+      await withTimeout(far.client.ready, 15_000, "a resume past history");
+      assert.deepEqual([far.client.seq, far.client.state], [bids, now], "the view of now, at the room's seq");
+      // The resync is the frame after the welcome: it may arrive after `ready` has resolved (workerd).
+      await until(() => gaps.length >= 1, 10_000, "the gap");
+      assert.deepEqual(gaps, [{ from: 3, to: bids, reason: "history_truncated", epoch: a.welcome.epoch }]);
+      bid(a.socket, 5 * bids + 10, "next");
+      await until(() => far.seqs.length >= 1, 10_000, "the live stream");
+      assert.deepEqual(far.seqs, [bids + 1], "nothing of the lost stretch arrives");
+      assert.deepEqual(
+        far.states,
+        [
+          [bids, now],
+          [bids + 1, next],
+        ],
+        "the view of now, then each change's",
+      );
+      assert.deepEqual(far.client.state, next);
+    } finally {
+      far.client.close();
+    }
+  } finally {
+    await a.socket.close();
+  }
+}
+
 /** Join the auction `item` with the ws package; its socket and welcome. */
 async function raw(s: RunningServer, item: string, name: string, query = "") {
   const socket = await connect(`${s.ws}/realtime/auction/${item}?key=${KEY}&name=${name}${query}`, "edgewire.v1");
@@ -195,6 +258,18 @@ export const roomStateCases: Case[] = [
       );
       for (const m of [a, back, lost]) await m.socket.close();
     },
+  },
+  {
+    name: "room state past history's reach: a resume whose next seq history no longer keeps gets the view of now in its welcome, resync (history_truncated), then the live stream with views",
+    clients: ["ws", "sdk-websocket", "sdk-polling"],
+    server: "examples",
+    run: (s, k) => pastHistory(s, k),
+  },
+  {
+    name: "room state past history's reach over MessagePack: the welcome's view of now and the resync, positional",
+    clients: ["sdk-websocket", "sdk-polling"],
+    server: "examples",
+    run: (s, k) => pastHistory(s, k, msgpack),
   },
   {
     name: "pushes go through the route: the push handler's transaction closes the auction in the room's order, a refused push answers its own code and changes nothing",
