@@ -376,6 +376,17 @@ interface ChannelParts {
 
 const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref: `#/components/messages/${n}` }]));
 
+// The welcome of a stateful room: the shared welcome frame, its `view` described by the route's schema.
+function welcomeWith(view: JsonSchemaObject): JsonSchemaObject {
+  const shared = ROOM_SCHEMAS.welcome as JsonSchemaObject;
+  const properties = shared.properties as Record<string, JsonSchemaObject>;
+  const description = properties.view?.description;
+  return message("Welcome", shared.description as string, {
+    ...shared,
+    properties: { ...properties, view: { ...view, ...(description ? { description } : {}) } },
+  });
+}
+
 // A stateful room's view frame: a view change that came without a message.
 function viewMessage(view: JsonSchemaObject): JsonSchemaObject {
   const description =
@@ -460,6 +471,8 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
     messages,
     refs(["ping", "welcome", "resync", "presence", "presenceSync", "presenceCount", "ack", "pong", "error"]),
   );
+  // A stateful room's welcome carries its view: this route's own welcome, the shared one with the view's schema.
+  if (view) messages.welcome = welcomeWith(view);
   receive.push("publish", "ping");
   send.push("welcome", "resync", "message", "broadcast", "presence", "presenceSync", "presenceCount", "ack");
   send.push("pong", "error");

@@ -9,6 +9,7 @@ import WebSocket from "ws";
 import type { auction } from "../../examples/auction/auction.ts";
 import { joinRoom, type RoomCodec, type RoomError, type WebSocketConstructor } from "../../src/client/index.ts";
 import { msgpack } from "../../src/client/msgpack.ts";
+import type { visits } from "../fixtures/hardened.ts";
 import type { RunningServer } from "../support/servers.ts";
 import { type ClientKind, type TestSocket, withTimeout } from "../support/test-socket.ts";
 import type { Case } from "./cases.ts";
@@ -114,7 +115,8 @@ async function auctionRound(s: RunningServer, kind: ClientKind, codec?: RoomCode
 /**
  * A member resuming from a seq that history no longer keeps: it cannot be brought up to date message
  * by message, so it starts now — the welcome carries the view of now at the room's seq, the resync
- * names what it will never get, and the live stream (with each change's view) follows.
+ * names what it will never get, and the live stream (with each change's view) follows. The same for
+ * one of another epoch when this epoch's start is gone too (a stateful room cannot replay from it).
  */
 async function pastHistory(s: RunningServer, kind: ClientKind, codec?: RoomCodec): Promise<void> {
   const item = freshRoom("far");
@@ -139,35 +141,67 @@ async function pastHistory(s: RunningServer, kind: ClientKind, codec?: RoomCodec
       );
       const resync = await far.socket.json<{ type: string; reason: string; from: number; to: number }>();
       assert.deepEqual([resync.type, resync.reason, resync.from, resync.to], ["resync", "history_truncated", 3, bids]);
+      // Another epoch, and this one's start is gone too: no replay from seq 0 can rebuild the view,
+      // so it starts now as well — both losses named, the view of now in the welcome.
+      const lost = await raw(s, item, "cat", "&seq=2&epoch=gone");
+      assert.deepEqual([lost.welcome.seq, lost.welcome.view], [bids, now], "the welcome: now, not the epoch's start");
+      const losses = [
+        await lost.socket.json<{ type: string; reason: string; from: number; to?: number }>(),
+        await lost.socket.json<{ type: string; reason: string; from: number; to?: number }>(),
+      ];
+      assert.deepEqual(
+        losses.map((f) => [f.type, f.reason, f.from, f.to]),
+        [
+          ["resync", "epoch_changed", 3, undefined],
+          ["resync", "history_truncated", 1, bids],
+        ],
+      );
       bid(a.socket, 5 * bids + 10, "next");
-      const live = await far.socket.until<{ seq: number; view: View }>("message");
-      assert.deepEqual([live.seq, live.view], [bids + 1, next], "then the live stream, each change with its view");
-      await far.socket.close();
+      for (const member of [far, lost]) {
+        const live = await member.socket.until<{ seq: number; view: View }>("message");
+        assert.deepEqual([live.seq, live.view], [bids + 1, next], "then the live stream, each change with its view");
+        await member.socket.close();
+      }
       return;
     }
+    // One past this epoch's history, one of another epoch whose start is gone as well.
     const far = bidder(s, item, "bob", kind, codec, query);
-    const gaps: unknown[] = [];
-    far.client.on("gap", (g) => gaps.push(g));
+    const lost = bidder(s, item, "cat", kind, codec, "&seq=2&epoch=gone");
+    const gaps = new Map<typeof far, unknown[]>([
+      [far, []],
+      [lost, []],
+    ]);
+    for (const [member, seen] of gaps) member.client.on("gap", (g) => seen.push(g));
+    const epoch = a.welcome.epoch;
     try {
-      await withTimeout(far.client.ready, 15_000, "a resume past history");
-      assert.deepEqual([far.client.seq, far.client.state], [bids, now], "the view of now, at the room's seq");
-      // The resync is the frame after the welcome: it may arrive after `ready` has resolved (workerd).
-      await until(() => gaps.length >= 1, 10_000, "the gap");
-      assert.deepEqual(gaps, [{ from: 3, to: bids, reason: "history_truncated", epoch: a.welcome.epoch }]);
+      for (const [member, seen] of gaps) {
+        await withTimeout(member.client.ready, 15_000, "a resume past history");
+        assert.deepEqual([member.client.seq, member.client.state], [bids, now], "the view of now, at the room's seq");
+        // The resyncs follow the welcome: they may arrive after `ready` has resolved (workerd).
+        await until(() => seen.length >= (member === far ? 1 : 2), 10_000, "the gaps");
+      }
+      assert.deepEqual(gaps.get(far), [{ from: 3, to: bids, reason: "history_truncated", epoch }]);
+      assert.deepEqual(gaps.get(lost), [
+        { from: 3, to: undefined, reason: "epoch_changed", epoch },
+        { from: 1, to: bids, reason: "history_truncated", epoch },
+      ]);
       bid(a.socket, 5 * bids + 10, "next");
-      await until(() => far.seqs.length >= 1, 10_000, "the live stream");
-      assert.deepEqual(far.seqs, [bids + 1], "nothing of the lost stretch arrives");
-      assert.deepEqual(
-        far.states,
-        [
-          [bids, now],
-          [bids + 1, next],
-        ],
-        "the view of now, then each change's",
-      );
-      assert.deepEqual(far.client.state, next);
+      for (const member of [far, lost]) {
+        await until(() => member.seqs.length >= 1, 10_000, "the live stream");
+        assert.deepEqual(member.seqs, [bids + 1], "nothing of the lost stretch arrives");
+        assert.deepEqual(
+          member.states,
+          [
+            [bids, now],
+            [bids + 1, next],
+          ],
+          "the view of now, then each change's",
+        );
+        assert.deepEqual(member.client.state, next);
+      }
     } finally {
       far.client.close();
+      lost.client.close();
     }
   } finally {
     await a.socket.close();
@@ -260,7 +294,7 @@ export const roomStateCases: Case[] = [
     },
   },
   {
-    name: "room state past history's reach: a resume whose next seq history no longer keeps gets the view of now in its welcome, resync (history_truncated), then the live stream with views",
+    name: "room state past history's reach: a resume whose next seq history no longer keeps (or of another epoch, whose start is gone) gets the view of now in its welcome, resync (history_truncated; epoch_changed first), then the live stream with views",
     clients: ["ws", "sdk-websocket", "sdk-polling"],
     server: "examples",
     run: (s, k) => pastHistory(s, k),
@@ -331,6 +365,45 @@ export const roomStateCases: Case[] = [
       const late = await raw(s, item, "cat");
       assert.equal(late.welcome.seq, 2, "once: nothing after the close");
       for (const m of [seller, again, late]) await m.socket.close();
+    },
+  },
+  {
+    name: "view frames (a change that published no message) reach the SDK in seq order over both transports, in JSON and MessagePack: the occupied hook's, a timer's",
+    clients: ["sdk-websocket", "sdk-polling"],
+    server: "hardened",
+    async run(s, kind) {
+      for (const codec of [undefined, msgpack]) {
+        const room = freshRoom(codec ? "vp" : "vj").slice(0, 20);
+        const client = joinRoom<typeof visits>(s.ws, room, {
+          path: "/visits/:room",
+          WebSocket: WebSocket as unknown as WebSocketConstructor,
+          transport: kind === "sdk-polling" ? "polling" : "websocket",
+          ...(codec ? { codec } : {}),
+          reconnect: false,
+        });
+        const states: [number, unknown][] = [];
+        client.on("state", (change) => states.push([change.seq, change.view]));
+        try {
+          await withTimeout(client.ready, 15_000, "join");
+          // The occupied hook's transaction changes the view and publishes nothing: a view frame, seq 1.
+          await until(() => client.seq >= 1, 10_000, "the occupied hook's view frame");
+          assert.deepEqual(client.state, { occupied: 1, vacated: 0, fired: {} });
+          assert.deepEqual(await client.publish({ ring: "a", inMs: 100 }), {}, "scheduling publishes nothing");
+          await until(() => client.seq >= 2, 10_000, "the timer's view frame");
+          const fired = { occupied: 1, vacated: 0, fired: { a: 1 } };
+          assert.deepEqual(client.state, fired, "the view as of seq 2");
+          assert.deepEqual(
+            states.filter(([seq]) => seq > 0),
+            [
+              [1, { occupied: 1, vacated: 0, fired: {} }],
+              [2, fired],
+            ],
+            "each view frame once, in seq order",
+          );
+        } finally {
+          client.close();
+        }
+      }
     },
   },
   {

@@ -154,6 +154,16 @@ describe("asyncapi", () => {
     );
     const lotFrames = (document.channels.lot?.messages ?? {}) as Record<string, unknown>;
     assert.ok(lotFrames.view, "the view frame");
+    // The welcome carries the view too: described by the same schema, on this route's own welcome.
+    const welcomeView = (lotFrames.welcome as { payload?: { properties?: { view?: unknown } } }).payload?.properties
+      ?.view;
+    assert.match(JSON.stringify(welcomeView), /"best"/, "the welcome's view has the view's schema");
+    assert.doesNotMatch(JSON.stringify(welcomeView), /secret/);
+    assert.match(
+      JSON.stringify(((document.channels.whole?.messages ?? {}) as Record<string, unknown>).welcome),
+      /"n"/,
+      "the room state's schema on a route without a view",
+    );
   });
 
   it("a route with compactBroadcasts: its broadcast message is the positional [1, from, data], still valid AsyncAPI", async () => {
