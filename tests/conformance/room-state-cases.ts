@@ -294,6 +294,67 @@ export const roomStateCases: Case[] = [
     },
   },
   {
+    name: "room state across the SDK's own reconnect: after a dropped socket it resumes exactly, keeps its view, and the change it missed arrives with its view, once — JSON and MessagePack",
+    clients: ["sdk-websocket"],
+    server: "examples",
+    async run(s) {
+      for (const codec of [undefined, msgpack]) {
+        const item = freshRoom(codec ? "drop-p" : "drop-j");
+        // The sockets the SDK opens, so the test can drop one as a network would.
+        const opened: WebSocket[] = [];
+        class Tracked extends WebSocket {
+          constructor(...args: ConstructorParameters<typeof WebSocket>) {
+            super(...args);
+            opened.push(this);
+          }
+        }
+        const ada = joinRoom<typeof auction>(`${s.ws}/realtime?key=${KEY}&name=ada`, item, {
+          path: "/auction/:item",
+          WebSocket: Tracked as unknown as WebSocketConstructor,
+          ...(codec ? { codec } : {}),
+          reconnect: { minDelayMs: 50 },
+        });
+        const states: [number, View][] = [];
+        const gaps: unknown[] = [];
+        ada.on("state", (change) => states.push([change.seq, change.view as View]));
+        ada.on("gap", (g) => gaps.push(g));
+        const bob = await raw(s, item, "bob");
+        try {
+          await withTimeout(ada.ready, 15_000, "join");
+          assert.deepEqual(await ada.publish({ type: "bid", amount: 10 }), { seq: 1 });
+          const one: View = { best: { amount: 10, bidder: "ada" }, bids: 1, closed: false };
+          await until(() => ada.seq >= 1, 10_000, "its own message");
+          let rejoined = false;
+          ada.on("reconnecting", () => {
+            rejoined = true;
+          });
+          opened.at(-1)?.terminate();
+          // While it is away (or just back): a change it has not seen.
+          bid(bob.socket, 15, "b2");
+          await bob.socket.until("ack");
+          await until(() => ada.seq >= 2 && ada.readyState === 1, 15_000, "resumed, and the missed change");
+          assert.equal(rejoined, true, "it reconnected");
+          assert.equal(opened.length, 2, "one new socket");
+          const two: View = { best: { amount: 15, bidder: "bob" }, bids: 2, closed: false };
+          assert.deepEqual(
+            states,
+            [
+              [0, { best: null, bids: 0, closed: false }],
+              [1, one],
+              [2, two],
+            ],
+            "no view from the resumed welcome (it keeps its own), the missed change's once",
+          );
+          assert.deepEqual(ada.state, two);
+          assert.deepEqual(gaps, [], "an exact resume: no gap");
+        } finally {
+          ada.close();
+          await bob.socket.close();
+        }
+      }
+    },
+  },
+  {
     name: "room state past history's reach: a resume whose next seq history no longer keeps (or of another epoch, whose start is gone) gets the view of now in its welcome, resync (history_truncated; epoch_changed first), then the live stream with views",
     clients: ["ws", "sdk-websocket", "sdk-polling"],
     server: "examples",
