@@ -14,8 +14,9 @@
  * With `--mode=runtimes`: one contended room of `--members=100` on each runtime (node, deno, bun,
  * workerd; `--runtimes=` narrows), every member bidding as soon as its last bid was acknowledged,
  * through a transaction (`/tx/:room`: the best bid checked and raised with the message) beside
- * plain publishes of the same data (`/pub/:room`), rounds alternated; printed: acknowledged bids
- * per second and the ratio. The clients are Node `ws` sockets on the other core, the same for both,
+ * plain publishes of the same data (`/pub/:room`), and the same transactions with a view that shows
+ * nothing (`/hidden/:room`: what the view costs, and so the most a patch of it could save), rounds
+ * alternated; printed: acknowledged bids per second and the ratios. The clients are Node `ws` sockets on the other core, the same for both,
  * offering no permessage-deflate: workerd accepts it when offered, and inflating every frame made
  * the clients, not the servers, the bottleneck there (about 7× fewer bids per second).
  *
@@ -171,8 +172,11 @@ async function main(): Promise<void> {
   }
 }
 
+/** The rooms of a round: transactions with the view, transactions whose view shows nothing, plain publishes, the raw object. */
+type Route = "tx" | "hidden" | "pub" | "raw";
+
 // One round on one route: MEMBERS sockets in one room, each bidding as soon as its last bid was acked.
-async function roomRound(ws: string, route: "tx" | "pub" | "raw", room: string): Promise<number> {
+async function roomRound(ws: string, route: Route, room: string): Promise<number> {
   const sockets: WebSocket[] = [];
   let acked = 0;
   let running = true;
@@ -247,10 +251,10 @@ async function runtimes(): Promise<void> {
   const lines = [
     `Transactions beside plain publishes in one room of ${MEMBERS} members, every member bidding, ${SECONDS} s × ${ROUNDS} paired rounds`,
     "",
-    "| runtime | transactions/s (median, range) | publishes/s (median, range) | transactions ÷ publishes |",
-    "| --- | --- | --- | --- |",
+    "| runtime | transactions/s (median, range) | without a view | publishes/s (median, range) | transactions ÷ publishes | without a view ÷ publishes |",
+    "| --- | --- | --- | --- | --- | --- |",
   ];
-  const all: Record<string, { tx: number[]; pub: number[]; raw?: number[] }> = {};
+  const all: Record<string, Partial<Record<Route, number[]>>> = {};
   for (const runtime of RUNTIME_LIST) {
     const server = await startServer(runtime, {
       entry: "bench/state/app.ts",
@@ -261,18 +265,18 @@ async function runtimes(): Promise<void> {
     // under its own `wrangler dev`: both are up for the whole run and their rounds alternate, so a
     // slow phase of the machine or of wrangler's proxy falls on both sides of a pair.
     let raw: { ws: string; stop: () => Promise<void> } | undefined;
-    const rates = { tx: [] as number[], pub: [] as number[], raw: [] as number[] };
+    const rates: Record<Route, number[]> = { tx: [], hidden: [], pub: [], raw: [] };
     try {
       if (runtime === "workerd") raw = await rawDurableObject();
-      const routes: ("tx" | "pub" | "raw")[] = raw ? ["tx", "pub", "raw"] : ["tx", "pub"];
+      const routes: Route[] = raw ? ["tx", "hidden", "pub", "raw"] : ["tx", "hidden", "pub"];
       for (let r = 0; r < ROUNDS; r++) {
-        // The order rotates round by round, so none of the three always goes first.
-        const order = routes.map((_, i) => routes[(i + r) % routes.length] as "tx" | "pub" | "raw");
+        // The order rotates round by round, so none of them always goes first.
+        const order = routes.map((_, i) => routes[(i + r) % routes.length] as Route);
         for (const route of order) {
           const rate = await roomRound(route === "raw" && raw ? raw.ws : server.ws, route, `r${r}${route}`);
           rates[route].push(rate);
           console.log(
-            `${runtime} round ${r + 1} ${route.padEnd(3)} ${rate.toFixed(0).padStart(7)} acknowledged bids/s`,
+            `${runtime} round ${r + 1} ${route.padEnd(6)} ${rate.toFixed(0).padStart(7)} acknowledged bids/s`,
           );
         }
       }
@@ -280,15 +284,16 @@ async function runtimes(): Promise<void> {
       await raw?.stop();
       await server.stop();
     }
-    all[runtime] = raw ? rates : { tx: rates.tx, pub: rates.pub };
+    all[runtime] = raw ? rates : { tx: rates.tx, hidden: rates.hidden, pub: rates.pub };
     const ratios = rates.tx.map((t, i) => t / (rates.pub[i] ?? 1));
+    const hiddenRatios = rates.hidden.map((t, i) => t / (rates.pub[i] ?? 1));
     lines.push(
-      `| ${runtime} | ${median(rates.tx).toFixed(0)} (${range(rates.tx)}) | ${median(rates.pub).toFixed(0)} (${range(rates.pub)}) | ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) |`,
+      `| ${runtime} | ${median(rates.tx).toFixed(0)} (${range(rates.tx)}) | ${median(rates.hidden).toFixed(0)} (${range(rates.hidden)}) | ${median(rates.pub).toFixed(0)} (${range(rates.pub)}) | ${median(ratios).toFixed(2)}× (${range(ratios, 2)}) | ${median(hiddenRatios).toFixed(2)}× (${range(hiddenRatios, 2)}) |`,
     );
     if (!raw) continue;
     const vsRaw = rates.tx.map((t, i) => t / (rates.raw[i] ?? 1));
     lines.push(
-      `| workerd raw Durable Object (storage.put + broadcast), in the same rounds | ${median(rates.raw).toFixed(0)} (${range(rates.raw)}) | | edgewire's transactions ÷ raw: ${median(vsRaw).toFixed(2)}× (${range(vsRaw, 2)}) |`,
+      `| workerd raw Durable Object (storage.put + broadcast), in the same rounds | ${median(rates.raw).toFixed(0)} (${range(rates.raw)}) | | | edgewire's transactions ÷ raw: ${median(vsRaw).toFixed(2)}× (${range(vsRaw, 2)}) | |`,
     );
   }
   console.log(`\n${lines.join("\n")}`);

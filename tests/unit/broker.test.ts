@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromBase64, randomId, toBase64 } from "../../src/bytes.ts";
 import { loadConfig } from "../../src/config.ts";
-import { roomRef } from "../../src/pubsub/broker.ts";
+import { type ChangeFn, roomRef } from "../../src/pubsub/broker.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { PresencePolicy } from "../../src/pubsub/presence.ts";
@@ -208,6 +208,35 @@ describe("memory history: idle rooms are forgotten", () => {
     broker.leave(busy, "nobody");
     await broker.publish(roomRef("room", "fresh"), "server", 1);
     assert.equal(history.size, 1, "a vacated room is forgotten once idle too");
+  });
+
+  it("a forgotten stateful room forgets its state with its history: a new epoch, no state (the initial one again)", async () => {
+    let now = 0;
+    const history = new MemoryHistory({ idleMs: 1000, now: () => now });
+    const broker = new MemoryBroker({ history, now: () => now });
+    const ref = roomRef("lot", "a");
+    const add: ChangeFn = (stored) => {
+      const n = stored === undefined ? 0 : (JSON.parse(stored) as { n: number }).n;
+      return { state: JSON.stringify({ n: n + 1 }), messages: [{ n: n + 1 }] };
+    };
+    await broker.commit(ref, "m", add);
+    await broker.commit(ref, "m", add);
+    const before = history.head(ref.key);
+    assert.deepEqual([before.seq, before.state], [2, '{"n":2}']);
+    now = 1000;
+    await broker.publish(roomRef("lot", "other"), "server", 1); // any write sweeps
+    const after = (await broker.join(ref, { id: "m", joinedAt: now })) as {
+      seq: number;
+      epoch: string;
+      state?: string;
+    };
+    assert.deepEqual([after.seq, after.state], [0, undefined], "the state went with the history");
+    assert.notEqual(after.epoch, before.epoch, "a new epoch: resuming clients get resync and the initial view");
+    assert.deepEqual(
+      (await broker.commit(ref, "m", add)).frames.map((f) => ("data" in f ? f.data : f)),
+      [{ n: 1 }],
+      "transactions start again from it",
+    );
   });
 });
 

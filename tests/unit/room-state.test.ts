@@ -301,6 +301,40 @@ describe("room state", () => {
     });
     await assertFault(route, /room state/);
   });
+
+  it("a view that fails its viewSchema is the route's fault: 1011, logged, nothing stored, nothing sent", async () => {
+    const errors: unknown[] = [];
+    const history = new MemoryHistory();
+    const route = defineRoom({
+      path: "/shown/:room",
+      roomState: v.object({ n: v.optional(v.number(), 0) }),
+      // The view goes wrong at 2: a string where its schema says a number.
+      view: (state) => ({ n: state.n === 2 ? "two" : state.n }) as unknown as { n: number },
+      viewSchema: v.object({ n: v.number() }),
+      message: (ctx) => ctx.room.transact((state) => ({ state: { n: state.n + 1 }, publish: [state.n + 1] })),
+    });
+    const engine = engineWith({
+      routes: [route as AnyRoute],
+      broker: new MemoryBroker({ history }),
+      log: (_m, e) => errors.push(e),
+    });
+    const peer = new FakePeer(record(route.name, "x"));
+    engine.opened(peer);
+    await settle();
+    for (let i = 0; i < 2; i++) {
+      engine.message(peer, JSON.stringify({ type: "publish", data: i }));
+      await settle();
+      await settle();
+    }
+    assert.equal(peer.closed?.code, 1011);
+    assert.ok(errors.some((e) => e instanceof RouteError && /viewSchema/.test(e.message)));
+    assert.equal(JSON.parse(history.head(`${route.name}:x`).state ?? "null").n, 1, "the second change was not stored");
+    assert.deepEqual(
+      peer.ofType<{ seq: number }>("message").map((m) => m.seq),
+      [1],
+      "only the first change's message went out",
+    );
+  });
 });
 
 describe("room timers (memory)", () => {
