@@ -92,4 +92,30 @@ out.tickRuns = ran.length;
 out.pendingAfterTick = third.timers.list(ref).map((t) => t.at === clock + 1000);
 out.leftRuns = sql.exec("SELECT COUNT(*) AS n FROM ew_timer_runs").toArray()[0]?.n;
 
+// 4. A room's timers share the one alarm: it is set no later than the soonest; a cancelled one is
+// gone from the list and never runs, cancelling it again finds nothing, and a new isolate (the
+// object evicted) runs the others, each once, at the alarm.
+ran.length = 0;
+alarms.length = 0;
+const other = roomRef("lot", "b");
+const fourth = isolate();
+await fourth.timers.schedule(other, { name: "late", at: clock + 300 });
+await fourth.timers.schedule(other, { name: "soon", at: clock + 100 });
+await fourth.timers.schedule(other, { name: "dropped", at: clock + 200 });
+out.alarmBySoonest = Math.min(...alarms) === clock + 100;
+out.cancelled = [fourth.timers.cancel(other, "dropped"), fourth.timers.cancel(other, "dropped")];
+out.listed = fourth.timers.list(other).map((t) => t.name);
+const evicted = isolate();
+out.nextAfterEviction = evicted.timers.next() === clock + 100;
+evicted.timers.start(async (r, fired) => {
+  ran.push(fired.timer.name);
+  await evicted.broker.commit(r, "server", add, fired);
+});
+clock += 150;
+await evicted.timers.fire();
+clock += 200;
+await evicted.timers.fire();
+await evicted.timers.fire();
+out.sharedAlarmRuns = [...ran];
+
 console.log(JSON.stringify(out));

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { bunFindings } from "../support/bun-findings.ts";
 
 describe("SqlTimers on SQLite (bun:sqlite)", () => {
-  it("a run that committed is spent with its commit and not run again; one that died before committing runs again and commits once; a timer scheduled by its own run is a new one", () => {
+  it("a run that committed is spent with its commit and not run again; one that died before committing runs again and commits once; a timer scheduled by its own run is a new one; a room's timers share the alarm, a cancelled one never runs", () => {
     const found = bunFindings("tests/support/sql-timers.bun.ts");
     assert.deepEqual(found, {
       nextAfterCommittedRun: null,
@@ -15,6 +15,11 @@ describe("SqlTimers on SQLite (bun:sqlite)", () => {
       tickRuns: 1,
       pendingAfterTick: [true],
       leftRuns: 0,
+      alarmBySoonest: true,
+      cancelled: [true, false],
+      listed: ["soon", "late"],
+      nextAfterEviction: true,
+      sharedAlarmRuns: ["soon", "late"],
     });
   });
 });
