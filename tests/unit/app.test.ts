@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { defineRoom } from "../../src/core/route.ts";
 import { negotiate } from "../../src/http/admission.ts";
 import { builtinPaths } from "../../src/http/app.ts";
-import { createEdgewire, echo, rooms } from "../../src/index.ts";
+import { ClientError, createEdgewire, echo, rooms } from "../../src/index.ts";
 import { BrokerUnavailableError } from "../../src/pubsub/broker.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { FakePeer, fakeApp, record, settle } from "../support/fakes.ts";
@@ -178,6 +178,60 @@ describe("backend push: idempotency keys", () => {
     assert.deepEqual([down.status, await codeOf(down)], [503, "try_again_later"]);
     broker.publishKeyed = real;
     assert.deepEqual(await (await pushWith(app, "1", "k")).json(), { room: "dash", seq: 1 });
+  });
+});
+
+describe("pushes through the route (a push handler)", () => {
+  const auth = { authorization: "Bearer pu5h", "content-type": "application/json" };
+  // A counter the backend raises; {by: 0} is refused with its own status, {by: -1} is the route's bug.
+  const tally = defineRoom({
+    path: "/tally/:room",
+    schema: v.object({ by: v.number() }),
+    roomState: v.object({ n: v.optional(v.number(), 0) }),
+    push(ctx, { by }) {
+      if (by === -1) throw new Error("the route's own bug");
+      return ctx.room.transact((state) => {
+        if (by === 0) throw new ClientError("nothing_to_add", "by must not be 0", { status: 409 });
+        return { state: { n: state.n + by }, publish: [{ by }] };
+      });
+    },
+  });
+  const post = (app: ReturnType<typeof fakeApp>["app"], body: unknown) =>
+    app.request("/tally/t/messages", { method: "POST", body: JSON.stringify(body), headers: auth });
+
+  it("a refusal answers its own status and code, a fault a logged 500, a body the schema refuses 400 — and none changes the room", async () => {
+    const logged: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (msg: string) => void logged.push(msg) };
+    const { app, engine } = fakeApp({ pushToken: "pu5h", edgewire: { routes: [echo, rooms, tally], logger } });
+    const ok = await post(app, { by: 2 });
+    assert.deepEqual([ok.status, await ok.json()], [200, { room: "t", seq: 1 }]);
+    const refused = await post(app, { by: 0 });
+    assert.deepEqual(
+      [refused.status, ((await refused.json()) as { error: { code: string } }).error.code],
+      [409, "nothing_to_add"],
+    );
+    assert.deepEqual(logged, [], "a refusal is not a fault");
+    const fault = await post(app, { by: -1 });
+    assert.deepEqual(
+      [fault.status, ((await fault.json()) as { error: { code: string } }).error.code],
+      [500, "internal_error"],
+    );
+    assert.ok(
+      logged.some((m) => /push/.test(m)),
+      `the fault is logged: ${logged.join("; ")}`,
+    );
+    const bad = await post(app, { by: "two" });
+    assert.equal(bad.status, 400, "checked against the route's schema before the handler");
+    const head = await engine.broker.snapshot(engine.ref(tally.name, "t"));
+    assert.equal(head.seq, 1, "only the accepted push took a seq");
+    assert.deepEqual(await (await post(app, { by: 3 })).json(), { room: "t", seq: 2 });
+    const after = await engine.broker.snapshot(engine.ref(tally.name, "t"));
+    assert.equal(after.state, '{"n":5}', "2 + 3: nothing else counted");
+    const history = await engine.broker.history(engine.ref(tally.name, "t"), 0, 10);
+    assert.deepEqual(
+      history.map((f) => ("data" in f ? f.data : null)),
+      [{ by: 2 }, { by: 3 }],
+    );
   });
 });
 
