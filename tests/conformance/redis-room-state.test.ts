@@ -181,6 +181,37 @@ describe("redis room state when Redis loses the room (a restart without persiste
   });
 });
 
+describe("redis: occupied and vacated across instances", () => {
+  it("of members joining on two instances at once exactly one sees the room go from 0 to 1, and of the leaves exactly the last sees 0 — round after round", async () => {
+    await withBrokers("room-hooks", [{}, {}], async ([a, b]) => {
+      const ref = roomRef("visits", "hooks");
+      for (let round = 0; round < 20; round++) {
+        // Joins racing on both instances: the count comes from the join script, atomic with the join.
+        const joins = await Promise.all([
+          a.join(ref, { id: `a${round}`, joinedAt: 1 }),
+          b.join(ref, { id: `b${round}`, joinedAt: 1 }),
+          a.join(ref, { id: `c${round}`, joinedAt: 1 }),
+        ]);
+        assert.deepEqual(
+          joins.map((j) => j.count).sort(),
+          [1, 2, 3],
+          `round ${round}: one occupier (the hub runs occupied for count 1 only)`,
+        );
+        const leaves = await Promise.all([
+          a.leave(ref, `a${round}`),
+          b.leave(ref, `b${round}`),
+          a.leave(ref, `c${round}`),
+        ]);
+        assert.deepEqual(
+          leaves.map(Number).sort(),
+          [0, 1, 2],
+          `round ${round}: one vacater (the hub runs vacated for 0 only)`,
+        );
+      }
+    });
+  });
+});
+
 describe("redis: a room emptied by the sweep of a lost instance", () => {
   it("is told as vacated (no leave of its last member says so)", async () => {
     // `lost` beats once at its start, then never within the test: to `sweeper` it is dead after 600 ms.
