@@ -263,6 +263,8 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
   readonly #codec: RoomCodec | undefined;
   readonly #listeners = new Map<keyof RoomEventMap<Data, Info, View>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
+  /** acknowledged publishes whose message has not reached this client yet */
+  readonly #acked: { seq: number; resolve: () => void }[] = [];
   readonly #members = new Map<string, Member<Info>>();
   #count = 0;
   #id: string | undefined;
@@ -330,6 +332,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.socket.addEventListener("close", (event) => {
       // A refused join (a 4xx before the upgrade) is final: `ready` rejects with the server's code.
       const refused = refusalOf(event.code, event.reason);
+      this.#release(true);
       if (refused) this.#rejectAll(refused.code, refused.message);
       else this.#rejectAll("closed", `the room client closed (${event.code} ${event.reason})`);
       this.#settle?.reject(refused ?? new RoomError("closed", `closed before joining (${event.code} ${event.reason})`));
@@ -554,6 +557,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
         return;
       case "resync": {
         const r = frame as unknown as ResyncFrame;
+        const epochChanged = r.epoch !== this.#epoch;
         this.#seq = r.seq;
         this.#epoch = r.epoch;
         this.#emit("gap", {
@@ -562,6 +566,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
           reason: r.reason,
           epoch: r.epoch,
         });
+        this.#release(epochChanged);
         return;
       }
       case "ack": {
@@ -569,7 +574,13 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
         const pending = this.#pending.get(ack.id);
         if (pending) {
           this.#pending.delete(ack.id);
-          pending.resolve(typeof ack.seq === "number" ? { seq: ack.seq } : {});
+          const result = typeof ack.seq === "number" ? { seq: ack.seq } : {};
+          // Read your own writes: on a fleet the ack comes with the commit and can outrun the message,
+          // which comes through the broker's fan-out. Resolved once this client holds what it
+          // published (its message, and a stateful room's `state` after it), as on one instance.
+          if (result.seq !== undefined && result.seq > this.#seq)
+            this.#acked.push({ seq: result.seq, resolve: () => pending.resolve(result) });
+          else pending.resolve(result);
         }
         return;
       }
@@ -612,6 +623,8 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     // A server older than `count` sent every member.
     this.#count = typeof welcome.count === "number" ? welcome.count : this.#members.size;
     this.#seq = welcome.seq;
+    // Acknowledged seqs of another epoch will never arrive in this one.
+    const epochChanged = typeof welcome.epoch === "string" && this.#epoch !== "" && welcome.epoch !== this.#epoch;
     if (typeof welcome.epoch === "string") this.#epoch = welcome.epoch;
     if (typeof welcome.maxMessageBytes === "number" && welcome.maxMessageBytes > 0)
       this.#maxMessageBytes = welcome.maxMessageBytes;
@@ -624,6 +637,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.#settle = undefined;
     this.#emit("welcome", welcome);
     if ("view" in welcome) this.#emit("state", { view: welcome.view as View, seq: welcome.seq });
+    this.#release(epochChanged);
   }
 
   #viewFrame(change: ViewFrame<View>): void {
@@ -633,6 +647,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     }
     this.#seq = change.seq;
     this.#viewChanged(change.view, change.seq);
+    this.#release();
   }
 
   #viewChanged(view: View, seq: number): void {
@@ -652,6 +667,19 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     if (changed) this.#view = frame.view as View;
     this.#deliver(frame);
     if (changed) this.#emit("state", { view: frame.view as View, seq: frame.seq });
+    this.#release();
+  }
+
+  // Resolve the acknowledged publishes this client now holds the message of (all: every one, when
+  // their seqs can no longer arrive — another epoch, or the client closed; they were committed).
+  #release(all = false): void {
+    if (this.#acked.length === 0) return;
+    const waiting: { seq: number; resolve: () => void }[] = [];
+    for (const acked of this.#acked.splice(0)) {
+      if (all || acked.seq <= this.#seq) acked.resolve();
+      else waiting.push(acked);
+    }
+    this.#acked.push(...waiting);
   }
 
   #deliver(frame: MessageFrame): void {

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import WebSocket from "ws";
+import type { auction } from "../../examples/auction/auction.ts";
 import { joinRoom, type RoomClient, type RoomGap, type WebSocketConstructor } from "../../src/client/index.ts";
 import { cleanup, requireRedis, SHARED_REDIS, testPrefix } from "../support/redis.ts";
 import { type RunningServer, type RuntimeName, startModule } from "../support/servers.ts";
@@ -184,6 +185,92 @@ async function restart(runtime: RuntimeName, env: Record<string, string>, durabl
     await successor?.stop();
   }
 }
+
+/**
+ * A stateful room (examples/auction, in examples/hono-app) across a restart, through the SDK's own
+ * reconnect: on the memory broker the state goes with the history — a new epoch, the client's gap
+ * says so and its view is the initial one again, and bidding starts over; on Redis it survives —
+ * an exact resume, the view kept, and the next bid is checked against the best one before.
+ */
+async function statefulRestart(env: Record<string, string>, durable: boolean): Promise<void> {
+  const startApp = (port?: number) =>
+    startModule("node", {
+      entry: "examples/hono-app/app.ts",
+      health: "/realtime/healthz",
+      env: { EDGEWIRE_DRAIN_MS: "500", ...env },
+      ...(port === undefined ? {} : { port }),
+    });
+  type View = { best: { amount: number; bidder: string } | null; bids: number; closed: boolean };
+  let server = await startApp();
+  const item = `lot-${Date.now().toString(36)}`;
+  const client = joinRoom<typeof auction>(`${server.ws}/realtime?key=demo-key&name=ada`, item, {
+    path: "/auction/:item",
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    reconnect: { minDelayMs: 100 },
+  });
+  const gaps: RoomGap[] = [];
+  const welcomes: number[] = [];
+  client.on("gap", (g) => gaps.push(g));
+  client.on("welcome", () => welcomes.push(Date.now()));
+  try {
+    await withTimeout(client.ready, 15_000, "join");
+    assert.deepEqual(await client.publish({ type: "bid", amount: 10 }), { seq: 1 });
+    assert.deepEqual(await client.publish({ type: "bid", amount: 20 }), { seq: 2 });
+    const before: View = { best: { amount: 20, bidder: "ada" }, bids: 2, closed: false };
+    assert.deepEqual(client.state, before);
+    const epoch = client.epoch;
+    server.signal("SIGTERM");
+    await withTimeout(server.exited, 10_000, "the draining server exits");
+    server = await startApp(server.port);
+    await withTimeout(
+      (async () => {
+        while (welcomes.length < 2) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 200)); // a resync follows its welcome
+      })(),
+      20_000,
+      "back on the successor",
+    );
+    if (durable) {
+      assert.deepEqual(gaps, [], "an exact resume");
+      assert.equal(client.epoch, epoch);
+      assert.deepEqual(client.state, before, "the state survived the instance");
+      const low = await client.publish({ type: "bid", amount: 15 }).catch((e: { code: string }) => e.code);
+      assert.equal(low, "bid_too_low", "checked against the best bid of before the restart");
+      assert.deepEqual(await client.publish({ type: "bid", amount: 30 }), { seq: 3 });
+    } else {
+      assert.deepEqual(
+        gaps.map((g) => [g.reason, g.from, g.to]),
+        [["epoch_changed", 3, undefined]],
+        "the old epoch's loss, told",
+      );
+      assert.notEqual(client.epoch, epoch);
+      assert.deepEqual(client.state, { best: null, bids: 0, closed: false }, "the initial view of the new epoch");
+      assert.deepEqual(await client.publish({ type: "bid", amount: 10 }), { seq: 1 }, "bidding starts over");
+    }
+  } finally {
+    client.close();
+    await server.stop();
+  }
+}
+
+describe("a stateful room across a restart", { concurrency: 1 }, () => {
+  it(
+    "node, memory broker: a new epoch — the SDK's gap, the initial view, bidding starts over",
+    { timeout: 60_000 },
+    () => statefulRestart({}, false),
+  );
+  it("node on Redis: the state survives the instance — an exact resume, the view kept, bids checked against it", {
+    timeout: 60_000,
+  }, async () => {
+    await requireRedis();
+    const prefix = testPrefix("restart-state");
+    try {
+      await statefulRestart({ REDIS_URL: SHARED_REDIS, EDGEWIRE_REDIS_PREFIX: prefix }, true);
+    } finally {
+      await cleanup(SHARED_REDIS, prefix);
+    }
+  });
+});
 
 describe("restart under load", { concurrency: 1 }, () => {
   for (const runtime of selected) {

@@ -57,6 +57,8 @@ export interface FakeHooks {
   silent?: boolean;
   /** rooms: refuse every resume as if history no longer reached back */
   loseHistory?: boolean;
+  /** rooms: answer a publish's ack at once and deliver its message this much later (a fleet's fan-out) */
+  messageAfterAckMs?: number;
 }
 
 /** A running fake server. */
@@ -144,7 +146,9 @@ export async function startFakeServer(options: { holdMs?: number } = {}): Promis
     room.seq += 1;
     const frame = JSON.stringify({ type: "message", room: name, seq: room.seq, from, data, ts: Date.now() });
     room.log.push(frame);
-    broadcast(name, frame);
+    const later = fake.hooks.messageAfterAckMs;
+    if (later === undefined) broadcast(name, frame);
+    else setTimeout(() => broadcast(name, frame), later);
     return room.seq;
   };
 

@@ -142,6 +142,26 @@ describe("RoomClient", () => {
     assert.equal((await bob.publish("anything")).seq, 2);
   });
 
+  it("publish resolves once the client holds its own message, also when the ack outran it (a fleet's fan-out)", async () => {
+    server.hooks.messageAfterAckMs = 150;
+    const a = plain("ryw");
+    await a.ready;
+    const seen: number[] = [];
+    a.on("message", (m) => seen.push(m.seq));
+    const result = await a.publish({ text: "mine" });
+    assert.deepEqual(result, { seq: 1 });
+    assert.deepEqual([a.seq, seen], [1, [1]], "its message arrived before publish resolved");
+    // Two in flight: each resolves with its own message, in order.
+    const both = await Promise.all([a.publish({ n: 2 }), a.publish({ n: 3 })]);
+    assert.deepEqual(both, [{ seq: 2 }, { seq: 3 }]);
+    assert.deepEqual(seen, [1, 2, 3]);
+    // Closing while one waits for its message: it was committed, so it resolves, not rejects.
+    const pending = a.publish({ n: 4 });
+    await new Promise((r) => setTimeout(r, 100)); // its ack is in, its message 50 ms away
+    a.close();
+    assert.deepEqual(await pending, { seq: 4 });
+  });
+
   it("data failing the schema surfaces as `invalid`, not `message`; publish checks it too", async () => {
     const alice = chat("r3");
     const bob = plain("r3");
