@@ -555,35 +555,12 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
       case "broadcast":
         this.#broadcast(frame as unknown as BroadcastFrame);
         return;
-      case "resync": {
-        const r = frame as unknown as ResyncFrame;
-        const epochChanged = r.epoch !== this.#epoch;
-        this.#seq = r.seq;
-        this.#epoch = r.epoch;
-        this.#emit("gap", {
-          from: r.from,
-          to: typeof r.to === "number" ? r.to : undefined,
-          reason: r.reason,
-          epoch: r.epoch,
-        });
-        this.#release(epochChanged);
+      case "resync":
+        this.#resync(frame as unknown as ResyncFrame);
         return;
-      }
-      case "ack": {
-        const ack = frame as unknown as AckFrame;
-        const pending = this.#pending.get(ack.id);
-        if (pending) {
-          this.#pending.delete(ack.id);
-          const result = typeof ack.seq === "number" ? { seq: ack.seq } : {};
-          // Read your own writes: on a fleet the ack comes with the commit and can outrun the message,
-          // which comes through the broker's fan-out. Resolved once this client holds what it
-          // published (its message, and a stateful room's `state` after it), as on one instance.
-          if (result.seq !== undefined && result.seq > this.#seq)
-            this.#acked.push({ seq: result.seq, resolve: () => pending.resolve(result) });
-          else pending.resolve(result);
-        }
+      case "ack":
+        this.#ack(frame as unknown as AckFrame);
         return;
-      }
       case "error": {
         const error = frame as unknown as ErrorFrame;
         const pending = error.id === undefined ? undefined : this.#pending.get(error.id);
@@ -638,6 +615,32 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.#emit("welcome", welcome);
     if ("view" in welcome) this.#emit("state", { view: welcome.view as View, seq: welcome.seq });
     this.#release(epochChanged);
+  }
+
+  #resync(r: ResyncFrame): void {
+    const epochChanged = r.epoch !== this.#epoch;
+    this.#seq = r.seq;
+    this.#epoch = r.epoch;
+    this.#emit("gap", {
+      from: r.from,
+      to: typeof r.to === "number" ? r.to : undefined,
+      reason: r.reason,
+      epoch: r.epoch,
+    });
+    this.#release(epochChanged);
+  }
+
+  #ack(ack: AckFrame): void {
+    const pending = this.#pending.get(ack.id);
+    if (!pending) return;
+    this.#pending.delete(ack.id);
+    const result = typeof ack.seq === "number" ? { seq: ack.seq } : {};
+    // Read your own writes: on a fleet the ack comes with the commit and can outrun the message,
+    // which comes through the broker's fan-out. Resolved once this client holds what it
+    // published (its message, and a stateful room's `state` after it), as on one instance.
+    if (result.seq !== undefined && result.seq > this.#seq)
+      this.#acked.push({ seq: result.seq, resolve: () => pending.resolve(result) });
+    else pending.resolve(result);
   }
 
   #viewFrame(change: ViewFrame<View>): void {
