@@ -468,6 +468,29 @@ export const roomStateCases: Case[] = [
     },
   },
   {
+    name: "handlers read their room: ctx.room.history(after, limit) pages the room's recent messages by seq, ctx.room.state() the committed state",
+    clients: ["ws"],
+    server: "hardened",
+    async run(s) {
+      const room = freshRoom("ledger").slice(0, 20);
+      const socket = await connect(`${s.ws}/ledger/${room}`, "edgewire.v1");
+      assert.equal((await socket.json<{ type: string }>()).type, "welcome");
+      for (let n = 1; n <= 6; n++) {
+        socket.sendJson({ type: "publish", id: `a${n}`, data: { add: n } });
+        await socket.until("ack");
+      }
+      const read = async (after: number, limit: number) => {
+        socket.sendJson({ type: "publish", data: { after, limit } });
+        return socket.until<{ state: { n: number }; seqs: number[] }>("read");
+      };
+      assert.deepEqual(await read(2, 3), { type: "read", state: { n: 21 }, seqs: [3, 4, 5] }, "after 2, at most 3");
+      assert.deepEqual((await read(0, 2)).seqs, [1, 2], "from the start");
+      assert.deepEqual((await read(4, 100)).seqs, [5, 6], "to the end");
+      assert.deepEqual((await read(6, 10)).seqs, [], "nothing after the last");
+      await socket.close();
+    },
+  },
+  {
     name: "lifecycle hooks: occupied runs when a room gets its first member, vacated when it loses its last — once each",
     clients: ["ws"],
     server: "hardened",
