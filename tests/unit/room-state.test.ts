@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { type AnyRoute, ClientError, defineRoom, RouteError } from "../../src/index.ts";
+import { roomRef } from "../../src/pubsub/broker.ts";
 import { MemoryHistory } from "../../src/pubsub/history.ts";
 import { MemoryBroker } from "../../src/pubsub/memory.ts";
 import { engineWith, FakePeer, record, settle } from "../support/fakes.ts";
@@ -380,6 +381,43 @@ describe("room timers (memory)", () => {
       [1, 2],
       "each timer's transaction committed once",
     );
+  });
+
+  it("a timer handler that throws is the route's fault: logged, that run over (not run again), the room's other timers run", async () => {
+    const errors: string[] = [];
+    const ran: string[] = [];
+    const route = defineRoom({
+      path: "/brittle/:room",
+      roomState: v.object({ rang: v.optional(v.number(), 0) }),
+      async message(ctx, name) {
+        await ctx.room.schedule(String(name), Date.now() + 10);
+      },
+      async timer(ctx, timer) {
+        ran.push(timer.name);
+        if (timer.name === "bad") throw new Error("the handler's own bug");
+        await ctx.room.transact((state) => ({ state: { rang: state.rang + 1 } }));
+      },
+    });
+    const broker = new MemoryBroker();
+    const engine = engineWith({ routes: [route], broker, log: (m) => errors.push(m) });
+    broker.timers.start((ref, timer) => engine.fireTimer(ref, timer));
+    const peer = new FakePeer(record("brittle", "x"));
+    engine.opened(peer);
+    await settle();
+    for (const name of ["bad", "good"]) engine.message(peer, JSON.stringify({ type: "publish", data: name }));
+    await new Promise((r) => setTimeout(r, 100));
+    broker.timers.stop();
+    assert.deepEqual(ran.sort(), ["bad", "good"], "each ran once");
+    assert.ok(
+      errors.some((m) => /timer "bad"/.test(m)),
+      `logged: ${errors.join("; ")}`,
+    );
+    assert.deepEqual(await broker.timers.list(roomRef("brittle", "x")), [], "nothing left pending");
+    assert.deepEqual(
+      peer.ofType<{ view: Json }>("view").map((f) => f.view.rang),
+      [1],
+    );
+    assert.equal(peer.closed, undefined, "no member pays for it");
   });
 
   it("scheduling without a timer handler, or with a bad name, is the route's fault", async () => {
