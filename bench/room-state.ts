@@ -4,7 +4,8 @@
  * against what a user would write instead — a WATCH/MULTI/EXEC loop with the same Redis client that
  * reads the state, writes it and sequences, stores and publishes the message, run from the same three
  * processes — under the same contention: C clients spread over the three instances, each committing
- * "+1" as fast as its last commit returns, on one room.
+ * "+1" as fast as its last commit returns, on one room; and the same contention through the whole
+ * path — three Node servers on the same Redis, the clients WebSocket members bidding on a route.
  * Printed per round: committed transactions per second, Redis commands per commit (scripts and
  * EXECs counted by INFO commandstats: a round trip each), p50/p99 commit latency; rounds alternate
  * the two, and the medians with their ranges are the result.
@@ -28,7 +29,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RedisClientType } from "@redis/client";
 import WebSocket from "ws";
-import { freePort, type RuntimeName, startServer, stopGroup, WRANGLER_ENV, wranglerDev } from "../testing/index.ts";
+import {
+  freePort,
+  type RunningServer,
+  type RuntimeName,
+  startServer,
+  stopGroup,
+  WRANGLER_ENV,
+  wranglerDev,
+} from "../testing/index.ts";
 import type { RoundOrder, RoundReport } from "./state/instance.ts";
 
 const arg = (name: string, fallback: string) =>
@@ -88,6 +97,51 @@ async function fleetRound(
   );
 }
 
+// The same contention through the whole path: each client a WebSocket member of one of three Node
+// servers on the same Redis (bench/state/app.ts, `/tx/:room`), bidding as soon as its last bid was
+// acknowledged; latency is publish to ack as the client sees it, round trips are Redis's scripts
+// over acknowledged bids (the servers' heartbeats, a few a second, included).
+async function serversRound(servers: RunningServer[], admin: RedisClientType, room: string): Promise<Round> {
+  const members = await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, c) => {
+      const server = servers[c % servers.length] as RunningServer;
+      const socket = new WebSocket(`${server.ws}/tx/${room}`, "edgewire.v1", { perMessageDeflate: false });
+      let acked: (() => void) | undefined;
+      await new Promise<void>((resolve, reject) => {
+        socket.on("error", reject);
+        socket.on("message", (data: Buffer) => {
+          const head = data.toString("latin1", 0, 16);
+          if (head.startsWith('{"type":"welcome')) resolve();
+          else if (head.startsWith('{"type":"ack"')) acked?.();
+        });
+      });
+      return {
+        socket,
+        bid: (n: number) =>
+          new Promise<void>((resolve) => {
+            acked = resolve;
+            socket.send(`{"type":"publish","id":"${c}-${n}","data":{"amount":${n}}}`);
+          }),
+      };
+    }),
+  );
+  const before = await calls(admin, "evalsha");
+  const latencies: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    members.map(async (m) => {
+      for (let n = 1; performance.now() < end; n++) {
+        const t = performance.now();
+        await m.bid(n);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const scripts = (await calls(admin, "evalsha")) - before;
+  for (const m of members) m.socket.terminate();
+  return summary(latencies, 0, scripts);
+}
+
 function summary(latencies: number[], lost: number, commands: number): Round {
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
@@ -120,13 +174,33 @@ async function main(): Promise<void> {
       });
     }),
   );
-  const results: { edgewire: Round[]; watch: Round[] } = { edgewire: [], watch: [] };
+  // And three Node servers on the same Redis, for the same contention through WebSockets and the route.
+  const servers = await Promise.all(
+    [0, 1, 2].map(() =>
+      startServer("node", {
+        entry: "bench/state/app.ts",
+        root: join(import.meta.dirname, ".."),
+        env: {
+          REDIS_URL: URL,
+          EDGEWIRE_REDIS_PREFIX: PREFIX,
+          EDGEWIRE_RATE_LIMIT: "10000000",
+          EDGEWIRE_RATE_BURST: "10000000",
+          EDGEWIRE_LOG_LEVEL: "warn",
+        },
+      }),
+    ),
+  );
+  const results: { edgewire: Round[]; watch: Round[]; servers: Round[] } = { edgewire: [], watch: [], servers: [] };
+  const sides = ["edgewire", "watch", "servers"] as const;
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      // Paired and alternated, so drift on the machine falls on both.
-      const first = r % 2 === 0;
-      for (const which of first ? (["edgewire", "watch"] as const) : (["watch", "edgewire"] as const)) {
-        const round = await fleetRound(instances, admin, { which, room: `r${r}-${which}` });
+      // Alternated (the order rotates round by round), so drift on the machine falls on every side.
+      for (const which of sides.map((_, i) => sides[(i + r) % sides.length] as (typeof sides)[number])) {
+        const room = `r${r}-${which}`;
+        const round =
+          which === "servers"
+            ? await serversRound(servers, admin, room)
+            : await fleetRound(instances, admin, { which, room });
         results[which].push(round);
         console.log(
           `round ${r + 1} ${which.padEnd(8)} ${round.perSecond.toFixed(0).padStart(7)} commits/s  ${round.commandsPerCommit.toFixed(2)} round trips/commit  p50 ${round.p50.toFixed(2)} ms  p99 ${round.p99.toFixed(2)} ms  gave up ${round.lost}`,
@@ -134,6 +208,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    await Promise.all(servers.map((server) => server.stop()));
     await Promise.all(
       instances.map((child) => {
         const gone = new Promise((r) => child.once("exit", r));
@@ -147,6 +222,7 @@ async function main(): Promise<void> {
   }
   const ew = results.edgewire;
   const w = results.watch;
+  const sv = results.servers;
   const ratios = ew.map((e, i) => e.perSecond / (w[i]?.perSecond ?? 1));
   const lines = [
     `Room state commits on a 3-instance Redis fleet, ${CLIENTS} contending clients, one room, ${SECONDS} s × ${ROUNDS} paired rounds`,
@@ -155,6 +231,7 @@ async function main(): Promise<void> {
     "| --- | --- | --- | --- | --- |",
     `| edgewire (one script per batch) | ${median(ew.map((r) => r.perSecond)).toFixed(0)} (${range(ew.map((r) => r.perSecond))}) | ${median(ew.map((r) => r.commandsPerCommit)).toFixed(2)} | ${median(ew.map((r) => r.p50)).toFixed(2)} | ${median(ew.map((r) => r.p99)).toFixed(2)} |`,
     `| WATCH/MULTI/EXEC loop | ${median(w.map((r) => r.perSecond)).toFixed(0)} (${range(w.map((r) => r.perSecond))}) | ${median(w.map((r) => r.commandsPerCommit)).toFixed(2)} | ${median(w.map((r) => r.p50)).toFixed(2)} | ${median(w.map((r) => r.p99)).toFixed(2)} |`,
+    `| edgewire through three Node servers (WebSocket members bidding on a \`/tx\` route; latency publish → ack) | ${median(sv.map((r) => r.perSecond)).toFixed(0)} (${range(sv.map((r) => r.perSecond))}) | ${median(sv.map((r) => r.commandsPerCommit)).toFixed(2)} | ${median(sv.map((r) => r.p50)).toFixed(2)} | ${median(sv.map((r) => r.p99)).toFixed(2)} |`,
     "",
     `edgewire ÷ WATCH loop, committed per second: ${median(ratios).toFixed(2)}× (${range(ratios, 2)})`,
   ];
