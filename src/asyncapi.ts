@@ -380,7 +380,8 @@ const refs = (names: string[]) => Object.fromEntries(names.map((n) => [n, { $ref
 function welcomeWith(view: JsonSchemaObject): JsonSchemaObject {
   const shared = ROOM_SCHEMAS.welcome as JsonSchemaObject;
   const properties = shared.properties as Record<string, JsonSchemaObject>;
-  const description = properties.view?.description;
+  // The shared sentence first, then the view's own (a partial conversion's note, or the viewSchema hint).
+  const description = [properties.view?.description, view.description].filter(Boolean).join(". ");
   return message("Welcome", shared.description as string, {
     ...shared,
     properties: { ...properties, view: { ...view, ...(description ? { description } : {}) } },
@@ -432,7 +433,7 @@ function roomParts(route: AnyRoute, defs: Defs, prefix: string, address: string,
   const viewOf = viewSchema ?? (shows ? undefined : roomState);
   const view = roomState
     ? viewOf
-      ? schemaOf(viewOf, "output", defs, prefix)
+      ? schemaOf(viewOf, "output", defs, `${prefix}.view`)
       : { description: "what the route's view shows of its room state (give the route a viewSchema to describe it)" }
     : undefined;
   const input = schema ? schemaOf(schema, "input", defs, prefix) : ANY;

@@ -263,8 +263,14 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
   readonly #codec: RoomCodec | undefined;
   readonly #listeners = new Map<keyof RoomEventMap<Data, Info, View>, Set<Listener<never>>>();
   readonly #pending = new Map<string, Pending>();
-  /** acknowledged publishes whose message has not reached this client yet */
-  readonly #acked: { seq: number; resolve: () => void }[] = [];
+  /** acknowledged publishes whose message has not reached this client yet, with the welcome they were judged against */
+  readonly #acked: { seq: number; gen: number; resolve: () => void }[] = [];
+  /** acks that came before this connection's welcome (publishes handled while it joined): judged against it */
+  readonly #early: { seq: number | undefined; resolve: (result: PublishResult) => void }[] = [];
+  /** welcomes so far: an ack judged against an earlier one is of the connection before */
+  #gen = 0;
+  /** this connection has had its welcome (false again while reconnecting) */
+  #live = false;
   readonly #members = new Map<string, Member<Info>>();
   #count = 0;
   #id: string | undefined;
@@ -318,6 +324,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
       // 1009: the server refused a frame for its size, so that publish was not published (the
       // server closes before handling a frame it refuses); learn the limit, and say so.
       if (event.code === 1009) this.#tooLarge(limitOf(event.reason));
+      this.#live = false;
       // What the dropped connection carried may or may not have reached the
       // server; the caller decides whether to publish again.
       if (event.dropped) {
@@ -332,7 +339,7 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.socket.addEventListener("close", (event) => {
       // A refused join (a 4xx before the upgrade) is final: `ready` rejects with the server's code.
       const refused = refusalOf(event.code, event.reason);
-      this.#release(true);
+      this.#release("all");
       if (refused) this.#rejectAll(refused.code, refused.message);
       else this.#rejectAll("closed", `the room client closed (${event.code} ${event.reason})`);
       this.#settle?.reject(refused ?? new RoomError("closed", `closed before joining (${event.code} ${event.reason})`));
@@ -413,7 +420,8 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
   }
 
   /**
-   * Publish `data` to the room; resolves with its `seq` when the server acks.
+   * Publish `data` to the room; resolves with its `seq` once the server acked it and this client
+   * holds its message (docs/client.md).
    * Rejects with RoomError: the schema refused the data (`invalid_message`),
    * the frame is larger than the server takes (`message_too_large`: not sent,
    * or refused by the server's 1009 — either way not published; the connection
@@ -614,7 +622,10 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.#settle = undefined;
     this.#emit("welcome", welcome);
     if ("view" in welcome) this.#emit("state", { view: welcome.view as View, seq: welcome.seq });
-    this.#release(epochChanged);
+    this.#gen++;
+    this.#release(epochChanged ? "stale" : undefined);
+    this.#live = true;
+    for (const early of this.#early.splice(0)) this.#settleAck(early.seq, early.resolve);
   }
 
   #resync(r: ResyncFrame): void {
@@ -627,20 +638,28 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
       reason: r.reason,
       epoch: r.epoch,
     });
-    this.#release(epochChanged);
+    // epoch_changed also with the same epoch (the room's history fell behind the client's seq, as
+    // when Redis lost its last writes): seqs acknowledged before may never come back.
+    this.#release(epochChanged || r.reason === "epoch_changed" ? "stale" : undefined);
   }
 
   #ack(ack: AckFrame): void {
     const pending = this.#pending.get(ack.id);
     if (!pending) return;
     this.#pending.delete(ack.id);
-    const result = typeof ack.seq === "number" ? { seq: ack.seq } : {};
-    // Read your own writes: on a fleet the ack comes with the commit and can outrun the message,
-    // which comes through the broker's fan-out. Resolved once this client holds what it
-    // published (its message, and a stateful room's `state` after it), as on one instance.
-    if (result.seq !== undefined && result.seq > this.#seq)
-      this.#acked.push({ seq: result.seq, resolve: () => pending.resolve(result) });
-    else pending.resolve(result);
+    const seq = typeof ack.seq === "number" ? ack.seq : undefined;
+    // A publish handled while this connection joined: its seq is of the welcome still to come.
+    if (!this.#live) this.#early.push({ seq, resolve: pending.resolve });
+    else this.#settleAck(seq, pending.resolve);
+  }
+
+  // Read your own writes: on a fleet the ack comes with the commit and can outrun the message, which
+  // comes through the broker's fan-out. Resolved once this client holds what it published (its
+  // message, and a stateful room's `state` after it), as on one instance.
+  #settleAck(seq: number | undefined, resolve: (result: PublishResult) => void): void {
+    if (seq === undefined) resolve({});
+    else if (seq > this.#seq) this.#acked.push({ seq, gen: this.#gen, resolve: () => resolve({ seq }) });
+    else resolve({ seq });
   }
 
   #viewFrame(change: ViewFrame<View>): void {
@@ -673,13 +692,16 @@ export class RoomClient<Data = unknown, Input = Data, Info = unknown, View = unk
     this.#release();
   }
 
-  // Resolve the acknowledged publishes this client now holds the message of (all: every one, when
-  // their seqs can no longer arrive — another epoch, or the client closed; they were committed).
-  #release(all = false): void {
+  // Resolve the acknowledged publishes this client now holds the message of; "stale": also those
+  // judged against an earlier welcome, whose seqs this epoch may never reach (another epoch, or a
+  // room that fell behind); "all": every one (the client closed). Each was committed.
+  #release(mode?: "stale" | "all"): void {
+    if (mode === "all")
+      for (const early of this.#early.splice(0)) early.resolve(early.seq === undefined ? {} : { seq: early.seq });
     if (this.#acked.length === 0) return;
-    const waiting: { seq: number; resolve: () => void }[] = [];
+    const waiting: { seq: number; gen: number; resolve: () => void }[] = [];
     for (const acked of this.#acked.splice(0)) {
-      if (all || acked.seq <= this.#seq) acked.resolve();
+      if (mode === "all" || acked.seq <= this.#seq || (mode === "stale" && acked.gen < this.#gen)) acked.resolve();
       else waiting.push(acked);
     }
     this.#acked.push(...waiting);

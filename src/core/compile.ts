@@ -246,12 +246,14 @@ function pushHandlerOf(route: AnyRoute): CompiledRoute["pushHandler"] {
 }
 
 // The seq a handler's result acknowledges: a published frame's, or a committed transaction's last message's.
-function ackedSeq(result: unknown): number | undefined {
-  if (isMessageFrame(result)) return result.seq;
+// Only a message of the client's own room: the SDK waits for the acked seq in its stream (read your
+// own writes), so a seq of another room's message would hold its publish until the room got there.
+function ackedSeq(result: unknown, room?: string): number | undefined {
+  if (isMessageFrame(result)) return room === undefined || result.room === room ? result.seq : undefined;
   const messages = (result as { messages?: unknown } | null)?.messages;
   if (!Array.isArray(messages)) return undefined;
   const last: unknown = messages[messages.length - 1];
-  return isMessageFrame(last) ? last.seq : undefined;
+  return isMessageFrame(last) && (room === undefined || last.room === room) ? last.seq : undefined;
 }
 
 // How a room route answers binary: relay it, hand it to the route's handler, or refuse it.
@@ -288,7 +290,7 @@ function publisher(route: AnyRoute): (ctx: Conn, data: unknown, id: string | und
 
 function acked(ctx: Conn, result: unknown, id: string | undefined): void {
   if (id === undefined) return;
-  const seq = ackedSeq(result);
+  const seq = ackedSeq(result, ctx.ref?.name);
   const ack: AckFrame = seq === undefined ? { type: "ack", id } : { type: "ack", id, seq };
   ctx.frame(ack);
 }

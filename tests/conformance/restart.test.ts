@@ -210,8 +210,12 @@ async function statefulRestart(env: Record<string, string>, durable: boolean): P
   });
   const gaps: RoomGap[] = [];
   const welcomes: number[] = [];
+  let resumed: boolean | undefined;
   client.on("gap", (g) => gaps.push(g));
-  client.on("welcome", () => welcomes.push(Date.now()));
+  client.on("welcome", (w) => {
+    welcomes.push(Date.now());
+    resumed = w.resumed;
+  });
   try {
     await withTimeout(client.ready, 15_000, "join");
     assert.deepEqual(await client.publish({ type: "bid", amount: 10 }), { seq: 1 });
@@ -231,7 +235,8 @@ async function statefulRestart(env: Record<string, string>, durable: boolean): P
       "back on the successor",
     );
     if (durable) {
-      assert.deepEqual(gaps, [], "an exact resume");
+      assert.equal(resumed, true, "an exact resume");
+      assert.deepEqual(gaps, []);
       assert.equal(client.epoch, epoch);
       assert.deepEqual(client.state, before, "the state survived the instance");
       const low = await client.publish({ type: "bid", amount: 15 }).catch((e: { code: string }) => e.code);

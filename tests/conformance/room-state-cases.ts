@@ -318,6 +318,8 @@ export const roomStateCases: Case[] = [
         const gaps: unknown[] = [];
         ada.on("state", (change) => states.push([change.seq, change.view as View]));
         ada.on("gap", (g) => gaps.push(g));
+        const welcomes: (boolean | undefined)[] = [];
+        ada.on("welcome", (w) => welcomes.push(w.resumed));
         const bob = await raw(s, item, "bob");
         try {
           await withTimeout(ada.ready, 15_000, "join");
@@ -347,6 +349,7 @@ export const roomStateCases: Case[] = [
           );
           assert.deepEqual(ada.state, two);
           assert.deepEqual(gaps, [], "an exact resume: no gap");
+          assert.deepEqual(welcomes, [undefined, true], "the second welcome resumed");
         } finally {
           ada.close();
           await bob.socket.close();

@@ -156,8 +156,9 @@ describe("RoomClient", () => {
     assert.deepEqual(both, [{ seq: 2 }, { seq: 3 }]);
     assert.deepEqual(seen, [1, 2, 3]);
     // Closing while one waits for its message: it was committed, so it resolves, not rejects.
+    server.hooks.messageAfterAckMs = 10_000;
     const pending = a.publish({ n: 4 });
-    await new Promise((r) => setTimeout(r, 100)); // its ack is in, its message 50 ms away
+    await new Promise((r) => setTimeout(r, 300)); // its ack is in, its message far away
     a.close();
     assert.deepEqual(await pending, { seq: 4 });
   });
